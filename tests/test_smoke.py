@@ -1,0 +1,7 @@
+from issues.models import Issue
+
+
+def test_world_builds_with_every_role(world):
+    assert world.alice.membership.role == "inspector"
+    assert world.hank.membership.organisation == world.org_x
+    assert Issue.objects.count() == 0
