@@ -1,0 +1,1 @@
+"""Web views of issues, split by page family: lists, report, detail and actions, photos."""
