@@ -194,8 +194,8 @@ def _convert(image: Image.Image, *, data: bytes, name: str, max_pixels: int) -> 
         if scale < 1:
             image.draft(None, (math.ceil(width * scale), math.ceil(height * scale)))
     image.load()
-    oriented = ImageOps.exif_transpose(image) or image
-    pixels = _to_srgb(oriented, icc_profile)
+    ImageOps.exif_transpose(image, in_place=True)
+    pixels = _to_srgb(_shrink_early(image), icc_profile)
     pixels.thumbnail(
         (STORED_LONGEST_SIDE, STORED_LONGEST_SIDE), Image.Resampling.LANCZOS, reducing_gap=3.0
     )
@@ -217,6 +217,15 @@ def _convert(image: Image.Image, *, data: bytes, name: str, max_pixels: int) -> 
         gps_latitude=latitude,
         gps_longitude=longitude,
     )
+
+
+def _shrink_early(image: Image.Image) -> Image.Image:
+    """Cheaply cut a big decoded image down before the copies that colour conversion makes."""
+    factor = max(image.size) // (STORED_LONGEST_SIDE * 2)
+    # Image.reduce handles only these modes; others are rare (palette, 16-bit) and go on as is.
+    if factor >= 2 and image.mode in ("RGB", "RGBA", "L", "LA", "CMYK"):
+        return image.reduce(factor)
+    return image
 
 
 def _display_name(upload: UploadedFile) -> str:

@@ -238,6 +238,15 @@ def test_upload_of_large_photo_is_scaled_down_and_gets_a_thumbnail():
     assert prepared.sha256 == hashlib.sha256(original).hexdigest()
 
 
+def test_upload_of_large_png_is_scaled_down():
+    original = encode(Image.new("RGB", (12_000, 1_000), (10, 120, 40)), "PNG")
+
+    [prepared] = prepare_photos([upload("panorama.png", original, "image/png")])
+
+    assert (prepared.width, prepared.height) == (2560, 213)
+    assert Image.open(io.BytesIO(prepared.thumbnail)).size == (480, 40)
+
+
 def test_upload_of_webp_is_accepted():
     original = encode(two_tone(), "WEBP", exif=camera_exif())
 
