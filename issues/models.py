@@ -114,6 +114,18 @@ class IssueQuerySet(models.QuerySet["Issue"]):
         """Issues whose organisation's clock runs and whose deadline has passed."""
         return self.filter(status__in=CLOCK_STATUSES, deadline__lt=now or timezone.now())
 
+    def search(self, text: str) -> IssueQuerySet:
+        """Issues whose case number starts with the text, or whose description or address
+        contains it; blank text leaves the queryset as it is."""
+        text = text.strip()
+        if not text:
+            return self
+        return self.filter(
+            Q(case_number__startswith=text)
+            | Q(description__icontains=text)
+            | Q(address__icontains=text)
+        )
+
     def with_list_related(self) -> IssueQuerySet:
         return self.select_related(
             "district", "community", "point", "category", "assigned_organisation", "reporter"

@@ -1,0 +1,38 @@
+"""Template context every page needs: the bell's unread count and the user's role."""
+
+from __future__ import annotations
+
+import functools
+
+from django.http import HttpRequest
+
+from issues.models import Notification
+
+# The bell shows "99+" beyond this; counting stops there so a flood of notifications stays cheap.
+UNREAD_COUNT_CAP = 100
+
+
+def unread_notification_count(user) -> int:
+    """Unread notifications of a user, counted up to UNREAD_COUNT_CAP."""
+    # One COUNT over a LIMITed subquery, served by the partial index on unread rows.
+    return Notification.objects.filter(user=user, read_at__isnull=True)[:UNREAD_COUNT_CAP].count()
+
+
+def _role(user) -> str | None:
+    if user.is_superuser:
+        return "admin"
+    membership = getattr(user, "membership", None)
+    return membership.role if membership is not None else None
+
+
+def shell(request: HttpRequest) -> dict:
+    """Unread count and role for the top bar; templates call these, so a page that never shows
+    them runs no query, and a page that shows them twice runs one."""
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated:
+        return {"unread_notification_count": 0, "user_role": None, "unread_count_cap": 0}
+    return {
+        "unread_notification_count": functools.cache(lambda: unread_notification_count(user)),
+        "user_role": functools.cache(lambda: _role(user)),
+        "unread_count_cap": UNREAD_COUNT_CAP,
+    }

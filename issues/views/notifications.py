@@ -1,0 +1,70 @@
+"""The bell's list: a user's in-app notifications, each linking to its issue."""
+
+from __future__ import annotations
+
+from django.contrib.auth.decorators import login_required
+from django.db.models import Exists, OuterRef
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_POST
+
+from issues.models import Issue, Notification
+
+PAGE_SIZE = 30
+
+
+def _own_notifications(request: HttpRequest):
+    return Notification.objects.filter(user=request.user)
+
+
+@require_GET
+@login_required
+def notification_list(request: HttpRequest) -> HttpResponse:
+    """The user's newest notifications; a link only to issues they can still see."""
+    before = request.GET.get("before", "")
+    notifications = _own_notifications(request).annotate(
+        # One EXISTS per row inside the same query: scope may have changed since the notice.
+        issue_visible=Exists(Issue.objects.visible_to(request.user).filter(pk=OuterRef("issue_id")))
+    )
+    if before.isdigit():
+        notifications = notifications.filter(pk__lt=int(before))
+    rows = list(notifications.order_by("-id")[: PAGE_SIZE + 1])
+    has_next = len(rows) > PAGE_SIZE
+    rows = rows[:PAGE_SIZE]
+    return render(
+        request,
+        "issues/notifications.html",
+        {
+            "notifications": rows,
+            "next_url": f"?before={rows[-1].pk}" if has_next else None,
+            "first_url": "?" if before else None,
+            "has_unread": any(row.read_at is None for row in rows),
+        },
+    )
+
+
+@require_POST
+@login_required
+def notification_read(request: HttpRequest, pk: int) -> HttpResponse:
+    """Mark one of the user's notifications read and open its issue (or the list)."""
+    notification = get_object_or_404(_own_notifications(request), pk=pk)
+    if notification.read_at is None:
+        # Compare-and-swap: a second tap (or another tab) does not move the read time.
+        _own_notifications(request).filter(pk=pk, read_at__isnull=True).update(
+            read_at=timezone.now()
+        )
+    if (
+        notification.issue_id
+        and Issue.objects.visible_to(request.user).filter(pk=notification.issue_id).exists()
+    ):
+        return redirect("issues:issue_detail", pk=notification.issue_id)
+    return redirect("issues:notification_list")
+
+
+@require_POST
+@login_required
+def notification_read_all(request: HttpRequest) -> HttpResponse:
+    """Mark all of the user's unread notifications read."""
+    _own_notifications(request).filter(read_at__isnull=True).update(read_at=timezone.now())
+    return redirect("issues:notification_list")
