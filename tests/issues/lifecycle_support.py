@@ -1,0 +1,210 @@
+"""Helpers for the lifecycle tests: issues written directly in a state, photos, snapshots."""
+
+from __future__ import annotations
+
+import datetime
+import io
+import itertools
+from typing import Any
+
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.utils import timezone
+from PIL import Image
+
+from issues import services
+from issues.models import (
+    DISPATCHED_STATUSES,
+    Action,
+    Escalation,
+    ExtensionRequest,
+    Issue,
+    IssueEvent,
+    Notification,
+    Photo,
+    Status,
+)
+from issues.photos import PreparedPhoto, prepare_photos
+from tests.factories import CategoryFactory, IssueFactory, World
+
+# Issues written by the factory get numbers outside the `YYYY-NNNNNN` sequence services hand out.
+_numbers = itertools.count(1)
+
+
+def jpeg_upload(name: str = "fix.jpg") -> SimpleUploadedFile:
+    buffer = io.BytesIO()
+    Image.new("RGB", (32, 24), (40, 120, 200)).save(buffer, "JPEG")
+    return SimpleUploadedFile(name, buffer.getvalue(), content_type="image/jpeg")
+
+
+def photos(count: int = 1) -> list[PreparedPhoto]:
+    """Prepared photos as a view would pass them to a service."""
+    return prepare_photos([jpeg_upload(f"photo-{n}.jpg") for n in range(count)])
+
+
+def issue_in(world: World, status: str, **overrides: Any) -> Issue:
+    """An issue of district A reported by alice, written directly in `status` with coherent fields.
+
+    Dispatched states are assigned to organisation X (hank's) with the clock started an hour ago
+    and a deadline an hour ahead; a submitted fix was submitted by hank.
+    """
+    now = timezone.now()
+    fields: dict[str, Any] = {
+        "zone": world.zone,
+        "community": world.community_a,
+        "district": world.district_a,
+        "category": world.category,
+        "reporter": world.alice,
+        "status": status,
+        "case_number": f"T-{next(_numbers)}",
+        "reported_at": now - datetime.timedelta(hours=3),
+    }
+    if status in DISPATCHED_STATUSES or status == Status.CLOSED:
+        fields.update(
+            assigned_organisation=world.org_x,
+            dispatched_at=now - datetime.timedelta(hours=1),
+            clock_started_at=now - datetime.timedelta(hours=1),
+            deadline=now + datetime.timedelta(hours=1),
+        )
+    if status in (Status.IN_PROGRESS, Status.SUBMITTED, Status.PARKED, Status.CLOSED):
+        fields["acknowledged_at"] = now - datetime.timedelta(minutes=50)
+    if status in (Status.SUBMITTED, Status.CLOSED):
+        fields.update(
+            submitted_at=now - datetime.timedelta(minutes=20),
+            first_submitted_at=now - datetime.timedelta(minutes=20),
+            last_fix_by=world.hank,
+        )
+    if status == Status.PARKED:
+        fields.update(
+            parked_at=now - datetime.timedelta(minutes=30),
+            park_review_date=timezone.localdate() + datetime.timedelta(days=7),
+        )
+    if status == Status.CLOSED:
+        fields.update(verified_at=now - datetime.timedelta(minutes=5), closed_at=now)
+    if status == Status.REJECTED:
+        fields["rejected_at"] = now
+    if status == Status.CANCELLED:
+        fields["cancelled_at"] = now
+    fields.update(overrides)
+    return IssueFactory(**fields)
+
+
+def pending_extension(issue: Issue, world: World, **overrides: Any) -> ExtensionRequest:
+    fields: dict[str, Any] = {
+        "issue": issue,
+        "requested_by": world.hank,
+        "reason": "需要协调车辆",
+        "requested_deadline": timezone.now() + datetime.timedelta(days=3),
+    }
+    fields.update(overrides)
+    return ExtensionRequest.objects.create(**fields)
+
+
+def snapshot(issue: Issue) -> dict[str, Any]:
+    """Everything a refused action must leave as it was: the row, its log and its side records."""
+    row = Issue.objects.get(pk=issue.pk)
+    return {
+        "issue": {field.attname: getattr(row, field.attname) for field in Issue._meta.fields},
+        "events": list(
+            IssueEvent.objects.filter(issue_id=issue.pk).values_list("pk", "action", "to_status")
+        ),
+        "extensions": list(
+            ExtensionRequest.objects.filter(issue_id=issue.pk).values_list("pk", "status")
+        ),
+        "escalations": list(Escalation.objects.filter(issue_id=issue.pk).values_list("pk")),
+        "photos": list(Photo.objects.filter(issue_id=issue.pk).values_list("pk")),
+        "notifications": list(
+            Notification.objects.filter(issue_id=issue.pk).values_list("pk", "user_id")
+        ),
+    }
+
+
+def new_events(issue: Issue, before: dict[str, Any]) -> list[IssueEvent]:
+    known = {pk for pk, *_ in before["events"]}
+    return list(IssueEvent.objects.filter(issue_id=issue.pk).exclude(pk__in=known))
+
+
+# Who normally takes each action in these tests (a persona of `World`).
+USUAL_ACTOR = {
+    Action.DISPATCH: "bob",
+    Action.REJECT: "bob",
+    Action.MARK_DUPLICATE: "bob",
+    Action.FIX_ON_SPOT: "alice",
+    Action.ACKNOWLEDGE: "hank",
+    Action.RETURN: "hank",
+    Action.REASSIGN: "bob",
+    Action.SUBMIT_FIX: "hank",
+    Action.VERIFY_PASS: "bob",
+    Action.VERIFY_FAIL: "bob",
+    Action.PARK: "bob",
+    Action.RESUME: "bob",
+    Action.CANCEL: "bob",
+    Action.REOPEN: "bob",
+    Action.REQUEST_EXTENSION: "hank",
+    Action.APPROVE_EXTENSION: "bob",
+    Action.REFUSE_EXTENSION: "bob",
+    Action.ESCALATE: "bob",
+    Action.CHANGE_CATEGORY: "bob",
+}
+
+
+def prepare_for(world: World, action: str, issue: Issue) -> dict[str, Any]:
+    """Valid inputs for the action on the issue, creating what they refer to."""
+    later = timezone.now() + datetime.timedelta(days=3)
+    if action in (Action.APPROVE_EXTENSION, Action.REFUSE_EXTENSION):
+        extension = issue.extension_requests.filter(status="pending").first()
+        return {"extension": extension or pending_extension(issue, world)}
+    if action == Action.MARK_DUPLICATE:
+        return {"duplicate_of": issue_in(world, Status.ASSIGNED)}
+    if action == Action.CHANGE_CATEGORY:
+        return {"category": CategoryFactory(limit_value=5, limit_unit="H")}
+    return {
+        Action.DISPATCH: {"organisation": world.org_x},
+        Action.REJECT: {"reason": "不属于城市管理范围"},
+        Action.FIX_ON_SPOT: {"photos": photos()},
+        Action.ACKNOWLEDGE: {},
+        Action.RETURN: {"reason": "不属于本单位职责"},
+        Action.REASSIGN: {"organisation": world.org_y},
+        Action.SUBMIT_FIX: {"photos": photos()},
+        Action.VERIFY_PASS: {},
+        Action.VERIFY_FAIL: {"reason": "仍有垃圾"},
+        Action.PARK: {
+            "reason": "需等待道路改造",
+            "review_date": timezone.localdate() + datetime.timedelta(days=14),
+        },
+        Action.RESUME: {},
+        Action.CANCEL: {"reason": "重复录入"},
+        Action.REOPEN: {},
+        Action.REQUEST_EXTENSION: {"reason": "需要协调车辆", "requested_deadline": later},
+        Action.ESCALATE: {"level": 1},
+    }[action]
+
+
+SERVICES = {
+    Action.DISPATCH: services.issue_dispatch,
+    Action.REJECT: services.issue_reject,
+    Action.MARK_DUPLICATE: services.issue_mark_duplicate,
+    Action.FIX_ON_SPOT: services.issue_fix_on_spot,
+    Action.ACKNOWLEDGE: services.issue_acknowledge,
+    Action.RETURN: services.issue_return,
+    Action.REASSIGN: services.issue_reassign,
+    Action.SUBMIT_FIX: services.issue_submit_fix,
+    Action.VERIFY_PASS: services.issue_verify_pass,
+    Action.VERIFY_FAIL: services.issue_verify_fail,
+    Action.PARK: services.issue_park,
+    Action.RESUME: services.issue_resume,
+    Action.CANCEL: services.issue_cancel,
+    Action.REOPEN: services.issue_reopen,
+    Action.REQUEST_EXTENSION: services.extension_request,
+    Action.APPROVE_EXTENSION: services.extension_approve,
+    Action.REFUSE_EXTENSION: services.extension_refuse,
+    Action.ESCALATE: services.issue_escalate,
+    Action.CHANGE_CATEGORY: services.issue_change_category,
+}
+
+
+def perform(action: str, issue: Issue, actor, inputs: dict[str, Any]):
+    """Call the action's service the way a view would."""
+    service = SERVICES[action]
+    if "extension" in inputs:
+        return service(actor=actor, **inputs)
+    return service(issue=issue, actor=actor, **inputs)
