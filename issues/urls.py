@@ -1,11 +1,16 @@
 from django.urls import path
 
-from issues.views import lists, notifications, photos
+from issues.views import detail, lists, notifications, photos, report, triage
 
 app_name = "issues"
 
 urlpatterns: list = [
     # Each view module adds its routes here.
+    path("issues/new/", report.issue_report, name="issue_report"),
+    path("issues/nearby-points/", report.nearby_points, name="nearby_points"),
+    path("issues/triage/", triage.triage, name="triage"),
+    path("issues/triage/dispatch/", triage.bulk_dispatch, name="bulk_dispatch"),
+    path("issues/verify/", triage.verify_queue, name="verify_queue"),
     path("issues/", lists.issue_list, name="issue_list"),
     path("issues/export.csv", lists.issue_export_csv, name="issue_export"),
     path("notifications/", notifications.notification_list, name="notification_list"),
@@ -21,4 +26,6 @@ urlpatterns: list = [
     ),
     path("photos/<int:pk>/", photos.photo_view, name="photo"),
     path("photos/<int:pk>/thumb/", photos.photo_thumb_view, name="photo_thumb"),
+    path("issues/<int:pk>/", detail.issue_detail, name="issue_detail"),
+    path("issues/<int:pk>/act/<str:action>/", detail.issue_act, name="issue_act"),
 ]

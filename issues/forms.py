@@ -1,0 +1,452 @@
+"""Forms of the issue pages: the phone report form and one form per workflow action.
+
+Forms check the shape of the input; the services decide what is valid for the issue and put
+their errors back on the form. Photos are decoded and re-encoded here (`prepare_photos`), before
+any transaction opens, so a bad file never leaves half an action behind.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import uuid
+from collections.abc import Sequence
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from django import forms
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db.models import QuerySet
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from districts.models import (
+    Category,
+    Community,
+    District,
+    InspectionPoint,
+    Organisation,
+    Role,
+    Severity,
+)
+from issues import workflow
+from issues.models import Action, EscalationLevel, Issue
+from issues.photos import PreparedPhoto, prepare_photos
+from issues.workflow import Transition
+
+# Hidden fields the report page's script fills from the original photo's EXIF, one per photo
+# and in the order of the files: the browser re-encodes photos to save mobile data, and the
+# re-encoded JPEG has lost its EXIF block.
+CLIENT_TAKEN_AT_FIELD = "photo_taken_at[]"
+CLIENT_GPS_FIELD = "photo_gps[]"
+
+DATETIME_LOCAL_FORMAT = "%Y-%m-%dT%H:%M"
+
+
+class MultipleFileInput(forms.ClearableFileInput):
+    """A file input that lets the user pick (or shoot) several photos at once."""
+
+    allow_multiple_selected = True
+
+
+class MultiplePhotoField(forms.FileField):
+    """Several uploaded photos; each is validated and re-encoded by `prepare_photos`."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        attrs = {"accept": "image/*", "capture": "environment", "multiple": True}
+        kwargs.setdefault("widget", MultipleFileInput(attrs=attrs))
+        super().__init__(*args, **kwargs)
+
+    def clean(self, data: Any, initial: Any = None) -> list:
+        files = [f for f in (data if isinstance(data, list | tuple) else [data]) if f]
+        if not files:
+            if self.required:
+                raise ValidationError(self.error_messages["required"], code="required")
+            return []
+        limit = settings.PHOTO_MAX_PER_UPLOAD
+        if len(files) > limit:
+            raise ValidationError(
+                _("At most %(limit)d photos can be sent at once."),
+                code="too_many",
+                params={"limit": limit},
+            )
+        return [super(MultiplePhotoField, self).clean(f, initial) for f in files]
+
+
+class DateTimeLocalInput(forms.DateTimeInput):
+    input_type = "datetime-local"
+
+    def __init__(self, attrs: dict | None = None) -> None:
+        super().__init__(attrs=attrs, format=DATETIME_LOCAL_FORMAT)
+
+
+class DateInput(forms.DateInput):
+    input_type = "date"
+
+    def __init__(self, attrs: dict | None = None) -> None:
+        super().__init__(attrs=attrs, format="%Y-%m-%d")
+
+
+def parse_client_taken_at(value: str) -> datetime.datetime | None:
+    """A capture time sent by the browser (ISO 8601, local time unless an offset is given)."""
+    try:
+        moment = datetime.datetime.fromisoformat(value.strip())
+    except ValueError:
+        return None
+    if timezone.is_naive(moment):
+        # EXIF DateTimeOriginal is the camera's wall-clock time; the zone's time is the best guess.
+        moment = timezone.make_aware(moment, timezone.get_default_timezone())
+    earliest = datetime.datetime(2000, 1, 1, tzinfo=datetime.UTC)
+    if moment < earliest or moment > timezone.now() + datetime.timedelta(days=1):
+        return None
+    return moment
+
+
+def parse_client_gps(value: str) -> tuple[Decimal, Decimal] | None:
+    """A capture position sent by the browser as "lat,lng" in WGS-84 degrees."""
+    parts = value.split(",")
+    if len(parts) != 2:
+        return None
+    try:
+        lat, lng = (Decimal(p.strip()).quantize(Decimal("0.000001")) for p in parts)
+    except (InvalidOperation, ValueError):
+        return None
+    if not (-90 <= lat <= 90 and -180 <= lng <= 180) or (lat == 0 and lng == 0):
+        return None
+    return lat, lng
+
+
+def with_client_metadata(
+    photos: Sequence[PreparedPhoto], taken_at: Sequence[str], gps: Sequence[str]
+) -> list[PreparedPhoto]:
+    """Fill capture time and GPS from the browser's reading of the original file.
+
+    Used only where the uploaded file itself carries none, which is the case for the copies the
+    report page downscales in the browser; an upload's own EXIF always wins.
+    """
+    result = []
+    for index, photo in enumerate(photos):
+        changes: dict[str, Any] = {}
+        if photo.taken_at is None and index < len(taken_at):
+            moment = parse_client_taken_at(taken_at[index])
+            if moment is not None:
+                changes["taken_at"] = moment
+        if photo.gps_latitude is None and photo.gps_longitude is None and index < len(gps):
+            position = parse_client_gps(gps[index])
+            if position is not None:
+                changes["gps_latitude"], changes["gps_longitude"] = position
+        result.append(dataclasses.replace(photo, **changes) if changes else photo)
+    return result
+
+
+def add_service_error(form: forms.Form, error: ValidationError) -> None:
+    """Put a service's ValidationError on the form: on the field it names, else on the form."""
+    if hasattr(error, "error_dict"):
+        for name, errors in error.error_dict.items():
+            form.add_error(name if name in form.fields else None, errors)
+    else:
+        form.add_error(None, error)
+
+
+def reporting_districts(user) -> QuerySet[District]:
+    """Districts where the user may report: their scope, or all of them."""
+    if user.is_superuser:
+        return District.objects.all()
+    membership = getattr(user, "membership", None)
+    if membership is None:
+        return District.objects.none()
+    if membership.all_districts or membership.role == Role.ADMIN:
+        return District.objects.all()
+    return membership.districts.all()
+
+
+def reporting_points(user) -> QuerySet[InspectionPoint]:
+    """Active inspection points inside the user's reporting scope."""
+    return InspectionPoint.objects.active().filter(
+        community__district__in=reporting_districts(user).values("pk")
+    )
+
+
+def reporting_communities(user) -> QuerySet[Community]:
+    """Communities inside the user's reporting scope."""
+    return Community.objects.filter(district__in=reporting_districts(user).values("pk"))
+
+
+class IssueReportForm(forms.Form):
+    """The phone report: category, photos, place, description, severity, idempotency key."""
+
+    category = forms.ModelChoiceField(
+        label=_("What is the problem?"),
+        queryset=Category.objects.filter(is_active=True),
+        widget=forms.RadioSelect,
+        error_messages={"required": _("Choose a category.")},
+    )
+    photos = MultiplePhotoField(
+        label=_("Photos"),
+        error_messages={"required": _("Take or choose at least one photo of the problem.")},
+    )
+    point = forms.ModelChoiceField(
+        label=_("Inspection point"), queryset=InspectionPoint.objects.none(), required=False
+    )
+    community = forms.ModelChoiceField(
+        label=_("Community"), queryset=Community.objects.none(), required=False
+    )
+    address = forms.CharField(label=_("Address or landmark"), max_length=200, required=False)
+    latitude = forms.DecimalField(
+        max_digits=9,
+        decimal_places=6,
+        min_value=-90,
+        max_value=90,
+        required=False,
+        widget=forms.HiddenInput,
+    )
+    longitude = forms.DecimalField(
+        max_digits=9,
+        decimal_places=6,
+        min_value=-180,
+        max_value=180,
+        required=False,
+        widget=forms.HiddenInput,
+    )
+    accuracy_m = forms.FloatField(
+        min_value=0, max_value=100_000, required=False, widget=forms.HiddenInput
+    )
+    description = forms.CharField(
+        label=_("Description"),
+        max_length=2000,
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3}),
+    )
+    severity = forms.ChoiceField(
+        label=_("Severity"),
+        choices=Severity.choices,
+        required=False,
+        widget=forms.RadioSelect,
+        help_text=_("Leave it to use the category's usual severity."),
+    )
+    client_token = forms.UUIDField(widget=forms.HiddenInput)
+
+    def __init__(self, *args: Any, user, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.user = user
+        self.fields["point"].queryset = reporting_points(user).select_related("community")
+        self.fields["community"].queryset = reporting_communities(user)
+
+    def clean_latitude(self) -> Decimal | None:
+        value = self.cleaned_data.get("latitude")
+        return value.quantize(Decimal("0.000001")) if value is not None else None
+
+    def clean_longitude(self) -> Decimal | None:
+        value = self.cleaned_data.get("longitude")
+        return value.quantize(Decimal("0.000001")) if value is not None else None
+
+    def clean_photos(self) -> list[PreparedPhoto]:
+        uploads = self.cleaned_data.get("photos") or []
+        prepared = prepare_photos(uploads) if uploads else []
+        return with_client_metadata(
+            prepared,
+            self.data.getlist(CLIENT_TAKEN_AT_FIELD) if hasattr(self.data, "getlist") else [],
+            self.data.getlist(CLIENT_GPS_FIELD) if hasattr(self.data, "getlist") else [],
+        )
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        point = cleaned.get("point")
+        community = cleaned.get("community")
+        if point is not None:
+            # The point decides the community; a different community chosen by hand is ignored.
+            cleaned["community"] = point.community
+        elif community is None and "point" not in self.errors and "community" not in self.errors:
+            self.add_error(
+                "point",
+                _("Choose the inspection point, or at least the community, of the problem."),
+            )
+        if (cleaned.get("latitude") is None) != (cleaned.get("longitude") is None):
+            cleaned["latitude"] = cleaned["longitude"] = cleaned["accuracy_m"] = None
+        return cleaned
+
+    def service_kwargs(self) -> dict[str, Any]:
+        """Arguments for `services.issue_create`, from the cleaned data."""
+        data = self.cleaned_data
+        category = data["category"]
+        return {
+            "category": category,
+            "description": data.get("description", ""),
+            "severity": data.get("severity") or category.severity,
+            "point": data.get("point"),
+            "community": data.get("community"),
+            "latitude": data.get("latitude"),
+            "longitude": data.get("longitude"),
+            "accuracy_m": data.get("accuracy_m"),
+            "address": data.get("address", ""),
+            "photos": data.get("photos", []),
+            "client_token": data["client_token"],
+        }
+
+    @staticmethod
+    def new_token() -> uuid.UUID:
+        return uuid.uuid4()
+
+
+# ---------------------------------------------------------------------------------------------
+# Workflow actions: one form class builds the inputs each action asks for.
+
+# The order inputs appear in on an action's form.
+INPUT_ORDER = (
+    "organisation",
+    "deadline",
+    "category",
+    "duplicate_of",
+    "requested_deadline",
+    "review_date",
+    "level",
+    "photos",
+    "reason",
+    "note",
+)
+# Inputs a service takes that the transitions table does not list (it lists what people type).
+EXTRA_INPUTS: dict[str, tuple[str, ...]] = {Action.ESCALATE: ("level",)}
+# Inputs that are always required when offered.
+ALWAYS_REQUIRED = frozenset({"level"})
+
+
+class IssueActionForm(forms.Form):
+    """The inputs of one workflow action on one issue, built from the transitions table."""
+
+    def __init__(
+        self,
+        *args: Any,
+        transition: Transition,
+        issue: Issue,
+        user,
+        suggested_organisation: Organisation | None = None,
+        suggested_deadline: datetime.datetime | None = None,
+        **kwargs: Any,
+    ) -> None:
+        kwargs.setdefault("prefix", transition.action)
+        super().__init__(*args, **kwargs)
+        self.transition = transition
+        self.action = transition.action
+        self.issue = issue
+        self.user = user
+        requires = workflow.required_inputs(transition, issue) | ALWAYS_REQUIRED
+        offered = (
+            set(transition.requires)
+            | set(transition.optional)
+            | set(EXTRA_INPUTS.get(transition.action, ()))
+        )
+        names = [n for n in INPUT_ORDER if n in offered]
+        names += sorted(offered - set(names))
+        for name in names:
+            self.fields[name] = self._make_field(name, name in requires)
+        if "level" in self.fields:
+            self.fields["level"].initial = min(issue.escalation_level + 1, EscalationLevel.LISTED)
+        if "organisation" in self.fields and suggested_organisation is not None:
+            self.fields["organisation"].initial = suggested_organisation.pk
+        if "deadline" in self.fields and suggested_deadline is not None:
+            local = timezone.localtime(suggested_deadline)
+            self.fields["deadline"].initial = local.replace(second=0, microsecond=0)
+
+    def _make_field(self, name: str, required: bool) -> forms.Field:
+        if name == "reason":
+            return forms.CharField(
+                label=_("Reason"),
+                max_length=2000,
+                required=required,
+                widget=forms.Textarea(attrs={"rows": 2}),
+            )
+        if name == "note":
+            return forms.CharField(
+                label=_("Note"),
+                max_length=2000,
+                required=required,
+                widget=forms.Textarea(attrs={"rows": 2}),
+            )
+        if name == "organisation":
+            return forms.ModelChoiceField(
+                label=_("Organisation"),
+                queryset=Organisation.objects.filter(is_active=True).order_by("kind", "name"),
+                required=required,
+            )
+        if name in ("deadline", "requested_deadline"):
+            return forms.DateTimeField(
+                label=_("Deadline") if name == "deadline" else _("New deadline requested"),
+                required=required,
+                widget=DateTimeLocalInput(),
+                input_formats=[DATETIME_LOCAL_FORMAT, "%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S"],
+            )
+        if name == "photos":
+            return MultiplePhotoField(label=_("Photos"), required=required)
+        if name == "review_date":
+            return forms.DateField(label=_("Review date"), required=required, widget=DateInput())
+        if name == "duplicate_of":
+            return forms.CharField(
+                label=_("Case number of the original issue"),
+                max_length=20,
+                required=required,
+                widget=forms.TextInput(attrs={"placeholder": "2026-000123", "inputmode": "text"}),
+            )
+        if name == "category":
+            return forms.ModelChoiceField(
+                label=_("Category"),
+                queryset=Category.objects.filter(is_active=True),
+                required=required,
+            )
+        if name == "level":
+            return forms.TypedChoiceField(
+                label=_("Escalation level"),
+                choices=[(c.value, c.label) for c in EscalationLevel if c.value > 0],
+                coerce=int,
+                required=required,
+            )
+        return forms.CharField(label=name, required=required)
+
+    def clean_deadline(self) -> datetime.datetime | None:
+        value = self.cleaned_data.get("deadline")
+        if value is not None and value <= timezone.now():
+            raise ValidationError(_("The deadline must be in the future."), code="past")
+        return value
+
+    def clean_requested_deadline(self) -> datetime.datetime | None:
+        value = self.cleaned_data.get("requested_deadline")
+        if value is not None and value <= timezone.now():
+            raise ValidationError(_("The new deadline must be in the future."), code="past")
+        return value
+
+    def clean_review_date(self) -> datetime.date | None:
+        value = self.cleaned_data.get("review_date")
+        if value is not None and value <= timezone.localdate():
+            raise ValidationError(_("The review date must be after today."), code="past")
+        return value
+
+    def clean_duplicate_of(self) -> Issue | None:
+        number = (self.cleaned_data.get("duplicate_of") or "").strip()
+        if not number:
+            return None
+        original = (
+            Issue.objects.visible_to(self.user)
+            .filter(case_number=number, zone_id=self.issue.zone_id)
+            .exclude(pk=self.issue.pk)
+            .first()
+        )
+        if original is None:
+            raise ValidationError(
+                _("No other issue with the case number %(number)s was found."),
+                code="not_found",
+                params={"number": number},
+            )
+        return original
+
+    def clean_photos(self) -> list[PreparedPhoto]:
+        uploads = self.cleaned_data.get("photos") or []
+        return prepare_photos(uploads) if uploads else []
+
+    def service_kwargs(self) -> dict[str, Any]:
+        """The cleaned inputs as service keyword arguments; empty optional ones are left out."""
+        result = {}
+        for name, value in self.cleaned_data.items():
+            if value in (None, "", []) and not self.fields[name].required:
+                continue
+            result[name] = value
+        return result

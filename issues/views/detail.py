@@ -1,0 +1,241 @@
+"""One issue: its photos, status, place, responsibility and timeline, and the actions on it."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET, require_POST
+
+from districts.geo import amap_marker_url
+from districts.models import Role
+from districts.routing import RoutingDecision, route
+from issues import calendar, services, workflow
+from issues.forms import IssueActionForm, add_service_error
+from issues.models import Action, ExtensionRequest, Issue, Photo
+from issues.workflow import Transition, TransitionError
+
+# Each action's service; the form's field names are the service's keyword arguments.
+SERVICES: dict[str, Callable[..., Any]] = {
+    Action.DISPATCH: services.issue_dispatch,
+    Action.REJECT: services.issue_reject,
+    Action.MARK_DUPLICATE: services.issue_mark_duplicate,
+    Action.FIX_ON_SPOT: services.issue_fix_on_spot,
+    Action.ACKNOWLEDGE: services.issue_acknowledge,
+    Action.RETURN: services.issue_return,
+    Action.REASSIGN: services.issue_reassign,
+    Action.SUBMIT_FIX: services.issue_submit_fix,
+    Action.VERIFY_PASS: services.issue_verify_pass,
+    Action.VERIFY_FAIL: services.issue_verify_fail,
+    Action.PARK: services.issue_park,
+    Action.RESUME: services.issue_resume,
+    Action.CANCEL: services.issue_cancel,
+    Action.REOPEN: services.issue_reopen,
+    Action.CHANGE_CATEGORY: services.issue_change_category,
+    Action.REQUEST_EXTENSION: services.extension_request,
+    Action.APPROVE_EXTENSION: services.extension_approve,
+    Action.REFUSE_EXTENSION: services.extension_refuse,
+    Action.ESCALATE: services.issue_escalate,
+}
+# Actions that decide the pending extension request rather than act on the issue itself.
+EXTENSION_DECISIONS = frozenset({Action.APPROVE_EXTENSION, Action.REFUSE_EXTENSION})
+# Actions whose button is the page's main call to action (shown first and open).
+PRIMARY_ACTIONS = frozenset(
+    {
+        Action.DISPATCH,
+        Action.ACKNOWLEDGE,
+        Action.SUBMIT_FIX,
+        Action.VERIFY_PASS,
+        Action.RESUME,
+        Action.APPROVE_EXTENSION,
+    }
+)
+# Actions that end or undo work: drawn as quiet or dangerous buttons.
+DANGER_ACTIONS = frozenset({Action.CANCEL, Action.REJECT, Action.VERIFY_FAIL, Action.RETURN})
+
+DETAIL_RELATED = (
+    "zone",
+    "district",
+    "community",
+    "point__point_type",
+    "category",
+    "assigned_organisation",
+    "assigned_person",
+    "reporter",
+    "duplicate_of",
+    "last_fix_by",
+)
+
+
+def get_issue_for_user(user, pk: int) -> Issue:
+    """The issue if the user may see it; 404 otherwise, the same answer as for no issue at all."""
+    return get_object_or_404(Issue.objects.visible_to(user).select_related(*DETAIL_RELATED), pk=pk)
+
+
+def _safe_next(request: HttpRequest) -> str | None:
+    candidate = request.POST.get("next") or ""
+    if candidate and url_has_allowed_host_and_scheme(
+        candidate, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return candidate
+    return None
+
+
+def _needs_routing(transitions: list[Transition]) -> bool:
+    return any("organisation" in t.requires or "organisation" in t.optional for t in transitions)
+
+
+def _needs_deadline(transitions: list[Transition]) -> bool:
+    return any("deadline" in t.requires or "deadline" in t.optional for t in transitions)
+
+
+def _photo_groups(photos: list[Photo]) -> list[tuple[str, str, list[Photo]]]:
+    by_kind: dict[str, list[Photo]] = defaultdict(list)
+    for photo in photos:
+        by_kind[photo.kind].append(photo)
+    return [(kind.value, kind.label, by_kind.get(kind.value, [])) for kind in Photo.Kind]
+
+
+def detail_context(
+    request: HttpRequest, issue: Issue, *, bound_form: IssueActionForm | None = None
+) -> dict[str, Any]:
+    """Everything the detail page shows, in a fixed number of queries whatever the history."""
+    user = request.user
+    photos = list(issue.photos.all())
+    photos_by_event: dict[int, list[Photo]] = defaultdict(list)
+    for photo in photos:
+        if photo.event_id:
+            photos_by_event[photo.event_id].append(photo)
+    events = list(issue.events.select_related("actor", "organisation"))
+    for event in events:
+        event.photo_list = photos_by_event.get(event.pk, [])
+        event.role_label = Role(event.actor_role).label if event.actor_role in Role.values else ""
+    extensions = list(issue.extension_requests.select_related("requested_by", "decided_by"))
+    pending_extension = next(
+        (e for e in extensions if e.status == ExtensionRequest.Status.PENDING), None
+    )
+    transitions = workflow.available_actions(
+        issue, user, has_pending_extension=pending_extension is not None
+    )
+    decision: RoutingDecision | None = None
+    if issue.is_open or _needs_routing(transitions):
+        decision = route(category=issue.category, community=issue.community, point=issue.point)
+    suggested_deadline = (
+        calendar.deadline_for(issue.category, timezone.now())
+        if _needs_deadline(transitions)
+        else None
+    )
+    action_forms = []
+    for transition in transitions:
+        if bound_form is not None and bound_form.action == transition.action:
+            form = bound_form
+        else:
+            form = IssueActionForm(
+                transition=transition,
+                issue=issue,
+                user=user,
+                suggested_organisation=decision.organisation if decision else None,
+                suggested_deadline=suggested_deadline,
+            )
+        action_forms.append(
+            {
+                "transition": transition,
+                "form": form,
+                "primary": transition.action in PRIMARY_ACTIONS,
+                "danger": transition.action in DANGER_ACTIONS,
+                "open": form.is_bound,
+                "multipart": "photos" in form.fields,
+            }
+        )
+    # The main action leads; the rest keep the table's order.
+    action_forms.sort(key=lambda item: not item["primary"])
+    if action_forms and not any(item["open"] for item in action_forms):
+        action_forms[0]["open"] = action_forms[0]["primary"]
+    map_url = (
+        amap_marker_url(issue.latitude, issue.longitude, issue.point.name if issue.point else "")
+        if issue.latitude is not None and issue.longitude is not None
+        else (
+            amap_marker_url(issue.point.latitude, issue.point.longitude, issue.point.name)
+            if issue.point
+            else ""
+        )
+    )
+    return {
+        "issue": issue,
+        "photo_groups": _photo_groups(photos),
+        "photo_count": len(photos),
+        "events": events,
+        "extensions": extensions,
+        "pending_extension": pending_extension,
+        "action_forms": action_forms,
+        "routing": decision,
+        "timer_light": issue.timer_light(),
+        "is_overdue": issue.is_overdue(),
+        "map_url": map_url,
+    }
+
+
+@login_required
+@require_GET
+def issue_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    """The issue page: photos, status, place, responsibility, timeline and the user's actions."""
+    issue = get_issue_for_user(request.user, pk)
+    return render(request, "issues/detail.html", detail_context(request, issue))
+
+
+@login_required
+@require_POST
+def issue_act(request: HttpRequest, pk: int, action: str) -> HttpResponse:
+    """Take one workflow action: 404 outside scope, 403 if not allowed, a message if stale."""
+    issue = get_issue_for_user(request.user, pk)
+    try:
+        transition = workflow.TRANSITIONS[Action(action)]
+        service = SERVICES[transition.action]
+    except (ValueError, KeyError) as error:
+        raise Http404 from error
+    back = _safe_next(request) or issue.get_absolute_url()
+    try:
+        # The state first: a page left open while someone else acted gets a message, not a 403.
+        workflow.require(issue, transition.action, request.user)
+    except TransitionError as error:
+        messages.error(request, " ".join(error.messages))
+        return redirect(back)
+    extension = None
+    if transition.action in EXTENSION_DECISIONS:
+        extension = issue.extension_requests.filter(status=ExtensionRequest.Status.PENDING).first()
+        if extension is None:
+            messages.error(request, _("There is no pending extension request to decide."))
+            return redirect(back)
+    form = IssueActionForm(
+        request.POST, request.FILES, transition=transition, issue=issue, user=request.user
+    )
+    if form.is_valid():
+        target = {"extension": extension} if extension is not None else {"issue": issue}
+        try:
+            service(**target, actor=request.user, **form.service_kwargs())
+        except TransitionError as error:
+            messages.error(request, " ".join(error.messages))
+            return redirect(back)
+        except PermissionDenied:
+            raise
+        except ValidationError as error:
+            add_service_error(form, error)
+        else:
+            messages.success(
+                request,
+                _("%(action)s: done for %(number)s.")
+                % {"action": transition.label, "number": issue.case_number},
+            )
+            return redirect(back)
+    return render(
+        request, "issues/detail.html", detail_context(request, issue, bound_form=form), status=200
+    )
