@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime
 import uuid
 from collections.abc import Mapping, Sequence
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -184,7 +184,7 @@ def _coordinate(value: Any, field: str, limit: int) -> Decimal | None:
     if value is None or value == "":
         return None
     try:
-        number = Decimal(str(value)).quantize(_SIX_PLACES)
+        number = Decimal(str(value)).quantize(_SIX_PLACES, rounding=ROUND_HALF_UP)
     except (InvalidOperation, ValueError) as error:
         raise ValidationError({field: _("Not a valid coordinate.")}) from error
     if not -limit <= number <= limit:
