@@ -9,6 +9,7 @@ Every variable is listed in the README.
 from pathlib import Path
 
 import dj_database_url
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
 from civicapp.env import env_bool, env_int, env_list, env_str
@@ -37,6 +38,7 @@ INSTALLED_APPS = [
     "django_filters",
     "districts",
     "issues",
+    "reminders",
 ]
 
 MIDDLEWARE = [
@@ -107,9 +109,43 @@ CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 240)
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # A short connect timeout so a request never hangs on a broker that is down.
-CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": 2, "socket_timeout": 5}
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "socket_connect_timeout": 2,
+    "socket_timeout": 5,
+    # With acks_late an unacknowledged task (its worker was killed) is handed out again after
+    # this many seconds; it must exceed the longest task's time limit.
+    "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600),
+}
 CELERY_TIMEZONE = "Asia/Shanghai"
-CELERY_BEAT_SCHEDULE: dict = {}
+# Reminders (reminders app, domain.md §5): the job, the delivery sweep and the daily digest.
+REMINDER_INTERVAL_MINUTES = env_int("REMINDER_INTERVAL_MINUTES", 5)
+REMINDER_DIGEST_HOUR = env_int("REMINDER_DIGEST_HOUR", 8)
+REMINDER_DUE_SOON_PERCENT = env_int("REMINDER_DUE_SOON_PERCENT", 75)
+REMINDER_VERIFY_AFTER_WORKING_DAYS = env_int("REMINDER_VERIFY_AFTER_WORKING_DAYS", 1)
+REMINDER_BATCH_SIZE = env_int("REMINDER_BATCH_SIZE", 1000)
+REMINDER_DIGEST_MAX_ITEMS = env_int("REMINDER_DIGEST_MAX_ITEMS", 20)
+REMINDER_MAX_ATTEMPTS = env_int("REMINDER_MAX_ATTEMPTS", 8)
+REMINDER_RETRY_BASE_SECONDS = env_int("REMINDER_RETRY_BASE_SECONDS", 60)
+REMINDER_RETRY_MAX_SECONDS = env_int("REMINDER_RETRY_MAX_SECONDS", 3600)
+REMINDER_SENDING_LEASE_SECONDS = env_int("REMINDER_SENDING_LEASE_SECONDS", 300)
+REMINDER_HTTP_TIMEOUT_SECONDS = env_int("REMINDER_HTTP_TIMEOUT_SECONDS", 5)
+# Links in e-mails and robot messages point here.
+REMINDER_SITE_URL = env_str("REMINDER_SITE_URL", "http://127.0.0.1:8000")
+
+CELERY_BEAT_SCHEDULE: dict = {
+    "run-reminders": {
+        "task": "reminders.tasks.run_reminders_task",
+        "schedule": crontab(minute=f"*/{REMINDER_INTERVAL_MINUTES}"),
+    },
+    "deliver-pending": {
+        "task": "reminders.tasks.deliver_pending_task",
+        "schedule": crontab(),  # every minute: retries whose backoff has ended, expired leases
+    },
+    "send-digest": {
+        "task": "reminders.tasks.send_digest_task",
+        "schedule": crontab(hour=REMINDER_DIGEST_HOUR, minute=0),  # CELERY_TIMEZONE local time
+    },
+}
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

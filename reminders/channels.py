@@ -1,0 +1,308 @@
+"""The channels a reminder goes out on, behind one small interface.
+
+`Channel.send(message)` returns nothing when the channel accepted the message and raises
+`TransientError` (try again later: timeouts, connection errors, 5xx, 429, a robot's rate-limit
+code) or `PermanentError` (retrying cannot help: 4xx, bad settings, any other robot error code).
+HTTP goes through urllib with a short timeout, so no dependency is added for two webhooks.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import logging
+import smtplib
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass, field
+
+from django.conf import settings
+from django.core.mail import EmailMessage
+from django.utils.translation import gettext as _
+
+from issues.models import Notification
+from reminders.models import ChannelConfig, ChannelKind
+
+logger = logging.getLogger(__name__)
+
+# Robot error codes that mean "too many messages, wait": WeCom 45009 (API frequency),
+# DingTalk 130101 (more than 20 a minute) and 130102 (blocked for 10 minutes after that).
+WECOM_RATE_CODES = frozenset({45009, 45033})
+DINGTALK_RATE_CODES = frozenset({130101, 130102})
+DINGTALK_BLOCK_SECONDS = 600
+# WeCom refuses markdown over 4096 bytes; DingTalk allows more but long texts are unreadable.
+MARKDOWN_MAX_BYTES = 4000
+
+
+class ChannelError(Exception):
+    """A channel refused or failed to take a message."""
+
+    def __init__(
+        self, message: str, *, response_code: int | None = None, retry_after: float | None = None
+    ) -> None:
+        super().__init__(message)
+        self.response_code = response_code
+        self.retry_after = retry_after
+
+
+class TransientError(ChannelError):
+    """Try again later; `retry_after` (seconds) is the least wait the channel asked for."""
+
+
+class PermanentError(ChannelError):
+    """Retrying the same message cannot succeed; record it for an admin."""
+
+
+@dataclass(frozen=True)
+class MessageItem:
+    """One case in a message: what it is, where, how late, and the link to it."""
+
+    key: str
+    issue_id: int
+    kind: str
+    case_number: str
+    headline: str
+    category: str
+    place: str
+    status: str
+    link: str
+
+    @property
+    def line(self) -> str:
+        parts = [self.category, self.place, self.status]
+        return " · ".join(part for part in parts if part)
+
+
+@dataclass(frozen=True)
+class Message:
+    """What one send carries: a title, an introduction and the cases, the same on every channel."""
+
+    title: str
+    intro: str
+    items: tuple[MessageItem, ...] = ()
+    more: int = 0
+    keyword: str = ""
+
+    def as_markdown(self) -> str:
+        """The robot text: a markdown list of cases with links, cut to the robots' size limit."""
+        head = f"**{self.title}**\n"
+        if self.keyword and self.keyword not in self.title:
+            head = f"**【{self.keyword}】{self.title}**\n"
+        lines = [head, f"> {self.intro}\n"] if self.intro else [head]
+        size = sum(len(line.encode()) for line in lines)
+        omitted = self.more
+        for number, item in enumerate(self.items, start=1):
+            line = f"{number}. [{item.case_number}]({item.link}) {item.line}\n"
+            if size + len(line.encode()) > MARKDOWN_MAX_BYTES - 200:
+                omitted += len(self.items) - number + 1
+                break
+            lines.append(line)
+            size += len(line.encode())
+        if omitted:
+            lines.append(_("… and %(count)d more.") % {"count": omitted} + "\n")
+        return "".join(lines)
+
+    def as_text(self) -> str:
+        """The e-mail body: the same list in plain text."""
+        lines = [self.intro, ""] if self.intro else []
+        for item in self.items:
+            lines.append(f"- {item.case_number} {item.line}\n  {item.link}")
+        if self.more:
+            lines.append(_("… and %(count)d more.") % {"count": self.more})
+        return "\n".join(lines) + "\n"
+
+
+class Channel:
+    """The interface: send one message or raise TransientError / PermanentError."""
+
+    kind: str = ""
+    #: The HTTP status (or 0) of the last answer, kept for the delivery log.
+    last_response_code: int | None = None
+
+    def send(self, message: Message) -> None:
+        raise NotImplementedError
+
+
+@dataclass
+class InAppChannel(Channel):
+    """The bell: one Notification per case for one user, deduplicated by the reminder key."""
+
+    user_id: int
+    kind: str = ChannelKind.INAPP
+
+    def send(self, message: Message) -> None:
+        Notification.objects.bulk_create(
+            [
+                Notification(
+                    user_id=self.user_id,
+                    issue_id=item.issue_id,
+                    kind=f"reminder_{item.kind}",
+                    title=item.headline[:200],
+                    body=item.line,
+                    dedupe_key=item.key,
+                )
+                for item in message.items
+            ],
+            # The (user, dedupe_key) constraint makes a second send of the same reminder a no-op.
+            ignore_conflicts=True,
+        )
+
+
+@dataclass
+class EmailChannel(Channel):
+    """One e-mail to the configured addresses through django.core.mail."""
+
+    addresses: list[str] = field(default_factory=list)
+    kind: str = ChannelKind.EMAIL
+
+    def send(self, message: Message) -> None:
+        if not self.addresses:
+            raise PermanentError(_("No e-mail address is configured."))
+        email = EmailMessage(subject=message.title, body=message.as_text(), to=list(self.addresses))
+        try:
+            email.send(fail_silently=False)
+        except smtplib.SMTPRecipientsRefused as error:
+            raise PermanentError(f"SMTP refused the recipients: {error.recipients}") from error
+        except smtplib.SMTPResponseException as error:
+            # 4xx is "try later" in SMTP, 5xx is final.
+            exception = TransientError if 400 <= error.smtp_code < 500 else PermanentError
+            raise exception(
+                f"SMTP {error.smtp_code}: {error.smtp_error!r}", response_code=error.smtp_code
+            ) from error
+        except (smtplib.SMTPException, OSError) as error:
+            raise TransientError(f"SMTP unavailable: {error}") from error
+        self.last_response_code = 250
+
+
+def _timeout() -> float:
+    return float(settings.REMINDER_HTTP_TIMEOUT_SECONDS)
+
+
+def post_json(url: str, payload: dict) -> tuple[int, dict]:
+    """POST JSON and return (status, decoded body); transport trouble raises TransientError."""
+    if not url.startswith(("https://", "http://")):
+        raise PermanentError(_("The webhook URL must start with https:// or http://."))
+    body = json.dumps(payload, ensure_ascii=False).encode()
+    request = urllib.request.Request(  # noqa: S310 (scheme checked above)
+        url, data=body, method="POST", headers={"Content-Type": "application/json; charset=utf-8"}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=_timeout()) as response:  # noqa: S310
+            status, raw = response.status, response.read(65536)
+    except urllib.error.HTTPError as error:
+        status = error.code
+        retry_after = _retry_after(error.headers.get("Retry-After"))
+        detail = error.read(500).decode(errors="replace")
+        if status == 429 or status >= 500:
+            raise TransientError(
+                f"HTTP {status}: {detail}", response_code=status, retry_after=retry_after
+            ) from error
+        raise PermanentError(f"HTTP {status}: {detail}", response_code=status) from error
+    except (urllib.error.URLError, TimeoutError, ConnectionError, OSError) as error:
+        raise TransientError(f"Connection failed: {error}") from error
+    try:
+        decoded = json.loads(raw.decode() or "{}")
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        decoded = {}
+    return status, decoded if isinstance(decoded, dict) else {}
+
+
+def _retry_after(value: str | None) -> float | None:
+    try:
+        return float(value) if value else None
+    except ValueError:
+        return None
+
+
+def _check_errcode(body: dict, status: int, rate_codes: frozenset[int], rate_wait: float) -> None:
+    """Robots answer 200 with an errcode; 0 is success, a rate code waits, others are final."""
+    errcode = body.get("errcode", 0)
+    try:
+        errcode = int(errcode)
+    except (TypeError, ValueError):
+        errcode = -1
+    if errcode == 0:
+        return
+    detail = f"errcode {errcode}: {body.get('errmsg', '')}"
+    if errcode in rate_codes:
+        raise TransientError(detail, response_code=status, retry_after=rate_wait)
+    raise PermanentError(detail, response_code=status)
+
+
+@dataclass
+class WeComChannel(Channel):
+    """企业微信群机器人: markdown to the webhook URL, whose key is the secret."""
+
+    webhook_url: str = ""
+    kind: str = ChannelKind.WECOM
+
+    def send(self, message: Message) -> None:
+        payload = {"msgtype": "markdown", "markdown": {"content": message.as_markdown()}}
+        status, body = post_json(self.webhook_url, payload)
+        self.last_response_code = status
+        _check_errcode(body, status, WECOM_RATE_CODES, 60)
+
+
+def dingtalk_sign(secret: str, timestamp_ms: int) -> str:
+    """The 钉钉 signature: urlencode(base64(HMAC-SHA256(secret, f"{timestamp}\\n{secret}")))."""
+    digest = hmac.new(
+        secret.encode(), f"{timestamp_ms}\n{secret}".encode(), hashlib.sha256
+    ).digest()
+    return urllib.parse.quote_plus(base64.b64encode(digest).decode())
+
+
+def dingtalk_signed_url(webhook_url: str, secret: str, timestamp_ms: int) -> str:
+    if not secret:
+        return webhook_url
+    separator = "&" if "?" in webhook_url else "?"
+    sign = dingtalk_sign(secret, timestamp_ms)
+    return f"{webhook_url}{separator}timestamp={timestamp_ms}&sign={sign}"
+
+
+@dataclass
+class DingTalkChannel(Channel):
+    """钉钉自定义机器人: signed markdown that carries the robot's keyword."""
+
+    webhook_url: str = ""
+    secret: str = ""
+    keyword: str = ""
+    kind: str = ChannelKind.DINGTALK
+
+    def send(self, message: Message) -> None:
+        title = message.title
+        if self.keyword and self.keyword not in title:
+            title = f"【{self.keyword}】{title}"
+        text = Message(
+            title=message.title,
+            intro=message.intro,
+            items=message.items,
+            more=message.more,
+            keyword=self.keyword,
+        ).as_markdown()
+        payload = {"msgtype": "markdown", "markdown": {"title": title, "text": text}}
+        url = dingtalk_signed_url(self.webhook_url, self.secret, int(time.time() * 1000))
+        status, body = post_json(url, payload)
+        self.last_response_code = status
+        # After 20 messages a minute DingTalk blocks the robot for 10 minutes.
+        _check_errcode(body, status, DINGTALK_RATE_CODES, DINGTALK_BLOCK_SECONDS)
+
+
+def channel_for(config: ChannelConfig | None, *, user_id: int | None = None) -> Channel:
+    """The channel for a delivery target: a user's bell, or an organisation's configured channel."""
+    if config is None:
+        if user_id is None:
+            raise PermanentError(_("The channel settings of this delivery were removed."))
+        return InAppChannel(user_id=user_id)
+    if config.kind == ChannelKind.EMAIL:
+        return EmailChannel(addresses=config.email_list)
+    if config.kind == ChannelKind.WECOM:
+        return WeComChannel(webhook_url=config.webhook_url)
+    if config.kind == ChannelKind.DINGTALK:
+        return DingTalkChannel(
+            webhook_url=config.webhook_url, secret=config.signing_secret, keyword=config.keyword
+        )
+    raise PermanentError(f"Unknown channel kind {config.kind!r}")

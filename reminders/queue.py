@@ -1,0 +1,55 @@
+"""Queueing tasks from request code without ever failing the request.
+
+A request must not fail because Redis is down: the issue is saved, and the reminder job, which
+computes its work from the database, picks it up on its next run. So a broker error is logged
+and swallowed here, and the caller carries on.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from kombu.exceptions import OperationalError as KombuOperationalError
+
+try:
+    from redis.exceptions import RedisError
+except ImportError:  # pragma: no cover - redis is a runtime dependency
+    RedisError = KombuOperationalError
+
+logger = logging.getLogger(__name__)
+
+BROKER_ERRORS: tuple[type[BaseException], ...] = (
+    KombuOperationalError,
+    RedisError,
+    ConnectionError,
+    TimeoutError,
+    OSError,
+)
+
+
+def safe_delay(task: Any, /, **kwargs: Any) -> bool:
+    """Queue `task` with keyword arguments; False (and a log line) if it could not be queued.
+
+    Publishing is not retried: with the broker down the request returns at once, and the
+    periodic job catches up. In the embedded mode (no Redis) the task runs eagerly, and an error
+    in it is logged the same way rather than failing the request.
+    """
+    try:
+        task.apply_async(kwargs=kwargs, retry=False)
+    except BROKER_ERRORS as error:
+        logger.warning("Could not queue %s (the next run will pick it up): %s", task.name, error)
+        return False
+    except Exception:
+        if not settings.CELERY_TASK_ALWAYS_EAGER:
+            raise
+        logger.exception("Task %s failed in eager mode; the next run will pick it up", task.name)
+        return False
+    return True
+
+
+def safe_delay_on_commit(task: Any, /, **kwargs: Any) -> None:
+    """Queue `task` once the current transaction commits, never failing the caller."""
+    transaction.on_commit(lambda: safe_delay(task, **kwargs))

@@ -1,0 +1,834 @@
+"""The reminder job and the sender: the only code that writes reminders and deliveries.
+
+The job (`reminders_run`) scans open issues in keyset batches, lets SQL decide which reminder
+each one owes at `now`, and inserts ledger rows with ON CONFLICT DO NOTHING: the unique key
+(issue, kind, level, deadline) is the claim, so whichever run inserts first owns the reminder
+and a second run (or a rerun after a crash) creates nothing. The run's escalations and its
+deliveries are written in the same transaction as the ledger rows, so a batch lands whole or
+not at all.
+
+The sender (`deliveries_send`) claims due deliveries of one target with SKIP LOCKED, marks
+them `sending` under a lease and commits; sends outside any transaction; then marks them sent,
+or pending again with backoff, or failed. A worker killed mid-send leaves rows `sending` until
+their lease ends, when they are claimed again: the lease is the only window in which a channel
+may see a message twice.
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+import random
+import time
+import uuid
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Case, Count, Exists, F, Max, OuterRef, Subquery, Value, When
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from districts.models import Severity
+from districts.selectors import handlers_of, supervisors_for, zone_office
+from issues.calendar import is_working_day
+from issues.models import (
+    CLOCK_STATUSES,
+    Action,
+    Escalation,
+    Issue,
+    IssueEvent,
+    Status,
+)
+from reminders import messages, ratelimit
+from reminders.channels import Channel, PermanentError, TransientError, channel_for
+from reminders.models import ChannelConfig, ChannelKind, Delivery, Reminder
+from reminders.selectors import STAGES, clock_batch, submitted_batch
+
+logger = logging.getLogger(__name__)
+
+SYSTEM_ROLE = "system"
+# An in-app "message" is one bulk insert of notifications; keep it a reasonable size.
+INAPP_MAX_ITEMS = 200
+
+HANDLERS = "handlers"
+ORGANISATION_CHANNELS = "organisation_channels"
+SUPERVISORS = "supervisors"
+ZONE_OFFICE = "zone_office"
+
+# Who hears about a reminder: the organisation first, then the district's supervisors, then
+# the zone office (domain.md §5).
+AUDIENCES: dict[tuple[str, int], frozenset[str]] = {
+    (Reminder.Kind.DUE_SOON, 0): frozenset({HANDLERS, ORGANISATION_CHANNELS}),
+    (Reminder.Kind.OVERDUE, 1): frozenset({HANDLERS, ORGANISATION_CHANNELS}),
+    (Reminder.Kind.ESCALATION, 2): frozenset({HANDLERS, ORGANISATION_CHANNELS, SUPERVISORS}),
+    (Reminder.Kind.ESCALATION, 3): frozenset(
+        {HANDLERS, ORGANISATION_CHANNELS, SUPERVISORS, ZONE_OFFICE}
+    ),
+    (Reminder.Kind.AWAITING_VERIFICATION, 0): frozenset({SUPERVISORS}),
+}
+
+
+# --- the job ---------------------------------------------------------------------------------
+
+
+@dataclass
+class RunReport:
+    """What one run of the job did."""
+
+    scanned: int = 0
+    submitted_scanned: int = 0
+    created: int = 0
+    escalated: int = 0
+    deliveries: int = 0
+    batches: int = 0
+    urgent_only: bool = False
+    seconds: float = 0.0
+    created_by_kind: dict[str, int] = field(default_factory=dict)
+
+    def as_dict(self) -> dict:
+        return {
+            "scanned": self.scanned,
+            "submitted_scanned": self.submitted_scanned,
+            "created": self.created,
+            "escalated": self.escalated,
+            "deliveries": self.deliveries,
+            "batches": self.batches,
+            "urgent_only": self.urgent_only,
+            "seconds": round(self.seconds, 3),
+            "created_by_kind": dict(self.created_by_kind),
+        }
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A reminder the SQL said is due; it becomes a ledger row only if this run wins the key."""
+
+    issue_id: int
+    kind: str
+    level: int
+    deadline: datetime.datetime
+    organisation_id: int | None
+    district_id: int
+
+
+@dataclass(frozen=True)
+class WonReminder:
+    id: int
+    issue_id: int
+    kind: str
+    level: int
+    deadline: datetime.datetime
+    organisation_id: int | None
+    district_id: int | None
+
+
+class RecipientDirectory:
+    """Who hears about what, read once per run and per organisation or district, not per issue."""
+
+    def __init__(self) -> None:
+        self._handlers: dict[int, list[int]] = {}
+        self._supervisors: dict[int, list[int]] = {}
+        self._zone_office: list[int] | None = None
+        configs = list(ChannelConfig.objects.filter(enabled=True))
+        self._inapp_off = {
+            config.organisation_id
+            for config in ChannelConfig.objects.filter(kind=ChannelKind.INAPP, enabled=False)
+        }
+        self._organisation_configs: dict[int | None, list[ChannelConfig]] = defaultdict(list)
+        for config in configs:
+            if config.kind != ChannelKind.INAPP:
+                self._organisation_configs[config.organisation_id].append(config)
+
+    def handlers(self, organisation_id: int | None) -> list[int]:
+        if organisation_id is None or organisation_id in self._inapp_off:
+            return []
+        if organisation_id not in self._handlers:
+            self._handlers[organisation_id] = sorted(
+                handlers_of(organisation_id).values_list("pk", flat=True)
+            )
+        return self._handlers[organisation_id]
+
+    def supervisors(self, district_id: int | None) -> list[int]:
+        if district_id is None:
+            return []
+        if district_id not in self._supervisors:
+            self._supervisors[district_id] = sorted(
+                supervisors_for(district_id).values_list("pk", flat=True)
+            )
+        return self._supervisors[district_id]
+
+    def zone_office(self) -> list[int]:
+        if None in self._inapp_off:
+            return []
+        if self._zone_office is None:
+            self._zone_office = sorted(zone_office().values_list("pk", flat=True))
+        return self._zone_office
+
+    def organisation_channels(self, organisation_id: int | None) -> list[ChannelConfig]:
+        return self._organisation_configs.get(organisation_id, []) if organisation_id else []
+
+    def zone_channels(self) -> list[ChannelConfig]:
+        return self._organisation_configs.get(None, [])
+
+
+def verification_cutoff(now: datetime.datetime, working_days: int) -> datetime.datetime | None:
+    """The submission time before which a fix has waited `working_days` working days.
+
+    Counted back on the work calendar from today, at the same time of day: on Monday 10:00
+    with one working day, Friday 10:00. A handful of calendar reads per run, not per issue.
+    """
+    if working_days <= 0:
+        return now
+    local = timezone.localtime(now)
+    day = local.date()
+    for _step in range(working_days):
+        day -= datetime.timedelta(days=1)
+        for _guard in range(60):  # the longest holiday is far shorter than two months
+            if is_working_day(day):
+                break
+            day -= datetime.timedelta(days=1)
+    return local.replace(year=day.year, month=day.month, day=day.day)
+
+
+def reminders_run(*, now: datetime.datetime, batch_size: int | None = None) -> RunReport:
+    """Create every reminder due at `now` exactly once, with its escalation and deliveries.
+
+    Safe to run twice at once and to rerun after a crash: each batch commits on its own and a
+    ledger row that exists already is never created again. On a non-working day only urgent
+    categories are chased.
+    """
+    started = time.monotonic()
+    size = batch_size or settings.REMINDER_BATCH_SIZE
+    fraction = settings.REMINDER_DUE_SOON_PERCENT / 100
+    report = RunReport(urgent_only=not is_working_day(timezone.localdate(now)))
+    directory = RecipientDirectory()
+
+    after: tuple[datetime.datetime, int] | None = None
+    while True:
+        rows = clock_batch(
+            now=now,
+            after=after,
+            size=size,
+            due_soon_fraction=fraction,
+            urgent_only=report.urgent_only,
+        )
+        report.scanned += len(rows)
+        candidates = []
+        for row in rows:
+            if row.stage is None:
+                continue
+            kind, level = STAGES[row.stage]
+            candidates.append(
+                Candidate(row.id, kind, level, row.deadline, row.organisation_id, row.district_id)
+            )
+        if candidates:
+            _claim(candidates, now=now, directory=directory, report=report)
+        if len(rows) < size:
+            break
+        after = (rows[-1].deadline, rows[-1].id)
+
+    cutoff = verification_cutoff(now, settings.REMINDER_VERIFY_AFTER_WORKING_DAYS)
+    after = None
+    while cutoff is not None:
+        submitted = submitted_batch(
+            submitted_before=cutoff, after=after, size=size, urgent_only=report.urgent_only
+        )
+        report.submitted_scanned += len(submitted)
+        if submitted:
+            _claim(
+                [
+                    Candidate(
+                        row.id,
+                        Reminder.Kind.AWAITING_VERIFICATION,
+                        0,
+                        row.submitted_at,
+                        row.organisation_id,
+                        row.district_id,
+                    )
+                    for row in submitted
+                ],
+                now=now,
+                directory=directory,
+                report=report,
+            )
+        if len(submitted) < size:
+            break
+        after = (submitted[-1].submitted_at, submitted[-1].id)
+
+    report.seconds = time.monotonic() - started
+    return report
+
+
+@transaction.atomic
+def _claim(
+    candidates: Sequence[Candidate],
+    *,
+    now: datetime.datetime,
+    directory: RecipientDirectory,
+    report: RunReport,
+) -> None:
+    """Insert one batch of ledger rows; only the rows this run inserted get escalated and sent."""
+    token = uuid.uuid4()
+    Reminder.objects.bulk_create(
+        [
+            Reminder(
+                issue_id=candidate.issue_id,
+                kind=candidate.kind,
+                level=candidate.level,
+                deadline=candidate.deadline,
+                organisation_id=candidate.organisation_id,
+                district_id=candidate.district_id,
+                claim_token=token,
+                next_attempt_at=now,
+                created_at=now,
+                updated_at=now,
+            )
+            for candidate in candidates
+        ],
+        # The unique key is the claim: a row another run (or an earlier run) made stays theirs.
+        ignore_conflicts=True,
+    )
+    won = [
+        WonReminder(*row)
+        for row in Reminder.objects.filter(
+            issue_id__in={candidate.issue_id for candidate in candidates}, claim_token=token
+        ).values_list(
+            "id", "issue_id", "kind", "level", "deadline", "organisation_id", "district_id"
+        )
+    ]
+    report.batches += 1
+    if not won:
+        return
+    report.created += len(won)
+    for reminder in won:
+        report.created_by_kind[reminder.kind] = report.created_by_kind.get(reminder.kind, 0) + 1
+    report.escalated += escalations_raise(reminders=[r for r in won if r.level >= 1], now=now)
+    report.deliveries += deliveries_plan(reminders=won, now=now, directory=directory)
+
+
+def escalations_raise(*, reminders: Sequence[WonReminder], now: datetime.datetime) -> int:
+    """Raise issues to their reminder's level, once, with the event issue_escalate would write.
+
+    The batch form of `issues.services.issue_escalate` for the job: the rows are locked in id
+    order, the level only goes up (compare-and-swap on `escalation_level < level`), the issue
+    must still be on the same deadline, and each raise writes one Escalation(source="job") and
+    one IssueEvent(action=escalate, actor=None, role "system"). Returns how many were raised.
+    """
+    raised = 0
+    by_level: dict[int, dict[int, WonReminder]] = defaultdict(dict)
+    for reminder in reminders:
+        by_level[reminder.level][reminder.issue_id] = reminder
+    for level in sorted(by_level):
+        group = by_level[level]
+        locked = (
+            Issue.objects.select_for_update()
+            .filter(pk__in=list(group), status__in=CLOCK_STATUSES, escalation_level__lt=level)
+            .order_by("pk")
+            .values_list("pk", "status", "escalation_level", "deadline", "assigned_organisation_id")
+        )
+        eligible = [row for row in locked if row[3] == group[row[0]].deadline]
+        if not eligible:
+            continue
+        # A level lowered by hand and raised again must not meet the job's earlier row.
+        done = set(
+            Escalation.objects.filter(
+                issue_id__in=[row[0] for row in eligible],
+                level=level,
+                source=Escalation.Source.JOB,
+            ).values_list("issue_id", "deadline")
+        )
+        eligible = [row for row in eligible if (row[0], row[3]) not in done]
+        if not eligible:
+            continue
+        Issue.objects.filter(
+            pk__in=[row[0] for row in eligible], escalation_level__lt=level
+        ).update(escalation_level=level, updated_at=now)
+        escalations = Escalation.objects.bulk_create(
+            [
+                Escalation(
+                    issue_id=row[0],
+                    level=level,
+                    source=Escalation.Source.JOB,
+                    actor=None,
+                    deadline=row[3],
+                    created_at=now,
+                )
+                for row in eligible
+            ]
+        )
+        IssueEvent.objects.bulk_create(
+            [
+                IssueEvent(
+                    issue_id=row[0],
+                    actor=None,
+                    actor_role=SYSTEM_ROLE,
+                    action=Action.ESCALATE,
+                    from_status=row[1],
+                    to_status=row[1],
+                    organisation_id=row[4],
+                    data={
+                        "level": level,
+                        "previous_level": row[2],
+                        "source": Escalation.Source.JOB,
+                        "escalation": escalation.pk,
+                        "reminder": group[row[0]].id,
+                    },
+                    created_at=now,
+                )
+                for row, escalation in zip(eligible, escalations, strict=True)
+            ]
+        )
+        raised += len(eligible)
+    return raised
+
+
+def deliveries_plan(
+    *, reminders: Sequence[WonReminder], now: datetime.datetime, directory: RecipientDirectory
+) -> int:
+    """Write the deliveries of new reminders: one per channel and target, with its own key.
+
+    A reminder nobody can receive is marked failed at once with the reason, never dropped.
+    """
+    deliveries: list[Delivery] = []
+    unreachable: list[int] = []
+    for reminder in reminders:
+        audience = AUDIENCES[(reminder.kind, reminder.level)]
+        users: list[int] = []
+        configs: list[ChannelConfig] = []
+        if HANDLERS in audience:
+            users += directory.handlers(reminder.organisation_id)
+        if SUPERVISORS in audience:
+            users += directory.supervisors(reminder.district_id)
+        if ZONE_OFFICE in audience:
+            users += directory.zone_office()
+            configs += directory.zone_channels()
+        if ORGANISATION_CHANNELS in audience:
+            configs += directory.organisation_channels(reminder.organisation_id)
+        common = {
+            "reminder_id": reminder.id,
+            "organisation_id": reminder.organisation_id,
+            "created_at": now,
+            "updated_at": now,
+        }
+        for user_id in dict.fromkeys(users):
+            deliveries.append(
+                Delivery(
+                    channel=ChannelKind.INAPP,
+                    user_id=user_id,
+                    target_key=f"user:{user_id}",
+                    idempotency_key=f"rem:{reminder.id}:user:{user_id}",
+                    next_attempt_at=now,
+                    **common,
+                )
+            )
+        for config in configs:
+            deliveries.append(
+                Delivery(
+                    channel=config.kind,
+                    config=config,
+                    target_key=config.target_key,
+                    idempotency_key=f"rem:{reminder.id}:{config.target_key}",
+                    # Quiet hours: the delivery waits until they end.
+                    next_attempt_at=config.quiet_until(now) or now,
+                    **common,
+                )
+            )
+        if not users and not configs:
+            unreachable.append(reminder.id)
+    Delivery.objects.bulk_create(deliveries, ignore_conflicts=True, batch_size=2000)
+    if unreachable:
+        Reminder.objects.filter(pk__in=unreachable).update(
+            state=Reminder.State.FAILED,
+            last_error="No recipient: the organisation has no active handler or channel.",
+            next_attempt_at=None,
+            updated_at=now,
+        )
+    return len(deliveries)
+
+
+# --- daily digest ----------------------------------------------------------------------------
+
+
+def digests_create(*, now: datetime.datetime) -> int:
+    """Queue today's digest for every organisation channel whose organisation has overdue work.
+
+    One delivery per channel and day (its key says so), however often this runs; the list is
+    read when it is sent, so it is current.
+    """
+    day = timezone.localdate(now)
+    urgent_only = not is_working_day(day)
+    configs: dict[int, list[ChannelConfig]] = defaultdict(list)
+    for config in ChannelConfig.objects.filter(enabled=True, organisation__isnull=False).exclude(
+        kind=ChannelKind.INAPP
+    ):
+        configs[config.organisation_id].append(config)
+    if not configs:
+        return 0
+    overdue = Issue.objects.overdue(now).filter(assigned_organisation_id__in=list(configs))
+    if urgent_only:
+        overdue = overdue.filter(category__severity=Severity.URGENT)
+    counts = dict(
+        overdue.order_by()
+        .values("assigned_organisation_id")
+        .annotate(count=Count("id"))
+        .values_list("assigned_organisation_id", "count")
+    )
+    deliveries = [
+        Delivery(
+            digest_date=day,
+            organisation_id=organisation_id,
+            channel=config.kind,
+            config=config,
+            target_key=config.target_key,
+            idempotency_key=f"digest:{day.isoformat()}:{config.target_key}",
+            payload={"overdue": count, "urgent_only": urgent_only},
+            next_attempt_at=config.quiet_until(now) or now,
+            created_at=now,
+            updated_at=now,
+        )
+        for organisation_id, count in counts.items()
+        if count
+        for config in configs[organisation_id]
+    ]
+    Delivery.objects.bulk_create(deliveries, ignore_conflicts=True)
+    return len(deliveries)
+
+
+# --- sending ---------------------------------------------------------------------------------
+
+
+@dataclass
+class SendReport:
+    """What one sending pass did."""
+
+    messages: int = 0
+    sent: int = 0
+    retried: int = 0
+    failed: int = 0
+    cancelled: int = 0
+    deferred: int = 0
+    seconds: float = 0.0
+
+    def as_dict(self) -> dict:
+        return {
+            "messages": self.messages,
+            "sent": self.sent,
+            "retried": self.retried,
+            "failed": self.failed,
+            "cancelled": self.cancelled,
+            "deferred": self.deferred,
+            "seconds": round(self.seconds, 3),
+        }
+
+
+ChannelFactory = Callable[..., Channel]
+
+
+def retry_delay(attempts: int, *, retry_after: float | None = None) -> float:
+    """Exponential backoff with jitter: base·2^(n−1), capped, times a random 0.5–1.0."""
+    base = settings.REMINDER_RETRY_BASE_SECONDS
+    ceiling = settings.REMINDER_RETRY_MAX_SECONDS
+    delay = min(base * 2 ** max(attempts - 1, 0), ceiling)
+    delay *= random.uniform(0.5, 1.0)  # noqa: S311 (jitter, not security)
+    return max(delay, retry_after or 0.0)
+
+
+def deliveries_send(
+    *,
+    now: datetime.datetime | None = None,
+    channel_factory: ChannelFactory = channel_for,
+    time_budget_seconds: float | None = None,
+) -> SendReport:
+    """Send every due delivery, one message per target at a time, until none is due.
+
+    Each target is claimed, sent and recorded on its own, so one failing channel never blocks
+    the others. Stops early (leaving work for the next pass) when the time budget is spent.
+    """
+    started = time.monotonic()
+    report = SendReport()
+    finished: set[str] = set()
+
+    def clock() -> datetime.datetime:
+        return now or timezone.now()
+
+    while time_budget_seconds is None or time.monotonic() - started < time_budget_seconds:
+        targets = list(
+            Delivery.objects.due(clock())
+            .exclude(target_key__in=finished)
+            .order_by()
+            .values_list("target_key", flat=True)
+            .distinct()[:100]
+        )
+        if not targets:
+            break
+        for target_key in targets:
+            if time_budget_seconds is not None and (
+                time.monotonic() - started >= time_budget_seconds
+            ):
+                break
+            if not _send_one(target_key, clock=clock, factory=channel_factory, report=report):
+                finished.add(target_key)
+    report.seconds = time.monotonic() - started
+    return report
+
+
+def _claim_rows(target_key: str, now: datetime.datetime, *, digest: bool, limit: int) -> list:
+    return list(
+        Delivery.objects.due(now)
+        .filter(target_key=target_key, digest_date__isnull=not digest)
+        .select_related(
+            "config",
+            "organisation",
+            "reminder__issue__category",
+            "reminder__issue__community",
+            "reminder__issue__point",
+        )
+        # Another sender working on this target skips these rows instead of waiting.
+        .select_for_update(skip_locked=True, of=("self",))
+        .order_by("next_attempt_at", "id")[:limit]
+    )
+
+
+def _is_stale(delivery: Delivery, now: datetime.datetime) -> bool:
+    """Whether the reminder no longer describes the issue (closed, new deadline, moved on)."""
+    reminder = delivery.reminder
+    if reminder is None:
+        return False
+    issue = reminder.issue
+    if reminder.kind == Reminder.Kind.AWAITING_VERIFICATION:
+        return issue.status != Status.SUBMITTED or issue.submitted_at != reminder.deadline
+    if issue.status not in CLOCK_STATUSES or issue.deadline != reminder.deadline:
+        return True
+    if issue.assigned_organisation_id != reminder.organisation_id:
+        return True
+    return reminder.kind == Reminder.Kind.DUE_SOON and now >= reminder.deadline
+
+
+def _send_one(
+    target_key: str,
+    *,
+    clock: Callable[[], datetime.datetime],
+    factory: ChannelFactory,
+    report: SendReport,
+) -> bool:
+    """Claim, send and record one message for one target; False when there was nothing to do."""
+    now = clock()
+    is_user = target_key.startswith("user:")
+    limit = INAPP_MAX_ITEMS if is_user else settings.REMINDER_DIGEST_MAX_ITEMS
+    with transaction.atomic():
+        rows = _claim_rows(target_key, now, digest=False, limit=limit)
+        if not rows:
+            rows = _claim_rows(target_key, now, digest=True, limit=1)
+        if not rows:
+            return False
+        first = rows[0]
+        config = first.config
+        if not is_user and (config is None or not config.enabled):
+            report.cancelled += _close(
+                rows, Delivery.State.CANCELLED, now, error="The channel was disabled or removed."
+            )
+            return True
+        if config is not None:
+            quiet_until = config.quiet_until(now)
+            if quiet_until is not None:
+                report.deferred += _defer(target_key, quiet_until, now)
+                return True
+        stale = [row for row in rows if _is_stale(row, now)]
+        if stale:
+            report.cancelled += _close(
+                stale, Delivery.State.CANCELLED, now, error="The case moved on before sending."
+            )
+            rows = [row for row in rows if row not in stale]
+        message = None
+        if rows and first.digest_date is not None:
+            message = messages.digest_message(
+                first, now=now, max_items=settings.REMINDER_DIGEST_MAX_ITEMS
+            )
+            if message is None:
+                report.cancelled += _close(
+                    rows, Delivery.State.CANCELLED, now, error="Nothing is overdue any more."
+                )
+                rows = []
+        if not rows:
+            _refresh_reminders(stale, now)
+            return True
+        if config is not None:
+            wait = ratelimit.acquire(
+                target_key=target_key, limit=config.rate_limit_per_minute, now=now
+            )
+            if wait > 0:
+                report.deferred += _defer(target_key, now + datetime.timedelta(seconds=wait), now)
+                return True
+        lease = now + datetime.timedelta(seconds=settings.REMINDER_SENDING_LEASE_SECONDS)
+        Delivery.objects.filter(pk__in=[row.pk for row in rows]).update(
+            state=Delivery.State.SENDING,
+            attempts=F("attempts") + 1,
+            next_attempt_at=lease,
+            updated_at=now,
+        )
+    # Committed: the rows are ours until the lease ends. Send outside the transaction.
+    if message is None:
+        message = messages.reminder_message(rows, now=now)
+    report.messages += 1
+    try:
+        channel = factory(config, user_id=first.user_id)
+        channel.send(message)
+    except TransientError as error:
+        _after_failure(rows, lease, clock(), error, permanent=False, report=report)
+    except PermanentError as error:
+        _after_failure(rows, lease, clock(), error, permanent=True, report=report)
+    except Exception as error:  # a bug in one channel must not stop the others
+        logger.exception("Channel %s failed unexpectedly", target_key)
+        _after_failure(rows, lease, clock(), error, permanent=False, report=report)
+    else:
+        done = clock()
+        report.sent += Delivery.objects.filter(
+            pk__in=[row.pk for row in rows], state=Delivery.State.SENDING, next_attempt_at=lease
+        ).update(
+            state=Delivery.State.SENT,
+            sent_at=done,
+            last_error="",
+            response_code=getattr(channel, "last_response_code", None),
+            updated_at=done,
+        )
+    _refresh_reminders([*rows, *stale], clock())
+    return True
+
+
+def _close(rows: Iterable[Delivery], state: str, now: datetime.datetime, *, error: str) -> int:
+    return Delivery.objects.filter(pk__in=[row.pk for row in rows]).update(
+        state=state, last_error=error, updated_at=now
+    )
+
+
+def _defer(target_key: str, until: datetime.datetime, now: datetime.datetime) -> int:
+    """Push a target's due rows to a later time without spending an attempt.
+
+    Quiet hours and a full rate window hold for the whole target, so every due row of it that
+    no other sender holds moves at once, instead of being claimed and pushed 20 at a time.
+    """
+    due = (
+        Delivery.objects.due(now)
+        .filter(target_key=target_key)
+        .select_for_update(skip_locked=True)
+        .order_by()
+        .values_list("pk", flat=True)
+    )
+    return Delivery.objects.filter(pk__in=list(due)).update(
+        state=Delivery.State.PENDING, next_attempt_at=until, updated_at=now
+    )
+
+
+def _after_failure(
+    rows: Sequence[Delivery],
+    lease: datetime.datetime,
+    now: datetime.datetime,
+    error: Exception,
+    *,
+    permanent: bool,
+    report: SendReport,
+) -> None:
+    """Record a failed send: pending again after a backoff, or failed for good."""
+    text = f"{type(error).__name__}: {error}"[:2000]
+    code = getattr(error, "response_code", None)
+    retry_after = getattr(error, "retry_after", None)
+    by_attempts: dict[int, list[int]] = defaultdict(list)
+    for row in rows:
+        by_attempts[row.attempts + 1].append(row.pk)  # the attempt just made
+    for attempts, ids in by_attempts.items():
+        ours = Delivery.objects.filter(
+            pk__in=ids, state=Delivery.State.SENDING, next_attempt_at=lease
+        )
+        if permanent or attempts >= settings.REMINDER_MAX_ATTEMPTS:
+            report.failed += ours.update(
+                state=Delivery.State.FAILED, last_error=text, response_code=code, updated_at=now
+            )
+        else:
+            delay = retry_delay(attempts, retry_after=retry_after)
+            report.retried += ours.update(
+                state=Delivery.State.PENDING,
+                next_attempt_at=now + datetime.timedelta(seconds=delay),
+                last_error=text,
+                response_code=code,
+                updated_at=now,
+            )
+    logger.warning(
+        "Delivery to %s failed (%s): %s",
+        rows[0].target_key,
+        "permanent" if permanent else "will retry",
+        text,
+    )
+
+
+def _refresh_reminders(rows: Iterable[Delivery], now: datetime.datetime) -> None:
+    ids = {row.reminder_id for row in rows if row.reminder_id}
+    if ids:
+        reminders_refresh(reminder_ids=ids, now=now)
+
+
+def reminders_refresh(*, reminder_ids: Iterable[int], now: datetime.datetime) -> int:
+    """Bring reminders' state in line with their deliveries, in one statement.
+
+    pending while a delivery is pending or sending; failed if one failed for good; cancelled
+    if every delivery was cancelled; sent otherwise. Attempts, next attempt and last error
+    summarise the deliveries.
+    """
+    deliveries = Delivery.objects.filter(reminder=OuterRef("pk")).order_by()
+    open_states = (Delivery.State.PENDING, Delivery.State.SENDING)
+    return Reminder.objects.filter(pk__in=list(reminder_ids)).update(
+        state=Case(
+            When(Exists(deliveries.filter(state__in=open_states)), then=Value("pending")),
+            When(Exists(deliveries.filter(state=Delivery.State.FAILED)), then=Value("failed")),
+            When(
+                ~Exists(deliveries.exclude(state=Delivery.State.CANCELLED)),
+                then=Value("cancelled"),
+            ),
+            default=Value("sent"),
+        ),
+        attempts=Coalesce(
+            Subquery(
+                deliveries.values("reminder").annotate(most=Max("attempts")).values("most")[:1]
+            ),
+            0,
+        ),
+        next_attempt_at=Subquery(
+            deliveries.filter(state__in=open_states)
+            .order_by("next_attempt_at")
+            .values("next_attempt_at")[:1]
+        ),
+        last_error=Coalesce(
+            Subquery(
+                deliveries.exclude(last_error="")
+                .exclude(state=Delivery.State.SENT)
+                .order_by("-updated_at", "-id")
+                .values("last_error")[:1]
+            ),
+            Value(""),
+        ),
+        sent_at=Subquery(
+            deliveries.filter(state=Delivery.State.SENT).order_by("-sent_at").values("sent_at")[:1]
+        ),
+        updated_at=now,
+    )
+
+
+# --- admin actions ---------------------------------------------------------------------------
+
+
+@transaction.atomic
+def deliveries_retry(*, delivery_ids: Iterable[int], actor, now: datetime.datetime) -> int:
+    """Put failed deliveries back in the queue now (an admin fixed the channel settings)."""
+    rows = list(
+        Delivery.objects.select_for_update()
+        .filter(pk__in=list(delivery_ids), state=Delivery.State.FAILED)
+        .values_list("pk", "reminder_id")
+    )
+    count = Delivery.objects.filter(pk__in=[pk for pk, _ in rows]).update(
+        state=Delivery.State.PENDING, attempts=0, next_attempt_at=now, updated_at=now
+    )
+    reminders_refresh(reminder_ids={rid for _, rid in rows if rid}, now=now)
+    logger.info("%s put %d failed deliveries back in the queue", actor, count)
+    return count
