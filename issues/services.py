@@ -476,7 +476,20 @@ def issue_reject(*, issue: Issue, actor, reason: str) -> Issue:
 @transaction.atomic
 def issue_mark_duplicate(*, issue: Issue, actor, duplicate_of: Issue, note: str = "") -> Issue:
     """Close a report as a duplicate of another case the actor can see."""
-    issue = _lock(issue)
+    if duplicate_of is not None and duplicate_of.pk != issue.pk:
+        # Lock both, in id order: two supervisors marking A and B as each other's duplicate at
+        # once would otherwise make a cycle, and a fixed order cannot deadlock.
+        locked = {
+            row.pk: row
+            for row in Issue.objects.select_for_update()
+            .filter(pk__in=[issue.pk, duplicate_of.pk])
+            .order_by("pk")
+        }
+        if duplicate_of.pk not in locked:
+            raise ValidationError({"duplicate_of": _("Choose a case you can see.")})
+        issue, duplicate_of = locked[issue.pk], locked[duplicate_of.pk]
+    else:
+        issue = _lock(issue)
     transition = workflow.require(issue, Action.MARK_DUPLICATE, actor)
     _check_required(transition, issue, {"duplicate_of": duplicate_of})
     if duplicate_of.pk == issue.pk:

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from django.core.exceptions import ValidationError
 from django.db import connection
 from django.utils import timezone, translation
 
@@ -157,3 +158,24 @@ def test_concurrent_acknowledgements_by_two_handlers_record_one(world, slow_comm
     )
     assert sorted(kind for kind, _ in results) == ["error", "ok"], results
     assert IssueEvent.objects.filter(issue=issue, action=Action.ACKNOWLEDGE).count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_cross_duplicates_never_make_a_cycle(world, slow_commit):
+    first = issue_in(world, Status.REPORTED)
+    second = issue_in(world, Status.REPORTED)
+    results = run_at_once(
+        [
+            lambda: services.issue_mark_duplicate(
+                issue=first, actor=world.bob, duplicate_of=second
+            ),
+            lambda: services.issue_mark_duplicate(
+                issue=second, actor=world.adam, duplicate_of=first
+            ),
+        ]
+    )
+    assert sorted(kind for kind, _ in results) == ["error", "ok"], results
+    [error] = [value for kind, value in results if kind == "error"]
+    assert isinstance(error, ValidationError)
+    marked = Issue.objects.filter(pk__in=[first.pk, second.pk], duplicate_of__isnull=False)
+    assert marked.count() == 1
