@@ -6,6 +6,7 @@ import functools
 
 from django.http import HttpRequest
 
+from issues import permissions
 from issues.models import Notification
 
 # The bell shows "99+" beyond this; counting stops there so a flood of notifications stays cheap.
@@ -15,14 +16,8 @@ UNREAD_COUNT_CAP = 100
 def unread_notification_count(user) -> int:
     """Unread notifications of a user, counted up to UNREAD_COUNT_CAP."""
     # One COUNT over a LIMITed subquery, served by the partial index on unread rows.
-    return Notification.objects.filter(user=user, read_at__isnull=True)[:UNREAD_COUNT_CAP].count()
-
-
-def _role(user) -> str | None:
-    if user.is_superuser:
-        return "admin"
-    membership = getattr(user, "membership", None)
-    return membership.role if membership is not None else None
+    unread = Notification.objects.filter(user=user, read_at__isnull=True).order_by()
+    return unread[:UNREAD_COUNT_CAP].count()
 
 
 def shell(request: HttpRequest) -> dict:
@@ -33,6 +28,6 @@ def shell(request: HttpRequest) -> dict:
         return {"unread_notification_count": 0, "user_role": None, "unread_count_cap": 0}
     return {
         "unread_notification_count": functools.cache(lambda: unread_notification_count(user)),
-        "user_role": functools.cache(lambda: _role(user)),
+        "user_role": functools.cache(lambda: permissions.role_of(user)),
         "unread_count_cap": UNREAD_COUNT_CAP,
     }

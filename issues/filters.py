@@ -33,6 +33,7 @@ from districts.models import (
     Role,
     Severity,
 )
+from issues import permissions
 from issues.models import CLOCK_STATUSES, EscalationLevel, Issue, Status, TimerLight
 
 User = get_user_model()
@@ -65,12 +66,7 @@ BOOLEAN_CHOICES = [("true", _("yes")), ("false", _("no"))]
 
 def role_for(user) -> str | None:
     """The user's role for choosing what a page shows; a superuser counts as admin."""
-    if not getattr(user, "is_authenticated", False):
-        return None
-    if user.is_superuser:
-        return Role.ADMIN
-    membership = getattr(user, "membership", None)
-    return membership.role if membership is not None else None
+    return permissions.role_of(user)
 
 
 def _covers_all_districts(user) -> bool:
@@ -217,8 +213,14 @@ class IssueFilterSet(django_filters.FilterSet):
     q = django_filters.CharFilter(
         label=_("Search"),
         method="filter_search",
-        help_text=_("Case number, or words from the description or address."),
         max_length=100,
+        widget=forms.TextInput(
+            attrs={
+                "type": "search",
+                "placeholder": _("Case number, description or address"),
+                "enterkeyhint": "search",
+            }
+        ),
     )
     district = DisplayNameChoiceFilter(label=_("District"), queryset=_district_choices)
     community = DisplayNameChoiceFilter(label=_("Community"), queryset=_community_choices)
@@ -296,8 +298,16 @@ class IssueFilterSet(django_filters.FilterSet):
     MAIN_FILTERS = ("status", "district", "community", "category", "organisation")
     FORM_ONLY_FIELDS = ("sort", "per_page")
 
-    def __init__(self, *args: Any, now: datetime.datetime | None = None, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+    def __init__(
+        self, data: Any = None, *args: Any, now: datetime.datetime | None = None, **kwargs: Any
+    ) -> None:
+        if data is not None:
+            # Show the defaults the list applies, so the form says what the page shows.
+            data = data.copy()
+            for name, default in (("sort", DEFAULT_SORT), ("per_page", str(DEFAULT_PAGE_SIZE))):
+                if not data.get(name):
+                    data[name] = default
+        super().__init__(data, *args, **kwargs)
         self.now = now or timezone.now()
 
     # ---- filter methods ----

@@ -31,6 +31,8 @@ from issues.models import (
 
 # How many issues each home list shows; the full list is one link away.
 HOME_LIST_SIZE = 8
+# The supervisor's home stacks three lists; shorter ones keep it one thumb-scroll deep.
+SUPERVISOR_LIST_SIZE = 5
 # Leaders' overview counts closures over this window, not since the beginning of time.
 RECENT_CLOSED_DAYS = 30
 ESCALATED_LEVELS = ("1", "2", "3")
@@ -163,12 +165,16 @@ def _supervisor_context(visible: QuerySet[Issue], now: datetime.datetime) -> dic
     return {
         # Oldest first: whatever has waited longest is handled next.
         "to_triage": list(
-            listed.filter(status=Status.REPORTED).order_by("reported_at", "id")[:HOME_LIST_SIZE]
+            listed.filter(status=Status.REPORTED).order_by("reported_at", "id")[
+                :SUPERVISOR_LIST_SIZE
+            ]
         ),
         "to_verify": list(
-            listed.filter(status=Status.SUBMITTED).order_by("submitted_at", "id")[:HOME_LIST_SIZE]
+            listed.filter(status=Status.SUBMITTED).order_by("submitted_at", "id")[
+                :SUPERVISOR_LIST_SIZE
+            ]
         ),
-        "overdue": list(_by_deadline(listed.filter(_overdue_q(now)))[:HOME_LIST_SIZE]),
+        "overdue": list(_by_deadline(listed.filter(_overdue_q(now)))[:SUPERVISOR_LIST_SIZE]),
         "tiles": [
             {
                 "label": TILE_LABELS["to_triage"],

@@ -1,0 +1,450 @@
+"""The issue list and its CSV export: scope, filters, keyset paging, query counts."""
+
+from __future__ import annotations
+
+import csv
+import datetime
+import io
+import re
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from issues.filters import IssueFilterSet
+from issues.models import Issue, Status
+from tests.factories import CategoryFactory, CommunityFactory, IssueFactory, UserFactory
+
+LIST_URL = "/issues/"
+EXPORT_URL = "/issues/export.csv"
+EN = {"HTTP_ACCEPT_LANGUAGE": "en"}
+
+
+def make_issue(world, *, where: str = "a", status: str = Status.REPORTED, **fields) -> Issue:
+    """An issue in district A (org X) or B (org Y); dispatched states get an org and deadline."""
+    community = world.community_a if where == "a" else world.community_b
+    organisation = world.org_x if where == "a" else world.org_y
+    now = timezone.now()
+    values = {"community": community, "category": world.category, "reporter": world.alice}
+    if status not in (Status.REPORTED, Status.REJECTED, Status.CANCELLED):
+        values.update(
+            assigned_organisation=organisation,
+            dispatched_at=now - datetime.timedelta(hours=1),
+            clock_started_at=now - datetime.timedelta(hours=1),
+            deadline=now + datetime.timedelta(hours=9),
+        )
+    if status == Status.CLOSED:
+        values["closed_at"] = now
+    values.update(fields)
+    return IssueFactory(status=status, **values)
+
+
+def case_numbers(response) -> list[str]:
+    """Case numbers shown in the desktop table, in order (the phone cards repeat them)."""
+    return re.findall(r'class="mono">([0-9]{4}-[0-9]{6})<', response.content.decode())
+
+
+def listed(client, **params) -> list[str]:
+    response = client.get(LIST_URL, params, **EN)
+    assert response.status_code == 200
+    return case_numbers(response)
+
+
+# ---------- access ----------
+
+
+@pytest.mark.parametrize("url", [LIST_URL, EXPORT_URL])
+def test_anonymous_visitor_is_sent_to_login(client, db, url):
+    response = client.get(url)
+    assert response.status_code == 302
+    assert response["Location"].startswith(reverse("login"))
+
+
+@pytest.mark.parametrize("url", [LIST_URL, EXPORT_URL])
+def test_list_pages_refuse_post(client, world, url):
+    client.force_login(world.bob)
+    assert client.post(url).status_code == 405
+
+
+@pytest.mark.parametrize("who", ["alice", "bob", "hank", "leo", "adam"])
+def test_every_role_may_open_the_list(client, world, who):
+    make_issue(world)
+    client.force_login(getattr(world, who))
+    assert client.get(LIST_URL).status_code == 200
+
+
+def test_handler_never_sees_another_organisations_issues(client, world):
+    mine = make_issue(world, where="a", status=Status.ASSIGNED)
+    theirs = make_issue(world, where="b", status=Status.ASSIGNED)
+    reported_here = make_issue(world, where="a")
+    client.force_login(world.hank)
+    shown = listed(client)
+    assert shown == [mine.case_number]
+    assert theirs.case_number not in shown and reported_here.case_number not in shown
+    # Asking for the other organisation by id is an invalid choice, not a way in.
+    response = client.get(LIST_URL, {"organisation": world.org_y.pk}, **EN)
+    assert case_numbers(response) == []
+    assert "Select a valid choice" in response.content.decode()
+    # And the search cannot reach it either.
+    assert listed(client, q=theirs.case_number) == []
+
+
+def test_supervisor_sees_only_issues_of_their_districts(client, world):
+    here = make_issue(world, where="a")
+    make_issue(world, where="b")
+    client.force_login(world.bob)
+    assert listed(client) == [here.case_number]
+
+
+def test_out_of_scope_choices_are_not_offered(client, world):
+    other_community = CommunityFactory(district=world.district_b, name="外区社区")
+    client.force_login(world.bob)
+    filterset = IssueFilterSet(
+        {}, queryset=Issue.objects.visible_to(world.bob), request=_request_for(world.bob)
+    )
+    form = filterset.form
+    assert list(form.fields["district"].queryset) == [world.district_a]
+    communities = set(form.fields["community"].queryset)
+    assert world.community_a in communities
+    assert world.community_b not in communities and other_community not in communities
+    assert set(form.fields["point"].queryset) == {world.point_a}
+    assert world.org_y not in set(form.fields["organisation"].queryset)
+    html = client.get(LIST_URL, **EN).content.decode()
+    assert world.district_b.name not in html
+    assert world.community_b.name not in html
+
+
+def test_handler_is_offered_only_their_own_organisation(world):
+    filterset = IssueFilterSet(
+        {}, queryset=Issue.objects.visible_to(world.hank), request=_request_for(world.hank)
+    )
+    assert list(filterset.form.fields["organisation"].queryset) == [world.org_x]
+
+
+def test_choice_lists_load_only_id_and_name(world):
+    filterset = IssueFilterSet(
+        {}, queryset=Issue.objects.visible_to(world.adam), request=_request_for(world.adam)
+    )
+    deferred = filterset.form.fields["point"].queryset.query.deferred_loading
+    assert deferred == ({"id", "name"}, False)
+
+
+def _request_for(user):
+    from django.test import RequestFactory
+
+    request = RequestFactory().get(LIST_URL)
+    request.user = user
+    return request
+
+
+# ---------- filters ----------
+
+
+def _filter_cases(world):
+    """(GET params, the issue they must keep, an issue they must drop) for every filter."""
+    now = timezone.now()
+    other_category = CategoryFactory(code="SMALL_AD_T", name="小广告", severity="major")
+    overdue = make_issue(
+        world,
+        status=Status.IN_PROGRESS,
+        deadline=now - datetime.timedelta(hours=1),
+        clock_started_at=now - datetime.timedelta(hours=5),
+        description="overdue one",
+    )
+    green = make_issue(world, status=Status.ASSIGNED)
+    yellow = make_issue(
+        world,
+        status=Status.IN_PROGRESS,
+        clock_started_at=now - datetime.timedelta(hours=9),
+        deadline=now + datetime.timedelta(hours=1),
+    )
+    on_point = make_issue(world, point=world.point_a, description="市场门口暴露垃圾")
+    other_cat = make_issue(world, category=other_category, severity="major")
+    escalated = make_issue(world, status=Status.ASSIGNED, escalation_level=2)
+    reworked = make_issue(world, status=Status.IN_PROGRESS, rework_count=1)
+    by_carol = make_issue(world, where="b", reporter=world.carol, address="科尔沁大街 12 号")
+    old = make_issue(world, reported_at=now - datetime.timedelta(days=40))
+    closed_old = make_issue(
+        world, status=Status.CLOSED, closed_at=now - datetime.timedelta(days=20)
+    )
+    closed_new = make_issue(world, status=Status.CLOSED, closed_at=now)
+    dispatched_old = make_issue(
+        world, status=Status.ASSIGNED, dispatched_at=now - datetime.timedelta(days=10)
+    )
+    today = timezone.localdate()
+    week_ago = (today - datetime.timedelta(days=7)).isoformat()
+    return [
+        ({"district": world.district_b.pk}, by_carol, green),
+        ({"community": world.community_b.pk}, by_carol, green),
+        ({"point": world.point_a.pk}, on_point, green),
+        ({"point_type": world.point_a.point_type_id}, on_point, green),
+        ({"category": other_category.pk}, other_cat, green),
+        ({"status": Status.ASSIGNED}, green, on_point),
+        ({"status": [Status.ASSIGNED, Status.CLOSED]}, closed_new, on_point),
+        ({"organisation": world.org_x.pk}, green, on_point),
+        ({"severity": "major"}, other_cat, green),
+        ({"overdue": "true"}, overdue, green),
+        ({"overdue": "false"}, green, overdue),
+        ({"light": "green"}, green, yellow),
+        ({"light": "yellow"}, yellow, green),
+        ({"light": "red"}, overdue, yellow),
+        ({"escalation_level": "2"}, escalated, green),
+        ({"rework": "true"}, reworked, green),
+        ({"reporter": "carol"}, by_carol, green),
+        ({"q": on_point.case_number}, on_point, green),
+        ({"q": "暴露垃圾"}, on_point, green),
+        ({"q": "科尔沁"}, by_carol, green),
+        ({"reported_from": week_ago}, green, old),
+        ({"reported_to": week_ago}, old, green),
+        ({"closed_from": today.isoformat()}, closed_new, closed_old),
+        ({"closed_to": week_ago}, closed_old, closed_new),
+        ({"dispatched_from": today.isoformat()}, green, dispatched_old),
+        ({"dispatched_to": week_ago}, dispatched_old, green),
+    ]
+
+
+def test_each_filter_narrows_the_list(client, world):
+    cases = _filter_cases(world)
+    client.force_login(world.adam)
+    everything = set(listed(client, per_page=100))
+    assert len(everything) == Issue.objects.count()
+    for params, kept, dropped in cases:
+        shown = listed(client, per_page=100, **params)
+        assert kept.case_number in shown, params
+        assert dropped.case_number not in shown, params
+        assert len(shown) < len(everything), params
+
+
+def test_search_matches_a_case_number_exactly_or_by_prefix(client, world):
+    first = make_issue(world, case_number="2026-123456")
+    second = make_issue(world, case_number="2026-123457")
+    other = make_issue(world, case_number="2026-999999")
+    client.force_login(world.adam)
+    assert listed(client, q="2026-123456") == [first.case_number]
+    assert set(listed(client, q="2026-1234")) == {first.case_number, second.case_number}
+    assert listed(client, q=" 2026-9999 ") == [other.case_number]
+
+
+def test_timer_light_filter_agrees_with_the_issue_timer_light(client, world):
+    _filter_cases(world)
+    client.force_login(world.adam)
+    now = timezone.now()
+    for light in ("green", "yellow", "red"):
+        expected = {
+            issue.case_number for issue in Issue.objects.all() if issue.timer_light(now) == light
+        }
+        assert expected, light
+        assert set(listed(client, light=light, per_page=100)) == expected
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"status": "bogus"},
+        {"district": "999999"},
+        {"district": "abc"},
+        {"sort": "password"},
+        {"per_page": "7"},
+        {"per_page": "100000"},
+        {"reported_from": "not-a-date"},
+        {"reported_from": "2026-03-10", "reported_to": "2026-03-01"},
+        {"light": "purple"},
+        {"escalation_level": "9"},
+        {"reporter": "nobody-by-that-name"},
+    ],
+)
+def test_an_invalid_filter_shows_the_error_and_no_rows(client, world, params):
+    make_issue(world)
+    client.force_login(world.adam)
+    response = client.get(LIST_URL, params, **EN)
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert case_numbers(response) == []
+    assert "Some filters are not valid" in html
+    assert 'class="errorlist' in html
+
+
+def test_an_out_of_scope_district_is_an_invalid_filter(client, world):
+    make_issue(world, where="b")
+    client.force_login(world.bob)
+    response = client.get(LIST_URL, {"district": world.district_b.pk}, **EN)
+    assert case_numbers(response) == []
+    assert "Some filters are not valid" in response.content.decode()
+
+
+def test_an_invalid_filter_exports_nothing(client, world):
+    make_issue(world)
+    client.force_login(world.adam)
+    response = client.get(EXPORT_URL, {"status": "bogus"})
+    assert response.status_code == 400
+    assert not response.streaming
+
+
+def test_filter_form_remembers_the_query_so_the_url_can_be_shared(client, world):
+    client.force_login(world.adam)
+    html = client.get(
+        LIST_URL, {"q": "垃圾", "status": Status.REPORTED, "sort": "deadline"}, **EN
+    ).content.decode()
+    assert 'value="垃圾"' in html
+    assert re.search(r'value="reported"[^>]*checked', html)
+    assert re.search(r'<option value="deadline" selected>', html)
+
+
+# ---------- sorting and keyset pages ----------
+
+
+def _walk(client, params: dict, *, backwards_check: bool = True) -> list[str]:
+    """Follow the next links from the first page to the last; check previous links too."""
+    pages: list[list[str]] = []
+    response = client.get(LIST_URL, params, **EN)
+    while True:
+        assert response.status_code == 200
+        pages.append(case_numbers(response))
+        match = re.search(r'href="(\?[^"]*)" rel="next"', response.content.decode())
+        if not match:
+            break
+        response = client.get(LIST_URL + match.group(1).replace("&amp;", "&"), **EN)
+    if backwards_check and len(pages) > 1:
+        # From the last page, the previous links lead back through the same pages.
+        for expected in reversed(pages[:-1]):
+            match = re.search(r'href="(\?[^"]*)" rel="prev"', response.content.decode())
+            assert match
+            response = client.get(LIST_URL + match.group(1).replace("&amp;", "&"), **EN)
+            assert case_numbers(response) == expected
+        assert 'rel="prev"' not in response.content.decode() or pages[0] != expected
+    return [number for page in pages for number in page]
+
+
+@pytest.mark.parametrize(
+    "sort", ["-reported_at", "reported_at", "deadline", "-deadline", "updated_at", "-updated_at"]
+)
+def test_keyset_pages_cover_every_issue_once_in_order(client, world, sort):
+    now = timezone.now()
+    issues = []
+    for index in range(23):
+        status = Status.ASSIGNED if index % 3 else Status.REPORTED  # a third have no deadline
+        # Pairs share a timestamp so ties must break on id.
+        moment = now - datetime.timedelta(hours=index // 2)
+        issue = make_issue(world, status=status, reported_at=moment)
+        if status == Status.ASSIGNED:
+            Issue.objects.filter(pk=issue.pk).update(deadline=moment + datetime.timedelta(days=1))
+        issues.append(issue)
+    client.force_login(world.adam)
+    walked = _walk(client, {"sort": sort, "per_page": 10})
+    assert len(walked) == len(set(walked)) == 23
+    field = sort.lstrip("-")
+    descending = sort.startswith("-")
+    rows = list(Issue.objects.all())
+
+    def key(issue):
+        value = getattr(issue, field)
+        missing = value is None
+        stamp = value.timestamp() if value else 0
+        if descending:
+            return (missing, -stamp, -issue.pk)
+        return (missing, stamp, issue.pk)
+
+    assert walked == [issue.case_number for issue in sorted(rows, key=key)]
+
+
+def test_a_forged_cursor_shows_a_message_not_an_error(client, world):
+    make_issue(world)
+    client.force_login(world.adam)
+    response = client.get(LIST_URL, {"after": "garbage"}, **EN)
+    assert response.status_code == 200
+    assert "This page link is not valid any more" in response.content.decode()
+
+
+def test_the_list_never_counts_the_table(client, world):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    for _ in range(3):
+        make_issue(world)
+    client.force_login(world.adam)
+    with CaptureQueriesContext(connection) as context:
+        client.get(LIST_URL)
+    counts = [query["sql"] for query in context.captured_queries if "COUNT(" in query["sql"]]
+    # The only count is the bell's, over the user's unread notifications.
+    assert len(counts) == 1
+    assert "issues_notification" in counts[0] and "issues_issue" not in counts[0]
+
+
+def _list_queries(client, django_assert_num_queries, count: int, per_page: int) -> None:
+    with django_assert_num_queries(count):
+        response = client.get(LIST_URL, {"per_page": per_page, "sort": "deadline"})
+    assert response.status_code == 200
+    assert len(case_numbers(response)) == per_page
+
+
+# Session, user, membership, the page's rows (one joined query), the bell's unread count, and
+# the six choice lists of the form (districts, communities, point types, points, categories,
+# organisations).
+LIST_QUERIES = 11
+
+
+@pytest.mark.parametrize("who", ["bob", "adam", "hank"])
+def test_the_list_runs_the_same_queries_for_10_and_100_rows(
+    client, world, django_assert_num_queries, who
+):
+    where = "a"
+    for index in range(101):
+        status = Status.ASSIGNED if index % 2 else Status.IN_PROGRESS
+        make_issue(world, where=where, status=status, point=world.point_a if index % 3 else None)
+    client.force_login(getattr(world, who))
+    _list_queries(client, django_assert_num_queries, LIST_QUERIES, 10)
+    _list_queries(client, django_assert_num_queries, LIST_QUERIES, 100)
+
+
+# ---------- CSV export ----------
+
+
+def _csv_rows(response) -> list[list[str]]:
+    body = b"".join(response.streaming_content).decode("utf-8")
+    assert body.startswith("\ufeff")
+    return list(csv.reader(io.StringIO(body[1:])))
+
+
+def test_csv_export_has_a_bom_and_exactly_the_filtered_rows(client, world):
+    kept = make_issue(world, status=Status.ASSIGNED, address="=HYPERLINK(1)")
+    make_issue(world, status=Status.REPORTED)
+    make_issue(world, where="b", status=Status.ASSIGNED)
+    client.force_login(world.bob)
+    response = client.get(EXPORT_URL, {"status": Status.ASSIGNED}, **EN)
+    assert response.status_code == 200
+    assert response.streaming
+    assert response["Content-Type"] == "text/csv; charset=utf-8"
+    assert response["Content-Disposition"].startswith('attachment; filename="issues-')
+    header, *rows = _csv_rows(response)
+    assert header[0] == "Case number"
+    assert "Closed at" in header and "Acknowledged at" in header
+    assert [row[0] for row in rows] == [kept.case_number]
+    row = dict(zip(header, rows[0], strict=True))
+    assert row["Organisation"] == world.org_x.name
+    # A cell that Excel would run as a formula is kept as text.
+    assert row["Address"] == "'=HYPERLINK(1)"
+    local_reported = timezone.localtime(kept.reported_at).strftime("%Y-%m-%d %H:%M:%S")
+    assert row["Reported at"] == local_reported
+
+
+def test_csv_export_respects_scope(client, world):
+    make_issue(world, where="a", status=Status.ASSIGNED)
+    theirs = make_issue(world, where="b", status=Status.ASSIGNED)
+    client.force_login(world.hank)
+    _header, *rows = _csv_rows(client.get(EXPORT_URL))
+    assert theirs.case_number not in [row[0] for row in rows]
+    assert len(rows) == 1
+
+
+def test_csv_export_runs_a_fixed_number_of_queries(client, world, django_assert_num_queries):
+    for _ in range(30):
+        make_issue(world, status=Status.ASSIGNED)
+    reporter = UserFactory(username="someone")
+    make_issue(world, reporter=reporter)
+    client.force_login(world.adam)
+    # Session, user, membership; the choice-list querysets are never evaluated; the rows are
+    # read through a server-side cursor: declare, fetch, (close is not a query).
+    with django_assert_num_queries(4):
+        response = client.get(EXPORT_URL)
+        rows = _csv_rows(response)
+    assert len(rows) == 32
