@@ -1,0 +1,25 @@
+"""Install the default taxonomy of domain.md §6 and the default zone (idempotent, keyed by code)."""
+
+from django.conf import settings
+from django.db import migrations
+
+from districts.taxonomy import install_default_taxonomy
+
+
+def install(apps, schema_editor):
+    install_default_taxonomy(
+        zone_model=apps.get_model("districts", "Zone"),
+        point_type_model=apps.get_model("districts", "PointType"),
+        check_item_model=apps.get_model("districts", "CheckItem"),
+        category_model=apps.get_model("districts", "Category"),
+        zone_code=settings.DEFAULT_ZONE_CODE,
+        # A re-run after admins edited the rows must not undo their work.
+        overwrite=False,
+    )
+
+
+class Migration(migrations.Migration):
+    dependencies = [("districts", "0001_initial")]
+
+    # Reversing keeps the rows: issues may already point at them.
+    operations = [migrations.RunPython(install, migrations.RunPython.noop)]
