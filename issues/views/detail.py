@@ -65,7 +65,7 @@ DANGER_ACTIONS = frozenset({Action.CANCEL, Action.REJECT, Action.VERIFY_FAIL, Ac
 DETAIL_RELATED = (
     "zone",
     "district",
-    "community",
+    "community__district",
     "point__point_type",
     "category",
     "assigned_organisation",

@@ -1,0 +1,535 @@
+"""Workflow actions over HTTP (issues:issue_act), triage with bulk dispatch, verification queue."""
+
+from __future__ import annotations
+
+import datetime
+import io
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+from django.utils import timezone
+from PIL import Image
+
+from issues import services
+from issues.models import Action, ExtensionRequest, Issue, IssueEvent, Photo, Status
+from tests.issues.lifecycle_support import issue_in, pending_extension, snapshot
+
+TRIAGE_URL = reverse("issues:triage")
+BULK_URL = reverse("issues:bulk_dispatch")
+VERIFY_URL = reverse("issues:verify_queue")
+
+
+@pytest.fixture(autouse=True)
+def media_root(settings, tmp_path):
+    settings.MEDIA_ROOT = str(tmp_path / "media")
+
+
+def act_url(issue, action: str) -> str:
+    return reverse("issues:issue_act", kwargs={"pk": issue.pk, "action": action})
+
+
+def jpeg(name: str = "fix.jpg") -> SimpleUploadedFile:
+    buffer = io.BytesIO()
+    Image.new("RGB", (64, 48), (40, 160, 80)).save(buffer, "JPEG")
+    return SimpleUploadedFile(name, buffer.getvalue(), content_type="image/jpeg")
+
+
+def local_input(moment: datetime.datetime) -> str:
+    return timezone.localtime(moment).strftime("%Y-%m-%dT%H:%M")
+
+
+# --- access -----------------------------------------------------------------------------------
+
+
+def test_get_on_an_action_is_not_allowed(client, world):
+    issue = issue_in(world, Status.REPORTED)
+    client.force_login(world.bob)
+    before = snapshot(issue)
+    assert client.get(act_url(issue, "dispatch")).status_code == 405
+    assert snapshot(issue) == before
+
+
+def test_anonymous_action_redirects_to_login_and_changes_nothing(client, world):
+    issue = issue_in(world, Status.REPORTED)
+    before = snapshot(issue)
+    response = client.post(act_url(issue, "dispatch"), {"dispatch-organisation": world.org_x.pk})
+    assert response.status_code == 302
+    assert response["Location"].startswith(reverse("login"))
+    assert snapshot(issue) == before
+
+
+@pytest.mark.parametrize("persona", ["carol", "dave", "ivy"])
+def test_action_outside_scope_answers_404_and_changes_nothing(client, world, persona):
+    issue = issue_in(world, Status.ASSIGNED)
+    before = snapshot(issue)
+    client.force_login(getattr(world, persona))
+    response = client.post(act_url(issue, "reassign"), {"reassign-organisation": world.org_y.pk})
+    assert response.status_code == 404
+    assert snapshot(issue) == before
+
+
+@pytest.mark.parametrize(
+    ("persona", "status", "action", "data"),
+    [
+        ("alice", Status.REPORTED, "dispatch", {"dispatch-organisation": "org_x"}),
+        ("hank", Status.SUBMITTED, "verify_pass", {}),
+        ("leo", Status.SUBMITTED, "verify_pass", {}),
+        ("bob", Status.ASSIGNED, "acknowledge", {}),
+        ("alice", Status.IN_PROGRESS, "cancel", {"cancel-reason": "不需要"}),
+    ],
+)
+def test_visible_but_forbidden_action_answers_403_and_changes_nothing(
+    client, world, persona, status, action, data
+):
+    issue = issue_in(world, status)
+    data = {k: (getattr(world, v).pk if v == "org_x" else v) for k, v in data.items()}
+    before = snapshot(issue)
+    client.force_login(getattr(world, persona))
+    response = client.post(act_url(issue, action), data)
+    assert response.status_code == 403
+    assert snapshot(issue) == before
+
+
+def test_unknown_action_answers_404(client, world):
+    issue = issue_in(world, Status.REPORTED)
+    client.force_login(world.bob)
+    assert client.post(act_url(issue, "explode")).status_code == 404
+    assert client.post(act_url(issue, "report")).status_code == 404
+
+
+# --- allowed actions ---------------------------------------------------------------------------
+
+
+def test_supervisor_dispatches_with_an_organisation_and_deadline(client, world):
+    issue = issue_in(world, Status.REPORTED)
+    deadline = timezone.now() + datetime.timedelta(days=2)
+    client.force_login(world.bob)
+    response = client.post(
+        act_url(issue, "dispatch"),
+        {
+            "dispatch-organisation": world.org_y.pk,
+            "dispatch-deadline": local_input(deadline),
+            "dispatch-note": "请尽快处理",
+        },
+    )
+    assert response.status_code == 302
+    assert response["Location"] == issue.get_absolute_url()
+    issue.refresh_from_db()
+    assert issue.status == Status.ASSIGNED
+    assert issue.assigned_organisation == world.org_y
+    assert issue.deadline == deadline.replace(second=0, microsecond=0)
+    events = list(issue.events.all())
+    assert [e.action for e in events] == [Action.DISPATCH]
+    assert events[0].note == "请尽快处理"
+    assert events[0].actor == world.bob
+
+
+def test_dispatch_without_deadline_gets_the_computed_one(client, world):
+    issue = issue_in(world, Status.REPORTED)
+    client.force_login(world.bob)
+    client.post(act_url(issue, "dispatch"), {"dispatch-organisation": world.org_x.pk})
+    issue.refresh_from_db()
+    assert issue.status == Status.ASSIGNED
+    assert issue.deadline is not None
+
+
+def test_handler_acknowledges_with_one_event(client, world):
+    issue = issue_in(world, Status.ASSIGNED)
+    client.force_login(world.hank)
+    response = client.post(act_url(issue, "acknowledge"), {}, HTTP_ACCEPT_LANGUAGE="en")
+    assert response.status_code == 302
+    issue.refresh_from_db()
+    assert issue.status == Status.IN_PROGRESS
+    assert IssueEvent.objects.filter(issue=issue).count() == 1
+    followed = client.get(response["Location"], HTTP_ACCEPT_LANGUAGE="en")
+    assert "done for" in followed.content.decode()
+
+
+def test_handler_submits_a_fix_with_an_after_photo(client, world):
+    issue = issue_in(world, Status.IN_PROGRESS)
+    client.force_login(world.hank)
+    response = client.post(
+        act_url(issue, "submit_fix"),
+        {"submit_fix-photos": [jpeg()], "submit_fix-note": "已清理", "photo_taken_at[]": [""]},
+    )
+    assert response.status_code == 302
+    issue.refresh_from_db()
+    assert issue.status == Status.SUBMITTED
+    event = issue.events.get()
+    assert event.action == Action.SUBMIT_FIX
+    assert list(Photo.objects.filter(issue=issue).values_list("kind", "event_id")) == [
+        (Photo.Kind.AFTER, event.pk)
+    ]
+
+
+def test_submit_fix_without_a_photo_rerenders_with_the_error_and_the_note(client, world):
+    issue = issue_in(world, Status.IN_PROGRESS)
+    before = snapshot(issue)
+    client.force_login(world.hank)
+    response = client.post(
+        act_url(issue, "submit_fix"), {"submit_fix-note": "已清理干净"}, HTTP_ACCEPT_LANGUAGE="en"
+    )
+    assert response.status_code == 200
+    assert snapshot(issue) == before
+    html = response.content.decode()
+    assert "已清理干净" in html
+    assert "This field is required" in html
+    bound = [i for i in response.context["action_forms"] if i["form"].is_bound]
+    assert [i["transition"].action for i in bound] == [Action.SUBMIT_FIX]
+    assert bound[0]["open"]
+
+
+def test_a_bad_photo_rerenders_and_saves_nothing(client, world):
+    issue = issue_in(world, Status.IN_PROGRESS)
+    before = snapshot(issue)
+    client.force_login(world.hank)
+    broken = SimpleUploadedFile("fix.jpg", b"<html>not a photo</html>", "image/jpeg")
+    response = client.post(act_url(issue, "submit_fix"), {"submit_fix-photos": [broken]})
+    assert response.status_code == 200
+    assert "photos" in response.context["action_forms"][0]["form"].errors
+    assert snapshot(issue) == before
+
+
+def test_verify_fail_sends_back_for_rework_then_another_inspector_passes(client, world):
+    issue = issue_in(world, Status.SUBMITTED)
+    client.force_login(world.bob)
+    client.post(act_url(issue, "verify_fail"), {"verify_fail-reason": "仍有垃圾"})
+    issue.refresh_from_db()
+    assert issue.status == Status.IN_PROGRESS
+    assert issue.rework_count == 1
+
+    services.issue_submit_fix(issue=issue, actor=world.hank, photos=_prepared())
+    client.force_login(world.alice)
+    response = client.post(act_url(issue, "verify_pass"), {"verify_pass-note": "已核实"})
+    assert response.status_code == 302
+    issue.refresh_from_db()
+    assert issue.status == Status.CLOSED
+    assert list(issue.events.values_list("action", flat=True)) == [
+        Action.VERIFY_FAIL,
+        Action.SUBMIT_FIX,
+        Action.VERIFY_PASS,
+    ]
+
+
+def _prepared():
+    from issues.photos import prepare_photos
+
+    return prepare_photos([jpeg()])
+
+
+def test_reject_needs_a_reason(client, world):
+    issue = issue_in(world, Status.REPORTED)
+    before = snapshot(issue)
+    client.force_login(world.bob)
+    response = client.post(act_url(issue, "reject"), {"reject-reason": ""})
+    assert response.status_code == 200
+    assert "reason" in response.context["action_forms"][0]["form"].errors or any(
+        "reason" in item["form"].errors for item in response.context["action_forms"]
+    )
+    assert snapshot(issue) == before
+
+
+def test_dispatch_with_a_past_deadline_keeps_the_chosen_organisation(client, world):
+    issue = issue_in(world, Status.REPORTED)
+    before = snapshot(issue)
+    client.force_login(world.bob)
+    response = client.post(
+        act_url(issue, "dispatch"),
+        {
+            "dispatch-organisation": world.org_y.pk,
+            "dispatch-deadline": local_input(timezone.now() - datetime.timedelta(days=1)),
+        },
+    )
+    assert response.status_code == 200
+    assert snapshot(issue) == before
+    assert f'<option value="{world.org_y.pk}" selected>' in response.content.decode()
+
+
+def test_mark_duplicate_by_case_number(client, world):
+    original = issue_in(world, Status.ASSIGNED, case_number="2026-000777")
+    issue = issue_in(world, Status.REPORTED)
+    client.force_login(world.bob)
+    client.post(act_url(issue, "mark_duplicate"), {"mark_duplicate-duplicate_of": "2026-000777"})
+    issue.refresh_from_db()
+    assert issue.status == Status.REJECTED
+    assert issue.duplicate_of == original
+
+
+def test_mark_duplicate_of_an_unknown_case_number_is_a_form_error(client, world):
+    issue = issue_in(world, Status.REPORTED)
+    before = snapshot(issue)
+    client.force_login(world.bob)
+    response = client.post(
+        act_url(issue, "mark_duplicate"), {"mark_duplicate-duplicate_of": "1999-000001"}
+    )
+    assert response.status_code == 200
+    assert snapshot(issue) == before
+
+
+def test_park_needs_a_future_review_date(client, world):
+    issue = issue_in(world, Status.IN_PROGRESS)
+    client.force_login(world.bob)
+    review = timezone.localdate() + datetime.timedelta(days=10)
+    client.post(act_url(issue, "park"), {"park-reason": "等待改造", "park-review_date": review})
+    issue.refresh_from_db()
+    assert issue.status == Status.PARKED
+    assert issue.park_review_date == review
+
+
+def test_extension_is_requested_by_the_handler_and_approved_by_the_supervisor(client, world):
+    issue = issue_in(world, Status.IN_PROGRESS)
+    later = timezone.now() + datetime.timedelta(days=5)
+    client.force_login(world.hank)
+    client.post(
+        act_url(issue, "request_extension"),
+        {
+            "request_extension-reason": "需要协调车辆",
+            "request_extension-requested_deadline": local_input(later),
+        },
+    )
+    extension = ExtensionRequest.objects.get(issue=issue)
+    assert extension.status == ExtensionRequest.Status.PENDING
+    client.force_login(world.bob)
+    client.post(act_url(issue, "approve_extension"), {"approve_extension-note": "同意"})
+    extension.refresh_from_db()
+    issue.refresh_from_db()
+    assert extension.status == ExtensionRequest.Status.APPROVED
+    assert issue.deadline == later.replace(second=0, microsecond=0)
+
+
+def test_refusing_an_extension_that_was_already_decided_is_a_stale_message(client, world):
+    issue = issue_in(world, Status.IN_PROGRESS)
+    extension = pending_extension(issue, world)
+    services.extension_refuse(extension=extension, actor=world.bob)
+    before = snapshot(issue)
+    client.force_login(world.bob)
+    response = client.post(act_url(issue, "refuse_extension"), follow=True)
+    assert response.status_code == 200
+    assert snapshot(issue) == before
+    assert any(m.level_tag == "error" for m in response.context["messages"])
+
+
+# --- stale actions --------------------------------------------------------------------------------
+
+
+def test_stale_action_gets_a_clear_message_and_changes_nothing(client, world):
+    issue = issue_in(world, Status.SUBMITTED)
+    # Someone else closed it while this page was open.
+    services.issue_verify_pass(issue=issue, actor=world.alice)
+    before = snapshot(issue)
+    client.force_login(world.bob)
+    response = client.post(
+        act_url(issue, "verify_fail"),
+        {"verify_fail-reason": "仍有垃圾"},
+        HTTP_ACCEPT_LANGUAGE="en",
+    )
+    assert response.status_code == 302
+    assert response["Location"] == issue.get_absolute_url()
+    assert snapshot(issue) == before
+    page = client.get(response["Location"], HTTP_ACCEPT_LANGUAGE="en")
+    text = page.content.decode()
+    assert "This issue is now" in text
+    assert "closed" in text
+
+
+def test_stale_dispatch_of_an_already_dispatched_issue_is_refused_with_a_message(client, world):
+    issue = issue_in(world, Status.ASSIGNED)
+    before = snapshot(issue)
+    client.force_login(world.bob)
+    response = client.post(
+        act_url(issue, "dispatch"), {"dispatch-organisation": world.org_y.pk}, follow=True
+    )
+    assert response.status_code == 200
+    assert snapshot(issue) == before
+    assert [m.level_tag for m in response.context["messages"]] == ["error"]
+
+
+def test_next_brings_the_verifier_back_to_the_queue_but_never_off_site(client, world):
+    first = issue_in(world, Status.SUBMITTED)
+    second = issue_in(world, Status.SUBMITTED)
+    client.force_login(world.bob)
+    response = client.post(act_url(first, "verify_pass"), {"next": VERIFY_URL})
+    assert response["Location"] == VERIFY_URL
+    response = client.post(act_url(second, "verify_pass"), {"next": "https://evil.example/"})
+    assert response["Location"] == second.get_absolute_url()
+
+
+# --- triage and bulk dispatch ---------------------------------------------------------------------
+
+
+def test_triage_needs_a_login_and_a_supervising_role(client, world):
+    assert client.get(TRIAGE_URL).status_code == 302
+    for persona in ("alice", "hank", "leo"):
+        client.force_login(getattr(world, persona))
+        assert client.get(TRIAGE_URL).status_code == 403
+
+
+def test_triage_lists_reported_issues_in_scope_with_the_suggestion_preselected(client, world):
+    mine = issue_in(world, Status.REPORTED)
+    issue_in(world, Status.ASSIGNED)
+    theirs = issue_in(
+        world, Status.REPORTED, district=world.district_b, community=world.community_b
+    )
+    client.force_login(world.bob)
+    response = client.get(TRIAGE_URL)
+    assert response.status_code == 200
+    assert [i.pk for i in response.context["issues"]] == [mine.pk]
+    html = response.content.decode()
+    assert theirs.case_number not in html
+    assert f'name="organisation-{mine.pk}"' in html
+    assert f'<option value="{world.org_x.pk}" selected>' in html
+
+
+def test_triage_query_count_does_not_grow_with_rows(client, world):
+    # Rows of one place and category share one routing decision; routing runs per distinct pair.
+    client.force_login(world.bob)
+    client.get(TRIAGE_URL)
+    counts = []
+    for rows in (2, 12):
+        while Issue.objects.filter(status=Status.REPORTED).count() < rows:
+            issue_in(world, Status.REPORTED)
+        with CaptureQueriesContext(connection) as queries:
+            response = client.get(TRIAGE_URL)
+        assert len(response.context["issues"]) == rows
+        counts.append(len(queries))
+    assert counts[0] == counts[1]
+
+
+def test_bulk_dispatch_sends_each_selected_issue_to_its_rows_organisation(client, world):
+    first = issue_in(world, Status.REPORTED)
+    second = issue_in(world, Status.REPORTED)
+    untouched = issue_in(world, Status.REPORTED)
+    client.force_login(world.bob)
+    response = client.post(
+        BULK_URL,
+        {
+            "issue": [first.pk, second.pk],
+            f"organisation-{first.pk}": world.org_x.pk,
+            f"organisation-{second.pk}": world.org_y.pk,
+            f"organisation-{untouched.pk}": world.org_x.pk,
+        },
+        follow=True,
+        HTTP_ACCEPT_LANGUAGE="en",
+    )
+    assert response.redirect_chain[-1][0] == TRIAGE_URL
+    first.refresh_from_db()
+    second.refresh_from_db()
+    untouched.refresh_from_db()
+    assert (first.status, first.assigned_organisation) == (Status.ASSIGNED, world.org_x)
+    assert (second.status, second.assigned_organisation) == (Status.ASSIGNED, world.org_y)
+    assert untouched.status == Status.REPORTED
+    assert IssueEvent.objects.filter(action=Action.DISPATCH).count() == 2
+    assert "Dispatched 2 issues" in response.content.decode()
+
+
+def test_bulk_dispatch_is_all_or_nothing_per_issue_and_reports_failures(client, world):
+    fresh = issue_in(world, Status.REPORTED)
+    stale = issue_in(world, Status.ASSIGNED)
+    outside = issue_in(
+        world, Status.REPORTED, district=world.district_b, community=world.community_b
+    )
+    no_organisation = issue_in(world, Status.REPORTED)
+    before_stale = snapshot(stale)
+    before_outside = snapshot(outside)
+    client.force_login(world.bob)
+    response = client.post(
+        BULK_URL,
+        {
+            "issue": [fresh.pk, stale.pk, outside.pk, no_organisation.pk],
+            f"organisation-{fresh.pk}": world.org_x.pk,
+            f"organisation-{stale.pk}": world.org_y.pk,
+            f"organisation-{outside.pk}": world.org_y.pk,
+            f"organisation-{no_organisation.pk}": "",
+        },
+        follow=True,
+        HTTP_ACCEPT_LANGUAGE="en",
+    )
+    fresh.refresh_from_db()
+    no_organisation.refresh_from_db()
+    assert fresh.status == Status.ASSIGNED
+    assert no_organisation.status == Status.REPORTED
+    assert snapshot(stale) == before_stale
+    assert snapshot(outside) == before_outside
+    levels = [m.level_tag for m in response.context["messages"]]
+    assert levels == ["success", "error"]
+    text = response.content.decode()
+    assert "Dispatched 1 issue" in text
+    assert "3 issues were not dispatched" in text
+    assert stale.case_number in text
+    assert "not found" in text  # the out-of-scope one, without naming it
+
+
+def test_bulk_dispatch_needs_post_a_login_and_a_supervising_role(client, world):
+    issue = issue_in(world, Status.REPORTED)
+    before = snapshot(issue)
+    data = {"issue": [issue.pk], f"organisation-{issue.pk}": world.org_x.pk}
+    assert client.post(BULK_URL, data).status_code == 302  # to login
+    client.force_login(world.alice)
+    assert client.post(BULK_URL, data).status_code == 403
+    client.force_login(world.bob)
+    assert client.get(BULK_URL).status_code == 405
+    assert snapshot(issue) == before
+
+
+def test_bulk_dispatch_with_nothing_selected_says_so(client, world):
+    client.force_login(world.bob)
+    response = client.post(BULK_URL, {}, follow=True)
+    assert [m.level_tag for m in response.context["messages"]] == ["warning"]
+
+
+# --- verification queue ---------------------------------------------------------------------------
+
+
+def test_verify_queue_needs_a_login_and_a_verifying_role(client, world):
+    assert client.get(VERIFY_URL).status_code == 302
+    for persona in ("hank", "leo"):
+        client.force_login(getattr(world, persona))
+        assert client.get(VERIFY_URL).status_code == 403
+
+
+def test_verify_queue_shows_submitted_fixes_in_scope_with_pass_and_fail(client, world):
+    mine = issue_in(world, Status.SUBMITTED)
+    theirs = issue_in(
+        world,
+        Status.SUBMITTED,
+        district=world.district_b,
+        community=world.community_b,
+        reporter=world.carol,
+    )
+    issue_in(world, Status.IN_PROGRESS)
+    Photo.objects.create(
+        issue=mine,
+        kind=Photo.Kind.BEFORE,
+        image="photos/x/b.jpg",
+        thumbnail="thumbs/x/b.jpg",
+        width=1,
+        height=1,
+        size_bytes=1,
+        sha256="0" * 64,
+        uploaded_by=world.alice,
+    )
+    Photo.objects.create(
+        issue=mine,
+        kind=Photo.Kind.AFTER,
+        image="photos/x/a.jpg",
+        thumbnail="thumbs/x/a.jpg",
+        width=1,
+        height=1,
+        size_bytes=1,
+        sha256="0" * 64,
+        uploaded_by=world.hank,
+    )
+    client.force_login(world.alice)
+    response = client.get(VERIFY_URL)
+    assert response.status_code == 200
+    rows = response.context["issues"]
+    assert [i.pk for i in rows] == [mine.pk]
+    assert len(rows[0].before_photos) == 1 and len(rows[0].after_photos) == 1
+    assert rows[0].may_pass and rows[0].may_fail
+    html = response.content.decode()
+    assert act_url(mine, "verify_pass") in html
+    assert act_url(mine, "verify_fail") in html
+    assert theirs.case_number not in html
