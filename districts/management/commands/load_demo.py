@@ -1,0 +1,557 @@
+"""Build the demo zone of domain.md §8, idempotently: running it twice duplicates nothing.
+
+Reference data is keyed by code (and assignments by their full slot and start date); demo
+accounts by username; demo cases by a client token derived from the case's name. Cases are
+made through the issue services, each step replayed at its own moment in the past, so event
+times, timestamps, deadlines and the green/yellow/red timer lights all agree.
+"""
+
+from __future__ import annotations
+
+import datetime
+import random
+import unicodedata
+import uuid
+from decimal import Decimal
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
+from django.utils import timezone
+
+from districts.management import demo_data
+from districts.management.demo_data import ACCOUNTS, CASES, DEMO_PASSWORD, Case, Step
+from districts.management.demo_photos import draw_photo
+from districts.models import (
+    Category,
+    CheckItem,
+    Community,
+    District,
+    InspectionPoint,
+    Membership,
+    Organisation,
+    OwnerKind,
+    PointType,
+    Responsibility,
+    Role,
+    Zone,
+)
+from districts.taxonomy import install_default_taxonomy
+
+User = get_user_model()
+
+URL = "http://127.0.0.1:8000"
+# Demo cases are keyed by uuid5(namespace, case key): the same case always has the same token.
+DEMO_NAMESPACE = uuid.UUID("6f1c3a52-8c1e-4f0e-9d7a-6a3f2b1c0de1")
+SUPERVISOR_ACTIONS = frozenset(
+    {
+        "dispatch",
+        "reject",
+        "mark_duplicate",
+        "verify_pass",
+        "verify_fail",
+        "park",
+        "resume",
+        "cancel",
+        "reopen",
+        "reassign",
+        "approve_extension",
+        "refuse_extension",
+        "escalate",
+    }
+)
+HANDLER_ACTIONS = frozenset({"acknowledge", "return", "submit_fix", "request_extension"})
+PHOTO_KIND = {
+    "submit_fix": "after",
+    "fix_on_spot": "after",
+    "verify_pass": "check",
+    "verify_fail": "check",
+}
+
+
+def case_token(key: str) -> uuid.UUID:
+    """The client token of a demo case: stable across runs and machines."""
+    return uuid.uuid5(DEMO_NAMESPACE, key)
+
+
+class Command(BaseCommand):
+    help = (
+        "Load the demo zone (通辽经济技术开发区: 新城街道 and 滨河街道) with places, "
+        "organisations, assignments, an account for every role and a few dozen cases. "
+        "Safe to run again."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--no-issues", action="store_true", help="Load places, organisations and accounts only."
+        )
+
+    def handle(self, *args, **options):
+        now = timezone.now()
+        with transaction.atomic():
+            self.load_places()
+            self.load_organisations()
+            self.load_responsibilities()
+            accounts = self.load_accounts()
+        created = 0 if options["no_issues"] else self.load_cases(now=now)
+        self.print_summary(accounts, created)
+
+    # --- places ----------------------------------------------------------------------------
+
+    def load_places(self) -> None:
+        install_default_taxonomy(
+            zone_model=Zone,
+            point_type_model=PointType,
+            check_item_model=CheckItem,
+            category_model=Category,
+            zone_code=settings.DEFAULT_ZONE_CODE,
+            overwrite=False,
+        )
+        zone = Zone.objects.get(code=settings.DEFAULT_ZONE_CODE)
+        for code, name, name_en, sort_order in demo_data.DISTRICTS:
+            District.objects.update_or_create(
+                code=code,
+                defaults={"zone": zone, "name": name, "name_en": name_en, "sort_order": sort_order},
+            )
+        districts = {d.code: d for d in District.objects.all()}
+        for code, district, name, name_en, households, residents, lat, lng in demo_data.COMMUNITIES:
+            Community.objects.update_or_create(
+                code=code,
+                defaults={
+                    "district": districts[district],
+                    "name": name,
+                    "name_en": name_en,
+                    "households": households,
+                    "residents": residents,
+                    "latitude": Decimal(lat),
+                    "longitude": Decimal(lng),
+                },
+            )
+        communities = {c.code: c for c in Community.objects.all()}
+        point_types = {t.code: t for t in PointType.objects.all()}
+        for code, community, point_type, name, address, lat, lng in demo_data.POINTS:
+            InspectionPoint.objects.update_or_create(
+                code=code,
+                defaults={
+                    "community": communities[community],
+                    "point_type": point_types[point_type],
+                    "name": name,
+                    "address": address,
+                    "latitude": Decimal(lat),
+                    "longitude": Decimal(lng),
+                },
+            )
+
+    # --- organisations and assignments -----------------------------------------------------
+
+    def load_organisations(self) -> None:
+        districts = {d.code: d for d in District.objects.all()}
+        for code, name, name_en, kind, parent, district, contact, phone in demo_data.ORGANISATIONS:
+            Organisation.objects.update_or_create(
+                code=code,
+                defaults={
+                    "name": name,
+                    "name_en": name_en,
+                    "kind": kind,
+                    "parent": Organisation.objects.get(code=parent) if parent else None,
+                    "district": districts[district] if district else None,
+                    "contact_name": contact,
+                    "contact_phone": phone,
+                },
+            )
+        street_offices = {
+            o.district_id: o for o in Organisation.objects.filter(kind=demo_data.STREET_OFFICE)
+        }
+        for community in Community.objects.filter(code__in=_community_codes()):
+            Organisation.objects.update_or_create(
+                code=f"office-{community.code}",
+                defaults={
+                    "name": f"{community.name}{demo_data.COMMUNITY_OFFICE_SUFFIX}",
+                    "name_en": f"{community.name_en} Residents' Committee",
+                    "kind": demo_data.COMMUNITY_OFFICE,
+                    "parent": street_offices.get(community.district_id),
+                    "district": community.district,
+                },
+            )
+
+    def load_responsibilities(self) -> None:
+        orgs = {o.code: o for o in Organisation.objects.all()}
+        start = demo_data.ASSIGNMENTS_FROM
+
+        def assign(kind: str, organisation: str, **scope) -> None:
+            lead = scope.pop("lead", ("", ""))
+            Responsibility.objects.get_or_create(
+                kind=kind,
+                organisation=orgs[organisation],
+                valid_from=start,
+                district=scope.get("district"),
+                community=scope.get("community"),
+                point=scope.get("point"),
+                category=scope.get("category"),
+                defaults={"lead_person": lead[0], "lead_phone": lead[1]},
+            )
+
+        for district in District.objects.filter(code__in=[d[0] for d in demo_data.DISTRICTS]):
+            assign(OwnerKind.TERRITORIAL, f"office-{district.code}", district=district)
+        for community in Community.objects.filter(code__in=_community_codes()).exclude(
+            code__in=demo_data.COMMUNITIES_WITHOUT_OWN_TERRITORIAL
+        ):
+            assign(OwnerKind.TERRITORIAL, f"office-{community.code}", community=community)
+        for organisation, place_kind, place_code, lead, phone in demo_data.PAIRED:
+            model = Community if place_kind == "community" else InspectionPoint
+            place = model.objects.get(code=place_code)
+            assign(OwnerKind.PAIRED, organisation, lead=(lead, phone), **{place_kind: place})
+        for category in Category.objects.filter(owner_kind=OwnerKind.SECTOR):
+            owner = demo_data.SECTOR_OWNERS.get(category.sector_hint)
+            if owner:
+                assign(OwnerKind.SECTOR, owner, category=category)
+
+    # --- accounts --------------------------------------------------------------------------
+
+    def load_accounts(self) -> list[tuple[str, str, str, str]]:
+        """Create missing demo accounts; returns (username, role, scope, name) rows to print."""
+        districts = {d.code: d for d in District.objects.all()}
+        orgs = {o.code: o for o in Organisation.objects.all()}
+        accounts = list(ACCOUNTS)
+        named = {account.organisation for account in accounts if account.role == Role.HANDLER}
+        holders = (
+            Organisation.objects.filter(responsibilities__isnull=False)
+            .exclude(code__in=demo_data.ORGANISATIONS_WITHOUT_HANDLER)
+            .exclude(code__in=named)
+            .distinct()
+        )
+        kind_order = [
+            demo_data.STREET_OFFICE,
+            demo_data.COMMUNITY_OFFICE,
+            demo_data.DEPARTMENT,
+            demo_data.PROPERTY_COMPANY,
+        ]
+        holders = sorted(holders, key=lambda o: (kind_order.index(o.kind), o.code))
+        for index, organisation in enumerate(holders):
+            accounts.append(
+                demo_data.Account(
+                    username=demo_data.HANDLER_PREFIX
+                    + organisation.code.removeprefix("office-").replace("-", "_"),
+                    full_name=demo_data.HANDLER_NAMES[index % len(demo_data.HANDLER_NAMES)],
+                    role=Role.HANDLER,
+                    organisation=organisation.code,
+                    phone=f"1390475{2000 + index:04d}",
+                )
+            )
+        rows = []
+        for account in accounts:
+            user, created = User.objects.get_or_create(
+                username=account.username,
+                defaults={
+                    "first_name": account.full_name,
+                    "is_staff": account.superuser or account.role == Role.ADMIN,
+                    "is_superuser": account.superuser,
+                },
+            )
+            if created:
+                # Only new accounts get the demo password: a changed one stays changed.
+                user.set_password(DEMO_PASSWORD)
+                user.save(update_fields=["password"])
+            membership, _ = Membership.objects.update_or_create(
+                user=user,
+                defaults={
+                    "role": account.role,
+                    "organisation": orgs[account.organisation] if account.organisation else None,
+                    "all_districts": account.all_districts,
+                    "phone": account.phone,
+                },
+            )
+            membership.districts.set([districts[code] for code in account.districts])
+            if account.all_districts:
+                scope = "all districts"
+            else:
+                scope = "、".join(districts[code].name for code in account.districts)
+            if account.organisation:
+                organisation_name = orgs[account.organisation].name
+                scope = f"{scope} · {organisation_name}" if scope else organisation_name
+            if account.superuser:
+                scope += " (superuser)"
+            rows.append((account.username, account.role, scope, account.full_name))
+        return rows
+
+    # --- cases -----------------------------------------------------------------------------
+
+    def load_cases(self, *, now: datetime.datetime) -> int:
+        try:
+            from issues import services  # noqa: F401
+            from issues.photos import prepare_photos  # noqa: F401
+        except ImportError as error:
+            self.stderr.write(
+                f"Demo cases skipped: the issue services are not available ({error})."
+            )
+            return 0
+        from issues.models import Issue
+
+        existing = set(
+            Issue.objects.filter(
+                client_token__in=[case_token(case.key) for case in CASES]
+            ).values_list("client_token", flat=True)
+        )
+        created = 0
+        # Oldest first, so case numbers follow the order in which problems were reported.
+        for case in sorted(CASES, key=lambda c: case_clock(c, now) - _hours(c.hours_ago)):
+            if case_token(case.key) in existing:
+                continue
+            try:
+                CaseRunner(case=case, now=now).run()
+            except Exception as error:
+                raise CommandError(f"Demo case {case.key!r} failed: {error!r}") from error
+            created += 1
+        return created
+
+    # --- output ----------------------------------------------------------------------------
+
+    def print_summary(self, accounts: list[tuple[str, str, str, str]], created: int) -> None:
+        from issues.models import Issue
+
+        write = self.stdout.write
+        write("")
+        write(
+            self.style.SUCCESS(
+                f"Demo zone loaded: {District.objects.count()} districts, "
+                f"{Community.objects.count()} communities, "
+                f"{InspectionPoint.objects.count()} inspection points, "
+                f"{Organisation.objects.count()} organisations, "
+                f"{Issue.objects.count()} issues ({created} new)."
+            )
+        )
+        write("")
+        write(f"  Open {URL}  (Django admin: {URL}/admin/)")
+        write(f"  Every demo account's password: {DEMO_PASSWORD}")
+        write("")
+        header = ("Username", "Role", "Scope / organisation", "Name")
+        widths = [max(_width(row[i]) for row in [header, *accounts]) for i in range(len(header))]
+        for row in [header, tuple("-" * w for w in widths), *accounts]:
+            write("  " + "  ".join(_pad(cell, widths[i]) for i, cell in enumerate(row)).rstrip())
+        write("")
+
+
+class CaseRunner:
+    """Replays one demo case through the services, each step at its own moment."""
+
+    def __init__(self, *, case: Case, now: datetime.datetime) -> None:
+        self.case = case
+        self.now = now
+        self.clock = case_clock(case, now)
+        self.point = InspectionPoint.objects.select_related("community__district").get(
+            code=case.point
+        )
+        self.category = Category.objects.get(code=case.category)
+        self.users = {u.username: u for u in User.objects.select_related("membership")}
+        rng = random.Random(case.key)
+        # Phones rarely stand exactly on the point: scatter a few metres around it.
+        self.latitude = (self.point.latitude + Decimal(rng.uniform(-0.0004, 0.0004))).quantize(
+            Decimal("0.000001")
+        )
+        self.longitude = (self.point.longitude + Decimal(rng.uniform(-0.0005, 0.0005))).quantize(
+            Decimal("0.000001")
+        )
+        self.accuracy = round(rng.uniform(5, 25), 1)
+
+    def at(self, hours_ago: float) -> datetime.datetime:
+        return self.clock - _hours(hours_ago)
+
+    def photos(self, count: int, kind: str, moment: datetime.datetime, index: int) -> list:
+        from issues.photos import prepare_photos
+
+        uploads = [
+            SimpleUploadedFile(
+                f"IMG_{moment.astimezone(timezone.get_current_timezone()):%Y%m%d_%H%M%S}_{n}.jpg",
+                draw_photo(
+                    seed=f"{self.case.key}:{index}:{n}",
+                    kind=kind,
+                    title=self.category.name,
+                    title_en=self.category.name_en,
+                    place=self.point.name,
+                    taken_at=moment,
+                    latitude=self.latitude,
+                    longitude=self.longitude,
+                ),
+                content_type="image/jpeg",
+            )
+            for n in range(count)
+        ]
+        return prepare_photos(uploads) if uploads else []
+
+    def run(self) -> None:
+        import time_machine
+
+        from issues import services
+
+        case = self.case
+        reported_at = self.at(case.hours_ago)
+        # Decoding and re-encoding photos is slow: do it before the transaction, as views do.
+        before = self.photos(case.photos, "before", reported_at, 0)
+        step_photos = [
+            self.photos(
+                step.photos, PHOTO_KIND.get(step.action, "after"), self.at(step.hours_ago), i
+            )
+            for i, step in enumerate(case.steps, start=1)
+        ]
+        with transaction.atomic():
+            with time_machine.travel(reported_at, tick=False):
+                issue = services.issue_create(
+                    reporter=self.users[case.reporter],
+                    category=self.category,
+                    description=case.description,
+                    point=self.point,
+                    community=self.point.community,
+                    latitude=self.latitude,
+                    longitude=self.longitude,
+                    accuracy_m=self.accuracy,
+                    address=self.point.address,
+                    photos=before,
+                    client_token=case_token(case.key),
+                )
+            for step, photos in zip(case.steps, step_photos, strict=True):
+                with time_machine.travel(self.at(step.hours_ago), tick=False):
+                    issue = self.perform(issue, step, photos)
+
+    def actor_for(self, issue, step: Step):
+        if step.actor:
+            return self.users[step.actor]
+        if step.action in SUPERVISOR_ACTIONS:
+            # Binhe's own supervisor handles Binhe's cases; the zone-wide one the rest.
+            return self.users["dudao_binhe" if issue.district.code == "binhe" else "dudao"]
+        if step.action in HANDLER_ACTIONS:
+            handler = (
+                User.objects.filter(
+                    membership__role=Role.HANDLER,
+                    membership__organisation_id=issue.assigned_organisation_id,
+                    is_active=True,
+                )
+                .order_by("pk")
+                .first()
+            )
+            if handler is None:
+                raise CommandError(f"No handler for {issue.assigned_organisation}.")
+            return handler
+        return self.users[self.case.reporter]
+
+    def perform(self, issue, step: Step, photos: list):
+        from issues import services
+        from issues.models import ExtensionRequest, Issue
+
+        issue = Issue.objects.select_related("district").get(pk=issue.pk)
+        actor = self.actor_for(issue, step)
+        deadline = (
+            self.now + _hours(step.deadline_in_hours)
+            if step.deadline_in_hours is not None
+            else None
+        )
+        organisation = (
+            Organisation.objects.get(code=step.organisation) if step.organisation else None
+        )
+        action = step.action
+        if action == "dispatch":
+            return services.issue_dispatch(
+                issue=issue,
+                actor=actor,
+                organisation=organisation,
+                deadline=deadline,
+                note=step.text,
+            )
+        if action == "reassign":
+            return services.issue_reassign(
+                issue=issue,
+                actor=actor,
+                organisation=organisation,
+                deadline=deadline,
+                note=step.text,
+            )
+        if action == "acknowledge":
+            return services.issue_acknowledge(issue=issue, actor=actor, note=step.text)
+        if action == "submit_fix":
+            return services.issue_submit_fix(
+                issue=issue, actor=actor, photos=photos, note=step.text
+            )
+        if action == "verify_pass":
+            return services.issue_verify_pass(
+                issue=issue, actor=actor, photos=photos, note=step.text
+            )
+        if action == "verify_fail":
+            return services.issue_verify_fail(
+                issue=issue, actor=actor, reason=step.text, photos=photos
+            )
+        if action == "fix_on_spot":
+            return services.issue_fix_on_spot(
+                issue=issue, actor=actor, photos=photos, note=step.text
+            )
+        if action == "reject":
+            return services.issue_reject(issue=issue, actor=actor, reason=step.text)
+        if action == "mark_duplicate":
+            original = Issue.objects.get(client_token=case_token(step.duplicate_of))
+            return services.issue_mark_duplicate(
+                issue=issue, actor=actor, duplicate_of=original, note=step.text
+            )
+        if action == "cancel":
+            return services.issue_cancel(issue=issue, actor=actor, reason=step.text)
+        if action == "return":
+            return services.issue_return(issue=issue, actor=actor, reason=step.text)
+        if action == "park":
+            review_date = timezone.localdate() + datetime.timedelta(days=step.review_in_days)
+            return services.issue_park(
+                issue=issue, actor=actor, reason=step.text, review_date=review_date
+            )
+        if action == "resume":
+            return services.issue_resume(issue=issue, actor=actor, note=step.text)
+        if action == "reopen":
+            return services.issue_reopen(issue=issue, actor=actor, note=step.text)
+        if action == "escalate":
+            return services.issue_escalate(
+                issue=issue, actor=actor, level=step.level, note=step.text, source="manual"
+            )
+        if action == "request_extension":
+            services.extension_request(
+                issue=issue, actor=actor, reason=step.text, requested_deadline=deadline
+            )
+            return issue
+        if action in ("approve_extension", "refuse_extension"):
+            extension = ExtensionRequest.objects.get(
+                issue=issue, status=ExtensionRequest.Status.PENDING
+            )
+            decide = (
+                services.extension_approve
+                if action == "approve_extension"
+                else services.extension_refuse
+            )
+            decide(extension=extension, actor=actor, note=step.text)
+            return issue
+        raise CommandError(f"Unknown demo step {action!r}.")
+
+
+def case_clock(case: Case, now: datetime.datetime) -> datetime.datetime:
+    """The moment a case's offsets count back from.
+
+    Cases still moving today count from the real time, so their timer lights are right. Cases
+    that ended a day or more ago count from 16:00 today, so their history falls in office
+    hours whatever time the command runs (offsets of a day or more never reach the future).
+    """
+    if min([case.hours_ago, *(step.hours_ago for step in case.steps)]) < 24:
+        return now
+    today = timezone.localdate(now)
+    return timezone.make_aware(datetime.datetime.combine(today, datetime.time(16, 0)))
+
+
+def _hours(value: float) -> datetime.timedelta:
+    return datetime.timedelta(hours=value)
+
+
+def _community_codes() -> list[str]:
+    return [row[0] for row in demo_data.COMMUNITIES]
+
+
+def _width(text: str) -> int:
+    """Columns a string takes in a terminal: CJK characters take two."""
+    return sum(2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1 for ch in text)
+
+
+def _pad(text: str, width: int) -> str:
+    return text + " " * (width - _width(text))
