@@ -61,6 +61,7 @@ DEFAULT_PAGE_SIZE = 20
 # The share of the allowed time after which the timer light turns yellow (domain.md §4).
 YELLOW_FROM_FRACTION = 0.8
 
+ANY_LABEL = _("Any")
 BOOLEAN_CHOICES = [("true", _("yes")), ("false", _("no"))]
 
 
@@ -165,6 +166,18 @@ class DisplayNameChoiceField(forms.ModelChoiceField):
 class DisplayNameChoiceFilter(django_filters.ModelChoiceFilter):
     field_class = DisplayNameChoiceField
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("empty_label", ANY_LABEL)
+        super().__init__(*args, **kwargs)
+
+
+class AnyChoiceFilter(django_filters.ChoiceFilter):
+    """A single choice whose empty option reads "any" rather than dashes."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("empty_label", ANY_LABEL)
+        super().__init__(*args, **kwargs)
+
 
 class DateInput(forms.DateInput):
     """The browser's own date picker."""
@@ -241,11 +254,9 @@ class IssueFilterSet(django_filters.FilterSet):
         field_name="assigned_organisation",
         queryset=_organisation_choices,
     )
-    severity = django_filters.ChoiceFilter(label=_("Severity"), choices=Severity.choices)
-    overdue = django_filters.ChoiceFilter(
-        label=_("Overdue"), choices=BOOLEAN_CHOICES, method="filter_overdue"
-    )
-    light = django_filters.ChoiceFilter(
+    severity = AnyChoiceFilter(label=_("Severity"), choices=Severity.choices)
+    overdue = AnyChoiceFilter(label=_("Overdue"), choices=BOOLEAN_CHOICES, method="filter_overdue")
+    light = AnyChoiceFilter(
         label=_("Timer light"), choices=TimerLight.choices, method="filter_light"
     )
     escalation_level = django_filters.MultipleChoiceFilter(
@@ -255,7 +266,7 @@ class IssueFilterSet(django_filters.FilterSet):
         widget=forms.CheckboxSelectMultiple,
         distinct=False,
     )
-    rework = django_filters.ChoiceFilter(
+    rework = AnyChoiceFilter(
         label=_("Sent back for rework"), choices=BOOLEAN_CHOICES, method="filter_rework"
     )
     reporter = django_filters.ModelChoiceFilter(

@@ -240,7 +240,7 @@ def _overview_context(user, visible: QuerySet[Issue], now: datetime.datetime) ->
             "label": TILE_LABELS["closed_recently"],
             "value": counts["closed_recently"],
             "url": list_url(
-                status=Status.CLOSED, closed_from=since.astimezone().date().isoformat()
+                status=Status.CLOSED, closed_from=timezone.localdate(since).isoformat()
             ),
         },
     ]
