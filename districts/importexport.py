@@ -1361,10 +1361,10 @@ def upload_load(*, user: Any, token: str) -> StoredUpload | None:
     )
 
 
-def upload_read(stored: StoredUpload) -> tuple[list[Sheet], list[str]]:
+def upload_bytes(stored: StoredUpload) -> bytes:
+    """The bytes of a stored upload."""
     with default_storage.open(stored.data_path, "rb") as handle:
-        data = handle.read()
-    return read_upload(io.BytesIO(data), file_format=stored.file_format, kind=stored.kind)
+        return handle.read()
 
 
 def upload_discard(*, token: str) -> None:
@@ -1525,8 +1525,11 @@ def export_csv(kind: str) -> Iterator[str]:
     yield flush()
 
 
-def export_xlsx(kinds: Iterable[str] = KIND_ORDER) -> bytes:
-    """A workbook with one sheet per kind, streamed row by row (write-only mode)."""
+def export_xlsx(kinds: Iterable[str] = KIND_ORDER, *, with_rows: bool = True) -> bytes:
+    """A workbook with one sheet per kind, streamed row by row (write-only mode).
+
+    Without rows it is the empty template an admin fills in.
+    """
     from openpyxl import Workbook
     from openpyxl.cell import WriteOnlyCell
     from openpyxl.styles import Font
@@ -1543,7 +1546,7 @@ def export_xlsx(kinds: Iterable[str] = KIND_ORDER) -> bytes:
             header.append(cell)
         worksheet.append(header)
         numeric = [column.numeric for column in spec.columns]
-        for row in export_rows(kind):
+        for row in export_rows(kind) if with_rows else ():
             cells = []
             for index, value in enumerate(row):
                 if value is None or value == "":

@@ -1,0 +1,42 @@
+"""Who may use the admin tools: active superusers and staff whose role is admin."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+from django.contrib.auth.views import redirect_to_login
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse
+
+from districts.models import Role
+
+
+def is_zone_admin(user: Any) -> bool:
+    """True for an active superuser or an active user whose membership role is admin."""
+    if not getattr(user, "is_authenticated", False) or not user.is_active:
+        return False
+    if user.is_superuser:
+        return True
+    membership = getattr(user, "membership", None)
+    return membership is not None and membership.role == Role.ADMIN
+
+
+def admin_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """Send anonymous users to log in; refuse (403) everyone who is not a zone admin."""
+
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if not request.user.is_authenticated:
+            return redirect_to_login(request.get_full_path())
+        if not is_zone_admin(request.user):
+            raise PermissionDenied
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
+def is_htmx(request: HttpRequest) -> bool:
+    """A request htmx made to swap a fragment (the page works the same without it)."""
+    return request.headers.get("HX-Request") == "true"
