@@ -6,11 +6,11 @@ stay on the record next to those made through the /manage/ tools.
 
 from __future__ import annotations
 
+from django import forms
 from django.contrib import admin
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.db.models import Count
-from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from districts.models import (
@@ -26,7 +26,14 @@ from districts.models import (
     Responsibility,
     Zone,
 )
-from districts.services import audit_record
+from districts.services import (
+    audit_record,
+    responsibility_assign,
+    responsibility_end,
+    responsibility_plan,
+    responsibility_slot_filter,
+    responsibility_validate_slot,
+)
 
 User = get_user_model()
 
@@ -191,10 +198,85 @@ class InspectionPointAdmin(AuditedAdmin):
 # --- Organisations and responsibility -------------------------------------------------------
 
 
+class ResponsibilityForm(forms.ModelForm):
+    """Checks a new assignment, or a new end date, the way the assignment services will."""
+
+    class Meta:
+        model = Responsibility
+        fields = [
+            "kind",
+            "organisation",
+            "district",
+            "community",
+            "point",
+            "category",
+            "lead_person",
+            "lead_phone",
+            "valid_from",
+            "valid_to",
+            "note",
+        ]
+
+    def clean(self):
+        cleaned = super().clean()
+        if self.errors:
+            return cleaned
+        if self.instance.pk is None:
+            slot = {
+                name: cleaned.get(name) for name in ("district", "community", "point", "category")
+            }
+            responsibility_validate_slot(kind=cleaned.get("kind"), **slot)
+            if cleaned.get("valid_from"):
+                rows = Responsibility.objects.select_related("organisation").filter(
+                    responsibility_slot_filter(kind=cleaned["kind"], **slot)
+                )
+                responsibility_plan(slot_rows=rows, valid_from=cleaned["valid_from"])
+        valid_to = cleaned.get("valid_to")
+        if "valid_to" in self.changed_data:
+            valid_from = cleaned.get("valid_from") or self.instance.valid_from
+            previous = self.instance.valid_to if self.instance.pk else None
+            if valid_to is None and self.instance.pk:
+                raise forms.ValidationError(
+                    {"valid_to": _("An end date can be moved earlier but not removed.")}
+                )
+            if valid_to is not None and valid_from and valid_to <= valid_from:
+                raise forms.ValidationError(
+                    {"valid_to": _("The end date must be after the start date.")}
+                )
+            if valid_to is not None and previous is not None and valid_to >= previous:
+                raise forms.ValidationError(
+                    {"valid_to": _("An end date can only be moved earlier.")}
+                )
+        return cleaned
+
+
+def _assign(request, row: Responsibility) -> Responsibility:
+    """Create an assignment through the service, which ends whoever held the slot before."""
+    created = responsibility_assign(
+        actor=request.user,
+        kind=row.kind,
+        organisation=row.organisation,
+        district=row.district,
+        community=row.community,
+        point=row.point,
+        category=row.category,
+        lead_person=row.lead_person,
+        lead_phone=row.lead_phone,
+        valid_from=row.valid_from,
+        note=row.note,
+    )
+    if row.valid_to is not None:
+        created = responsibility_end(
+            actor=request.user, responsibility=created, valid_to=row.valid_to
+        )
+    return created
+
+
 class ResponsibilityInline(admin.TabularInline):
     """Existing assignments show read-only: they are end-dated on their own page, not rewritten."""
 
     model = Responsibility
+    form = ResponsibilityForm
     fk_name = "organisation"
     fields = [
         "kind",
@@ -240,11 +322,13 @@ class OrganisationAdmin(AuditedAdmin):
     ]
 
     def save_formset(self, request, form, formset, change):
-        for instance in formset.save(commit=False):
-            if isinstance(instance, Responsibility) and instance.created_by_id is None:
-                instance.created_by = request.user
-            instance.save()
-        formset.save_m2m()
+        if formset.model is not Responsibility:
+            return super().save_formset(request, form, formset, change)
+        # New assignments go through the service (slot rules, ending the previous holder, audit).
+        for row in formset.save(commit=False):
+            if row.pk is None:
+                _assign(request, row)
+        return None
 
 
 class CurrentFilter(admin.SimpleListFilter):
@@ -291,6 +375,7 @@ class ResponsibilityAdmin(AuditedAdmin):
     list_select_related = ["organisation", "district", "community", "point", "category"]
     autocomplete_fields = ["organisation", "district", "community", "point", "category"]
     date_hierarchy = "valid_from"
+    form = ResponsibilityForm
     readonly_fields = ["created_by", "created_at", "ended_by", "ended_at"]
     fieldsets = [
         (None, {"fields": ["kind", "organisation"]}),
@@ -322,11 +407,24 @@ class ResponsibilityAdmin(AuditedAdmin):
 
     def save_model(self, request, obj, form, change):
         if not change:
-            obj.created_by = request.user
-        elif "valid_to" in form.changed_data and obj.valid_to is not None:
-            obj.ended_by = request.user
-            obj.ended_at = timezone.now()
-        super().save_model(request, obj, form, change)
+            created = _assign(request, obj)
+            obj.pk, obj.created_by, obj.created_at = (
+                created.pk,
+                created.created_by,
+                created.created_at,
+            )
+            return
+        if "valid_to" in form.changed_data:
+            responsibility_end(actor=request.user, responsibility=obj, valid_to=obj.valid_to)
+        details = [
+            name for name in ("lead_person", "lead_phone", "note") if name in form.changed_data
+        ]
+        if details:
+            obj.save(update_fields=details)
+
+    def log_addition(self, request, obj, message):
+        # responsibility_assign has written the audit entry; keep only Django's own log.
+        return admin.ModelAdmin.log_addition(self, request, obj, message)
 
 
 # --- Taxonomy -------------------------------------------------------------------------------

@@ -53,6 +53,7 @@ class PhotoInline(ReadOnlyAdminMixin, admin.TabularInline):
     readonly_fields = fields
     extra = 0
     show_change_link = True
+    ordering = ["created_at", "id"]
 
     @admin.display(description=_("photo"))
     def preview(self, obj: Photo) -> str:

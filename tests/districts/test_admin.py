@@ -243,3 +243,125 @@ def test_a_staff_account_with_its_membership_is_created_on_one_admin_page(admin_
     user = User.objects.get(username="xinren")
     assert user.membership.role == "inspector"
     assert list(user.membership.districts.all()) == [world.district_a]
+
+
+def test_adding_a_responsibility_in_the_admin_ends_the_previous_holder(
+    admin_client, superuser, world
+):
+    previous = Responsibility.objects.get(organisation=world.org_x, district=world.district_a)
+
+    response = admin_client.post(
+        reverse("admin:districts_responsibility_add"),
+        {
+            "kind": OwnerKind.TERRITORIAL,
+            "organisation": world.org_y.pk,
+            "district": world.district_a.pk,
+            "valid_from": "2026-01-01",
+            "lead_person": "陈主任",
+        },
+    )
+
+    assert response.status_code == 302
+    previous.refresh_from_db()
+    assert previous.valid_to == datetime.date(2026, 1, 1)
+    assert previous.ended_by == superuser
+    new = Responsibility.objects.get(organisation=world.org_y, district=world.district_a)
+    assert (new.created_by, new.lead_person) == (superuser, "陈主任")
+    assert AuditEntry.objects.filter(action="responsibility_assign", object_id=str(new.pk)).exists()
+
+
+def test_a_responsibility_starting_before_the_current_holder_is_refused_in_the_admin(
+    admin_client, world
+):
+    before = Responsibility.objects.count()
+
+    response = admin_client.post(
+        reverse("admin:districts_responsibility_add"),
+        {
+            "kind": OwnerKind.TERRITORIAL,
+            "organisation": world.org_y.pk,
+            "district": world.district_a.pk,
+            "valid_from": "2019-06-01",
+        },
+    )
+
+    assert response.status_code == 200
+    assert response.context["adminform"].form.errors
+    assert Responsibility.objects.count() == before
+
+
+def test_a_responsibility_of_the_wrong_shape_is_refused_in_the_admin(admin_client, world):
+    response = admin_client.post(
+        reverse("admin:districts_responsibility_add"),
+        {
+            "kind": OwnerKind.SECTOR,
+            "organisation": world.org_y.pk,
+            "community": world.community_a.pk,
+            "valid_from": "2026-01-01",
+        },
+    )
+
+    assert response.status_code == 200
+    assert not Responsibility.objects.filter(kind=OwnerKind.SECTOR).exists()
+
+
+def test_an_end_date_cannot_be_removed_in_the_admin(admin_client, world):
+    row = ResponsibilityFactory(
+        kind=OwnerKind.PAIRED,
+        organisation=world.org_y,
+        community=world.community_b,
+        valid_to=datetime.date(2030, 1, 1),
+    )
+
+    response = admin_client.post(
+        reverse("admin:districts_responsibility_change", args=[row.pk]),
+        {"lead_person": "", "lead_phone": "", "valid_to": "", "note": ""},
+    )
+
+    assert response.status_code == 200
+    row.refresh_from_db()
+    assert row.valid_to == datetime.date(2030, 1, 1)
+
+
+def test_an_assignment_added_under_its_organisation_goes_through_the_service(
+    admin_client, superuser, world
+):
+    organisation = world.org_x
+    existing = list(organisation.responsibilities.all())
+    prefix = "responsibilities"
+    form = {
+        "code": organisation.code,
+        "name": organisation.name,
+        "name_en": organisation.name_en,
+        "kind": organisation.kind,
+        "district": organisation.district_id,
+        "is_active": "on",
+        "contact_name": "",
+        "contact_phone": "",
+        f"{prefix}-TOTAL_FORMS": str(len(existing) + 1),
+        f"{prefix}-INITIAL_FORMS": str(len(existing)),
+        f"{prefix}-MIN_NUM_FORMS": "0",
+        f"{prefix}-MAX_NUM_FORMS": "1000",
+    }
+    for index, row in enumerate(existing):
+        form[f"{prefix}-{index}-id"] = row.pk
+        form[f"{prefix}-{index}-organisation"] = organisation.pk
+    new = f"{prefix}-{len(existing)}"
+    form.update(
+        {
+            f"{new}-organisation": organisation.pk,
+            f"{new}-kind": OwnerKind.PAIRED,
+            f"{new}-point": world.point_b.pk,
+            f"{new}-lead_person": "梁万明",
+            f"{new}-valid_from": "2026-03-01",
+        }
+    )
+
+    response = admin_client.post(
+        reverse("admin:districts_organisation_change", args=[organisation.pk]), form
+    )
+
+    assert response.status_code == 302, response.context and response.context["errors"]
+    paired = Responsibility.objects.get(kind=OwnerKind.PAIRED, point=world.point_b)
+    assert (paired.organisation, paired.created_by) == (organisation, superuser)
+    assert AuditEntry.objects.filter(action="responsibility_assign").count() == 1
