@@ -116,8 +116,12 @@ def detail_context(
         if photo.event_id:
             photos_by_event[photo.event_id].append(photo)
     events = list(issue.events.select_related("actor", "organisation"))
+    previous_organisation_id = None
     for event in events:
         event.photo_list = photos_by_event.get(event.pk, [])
+        # The timeline names the organisation when it changes, not on every line.
+        event.organisation_changed = event.organisation_id != previous_organisation_id
+        previous_organisation_id = event.organisation_id or previous_organisation_id
         event.role_label = Role(event.actor_role).label if event.actor_role in Role.values else ""
     extensions = list(issue.extension_requests.select_related("requested_by", "decided_by"))
     pending_extension = next(

@@ -26,6 +26,7 @@ NEARBY_LIMIT = 8
 # Categories this user chose recently come first in the grid.
 RECENT_CATEGORY_COUNT = 6
 RECENT_REPORTS_SCANNED = 40
+COMMON_CATEGORY_COUNT = 8
 
 
 def may_report(user) -> bool:
@@ -63,6 +64,9 @@ def _render_form(request: HttpRequest, form: IssueReportForm, *, status: int = 2
     selected = str(form["category"].value() or "")
     recent = [c for c in categories if c.pk in recent_ids]
     others = [c for c in categories if c.pk not in recent_ids]
+    # A first-time reporter gets the most common problems (the taxonomy's order) up front.
+    first = recent or others[:COMMON_CATEGORY_COUNT]
+    others = [c for c in others if c not in first]
     point_groups: dict = {}
     for point in (
         form.fields["point"]
@@ -76,10 +80,12 @@ def _render_form(request: HttpRequest, form: IssueReportForm, *, status: int = 2
         {
             "form": form,
             "categories": categories,
+            "first_categories": first,
+            "first_are_recent": bool(recent),
             "recent_categories": recent,
             "other_categories": others,
             # The full grid folds away behind the recent choices, unless it holds the choice.
-            "others_open": not recent or any(str(c.pk) == selected for c in others),
+            "others_open": any(str(c.pk) == selected for c in others),
             "selected_category": selected,
             "point_groups": point_groups,
             "communities": list(

@@ -123,6 +123,19 @@ def test_report_form_puts_the_users_recent_categories_first(client, world):
     assert set(others) <= set(response.context["other_categories"])
 
 
+def test_first_time_reporter_gets_the_common_categories_first_and_the_rest_folded(client, world):
+    client.force_login(world.alice)
+    response = client.get(REPORT_URL)
+    first = response.context["first_categories"]
+    assert 0 < len(first) <= 8
+    assert not response.context["first_are_recent"]
+    assert not response.context["others_open"]
+    folded = response.context["other_categories"][-1]
+    # A re-rendered form whose choice is folded away opens the fold.
+    response = client.post(REPORT_URL, report_data(world, category=str(folded.pk), photos=[]))
+    assert response.context["others_open"]
+
+
 # --- filing ---------------------------------------------------------------------------------
 
 
