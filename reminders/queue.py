@@ -10,19 +10,18 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from django.conf import settings
 from django.db import transaction
-from kombu.exceptions import OperationalError as KombuOperationalError
+from kombu.exceptions import KombuError
 
 try:
     from redis.exceptions import RedisError
 except ImportError:  # pragma: no cover - redis is a runtime dependency
-    RedisError = KombuOperationalError
+    RedisError = KombuError
 
 logger = logging.getLogger(__name__)
 
 BROKER_ERRORS: tuple[type[BaseException], ...] = (
-    KombuOperationalError,
+    KombuError,  # OperationalError (cannot connect), LimitExceeded (pool exhausted)
     RedisError,
     ConnectionError,
     TimeoutError,
@@ -33,17 +32,23 @@ BROKER_ERRORS: tuple[type[BaseException], ...] = (
 def safe_delay(task: Any, /, **kwargs: Any) -> bool:
     """Queue `task` with keyword arguments; False (and a log line) if it could not be queued.
 
-    Publishing is not retried: with the broker down the request returns at once, and the
-    periodic job catches up. In the embedded mode (no Redis) the task runs eagerly, and an error
-    in it is logged the same way rather than failing the request.
+    One connection attempt, no publish retries: with the broker down the request goes on within
+    milliseconds (connection refused) or the connect timeout (a silent host), not after kombu's
+    default retry loop. In the embedded mode (no Redis) the task runs eagerly, and an error in
+    it is logged the same way rather than failing the request.
     """
     try:
-        task.apply_async(kwargs=kwargs, retry=False)
+        if task.app.conf.task_always_eager:
+            task.apply_async(kwargs=kwargs)
+        else:
+            with task.app.pool.acquire(block=True, timeout=2) as connection:
+                connection.ensure_connection(max_retries=0)
+                task.apply_async(kwargs=kwargs, retry=False, connection=connection)
     except BROKER_ERRORS as error:
         logger.warning("Could not queue %s (the next run will pick it up): %s", task.name, error)
         return False
     except Exception:
-        if not settings.CELERY_TASK_ALWAYS_EAGER:
+        if not task.app.conf.task_always_eager:
             raise
         logger.exception("Task %s failed in eager mode; the next run will pick it up", task.name)
         return False

@@ -673,28 +673,37 @@ def _send_one(
     if message is None:
         message = messages.reminder_message(rows, now=now)
     report.messages += 1
+    failure: tuple[Exception, bool] | None = None
+    channel: Channel | None = None
     try:
         channel = factory(config, user_id=first.user_id)
         channel.send(message)
     except TransientError as error:
-        _after_failure(rows, lease, clock(), error, permanent=False, report=report)
+        failure = (error, False)
     except PermanentError as error:
-        _after_failure(rows, lease, clock(), error, permanent=True, report=report)
+        failure = (error, True)
     except Exception as error:  # a bug in one channel must not stop the others
         logger.exception("Channel %s failed unexpectedly", target_key)
-        _after_failure(rows, lease, clock(), error, permanent=False, report=report)
-    else:
-        done = clock()
-        report.sent += Delivery.objects.filter(
-            pk__in=[row.pk for row in rows], state=Delivery.State.SENDING, next_attempt_at=lease
-        ).update(
-            state=Delivery.State.SENT,
-            sent_at=done,
-            last_error="",
-            response_code=getattr(channel, "last_response_code", None),
-            updated_at=done,
-        )
-    _refresh_reminders([*rows, *stale], clock())
+        failure = (error, False)
+    done = clock()
+    # The outcome and the reminders' summary commit together.
+    with transaction.atomic():
+        if failure is None:
+            report.sent += Delivery.objects.filter(
+                pk__in=[row.pk for row in rows],
+                state=Delivery.State.SENDING,
+                next_attempt_at=lease,  # still our claim: the lease did not run out meanwhile
+            ).update(
+                state=Delivery.State.SENT,
+                sent_at=done,
+                last_error="",
+                response_code=getattr(channel, "last_response_code", None),
+                updated_at=done,
+            )
+        else:
+            error, permanent = failure
+            _after_failure(rows, lease, done, error, permanent=permanent, report=report)
+        _refresh_reminders([*rows, *stale], done)
     return True
 
 

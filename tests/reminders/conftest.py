@@ -2,8 +2,17 @@
 
 from __future__ import annotations
 
+import base64
 import datetime
+import hashlib
+import hmac
+import json
 import threading
+import time
+import urllib.parse
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -17,6 +26,8 @@ SHANGHAI = ZoneInfo("Asia/Shanghai")
 # Tuesday 10 March 2026, 10:00 in the zone: an ordinary working day.
 NOW = datetime.datetime(2026, 3, 10, 10, 0, tzinfo=SHANGHAI)
 HOUR = datetime.timedelta(hours=1)
+SECRET = "SEC0123456789abcdef-test-secret"
+KEYWORD = "城管提醒"
 
 
 def clock_issue(world, *, started, deadline, organisation=None, status=Status.ASSIGNED, **extra):
@@ -99,3 +110,88 @@ class Recorder:
 @pytest.fixture
 def recorder() -> Recorder:
     return Recorder()
+
+
+@dataclass
+class Received:
+    path: str
+    query: dict[str, str]
+    payload: dict
+    signature_ok: bool | None = None
+
+
+@dataclass
+class RobotServer:
+    """What the robot received, and the answers it will give next (FIFO; then 200 errcode 0)."""
+
+    port: int = 0
+    received: list[Received] = field(default_factory=list)
+    answers: list[tuple[int, dict, dict]] = field(default_factory=list)
+    delay_seconds: float = 0.0
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+
+def dingtalk_signature_ok(query: dict[str, str], secret: str) -> bool:
+    """What DingTalk checks: a fresh timestamp and sign = b64(HMAC-SHA256(secret, ts\\nsecret))."""
+    try:
+        timestamp = int(query["timestamp"])
+    except (KeyError, ValueError):
+        return False
+    if abs(time.time() * 1000 - timestamp) > 3600 * 1000:
+        return False
+    expected = base64.b64encode(
+        hmac.new(secret.encode(), f"{timestamp}\n{secret}".encode(), hashlib.sha256).digest()
+    ).decode()
+    # parse_qs already url-decoded the sign, so compare with the plain base64.
+    return hmac.compare_digest(query.get("sign", ""), expected)
+
+
+@pytest.fixture
+def robot_server() -> Iterator[RobotServer]:
+    state = RobotServer()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            length = int(self.headers.get("Content-Length", 0))
+            payload = json.loads(self.rfile.read(length).decode())
+            parsed = urllib.parse.urlsplit(self.path)
+            query = dict(urllib.parse.parse_qsl(parsed.query))
+            received = Received(parsed.path, query, payload)
+            if parsed.path == "/robot/send":
+                received.signature_ok = dingtalk_signature_ok(query, SECRET)
+            state.received.append(received)
+            if state.delay_seconds:
+                time.sleep(state.delay_seconds)
+            if state.answers:
+                status, body, headers = state.answers.pop(0)
+            elif received.signature_ok is False:
+                status, body, headers = 200, {"errcode": 310000, "errmsg": "sign not match"}, {}
+            elif parsed.path == "/robot/send" and KEYWORD not in payload["markdown"]["text"]:
+                status, body, headers = 200, {"errcode": 310000, "errmsg": "keywords not in"}, {}
+            else:
+                status, body, headers = 200, {"errcode": 0, "errmsg": "ok"}, {}
+            data = json.dumps(body).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            for name, value in headers.items():
+                self.send_header(name, value)
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *args) -> None:  # keep the test output quiet
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    state.port = server.server_address[1]
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+    )
+    thread.start()
+    try:
+        yield state
+    finally:
+        server.shutdown()
+        server.server_close()
