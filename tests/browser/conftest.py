@@ -105,13 +105,21 @@ class Phones:
         self.contexts: list = []
         self.problems: list[str] = []
 
-    def open(self, username: str | None = None, *, locale: str = "zh-CN"):
+    def open(
+        self,
+        username: str | None = None,
+        *,
+        locale: str = "zh-CN",
+        javascript: bool = True,
+        location_allowed: bool = True,
+    ):
         context = self.browser.new_context(
             **PHONE,
             base_url=self.base_url,
             locale=locale,
-            geolocation=PHONE_POSITION,
-            permissions=["geolocation"],
+            java_script_enabled=javascript,
+            geolocation=PHONE_POSITION if location_allowed else None,
+            permissions=["geolocation"] if location_allowed else [],
         )
         context.set_default_timeout(15_000)
         self.contexts.append(context)

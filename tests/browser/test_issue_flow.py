@@ -194,6 +194,63 @@ def test_the_same_report_made_in_english(phones, browser_world, shots):
     assert issue.photos.count() == 1
 
 
+def test_report_without_javascript_keeps_the_entries_after_a_bad_photo(
+    phones, browser_world, shots
+):
+    world = browser_world
+    page = phones.open("alice", javascript=False)
+    page.goto("/issues/new/")
+    page.check(f"input[name=category][value='{world.category.pk}']")
+    page.select_option("#id_point", str(world.point_a.pk))
+    page.fill("#id_description", "无脚本也能上报")
+    page.set_input_files(
+        "#id_photos",
+        files=[{"name": "notes.jpg", "mimeType": "image/jpeg", "buffer": b"not a photo"}],
+    )
+    shots.take(page, "plain form filled")
+    with page.expect_navigation():
+        page.locator("#report-submit").click()
+    # Refused: everything but the photo is still there, and the page says to choose it again.
+    assert Issue.objects.count() == 0
+    assert page.locator(".photos-lost").is_visible()
+    assert page.locator("#id_description").input_value() == "无脚本也能上报"
+    assert page.locator("#id_point").input_value() == str(world.point_a.pk)
+    assert page.is_checked(f"input[name=category][value='{world.category.pk}']")
+    shots.take(page, "photo refused, entries kept")
+    page.set_input_files(
+        "#id_photos",
+        files=[{"name": "IMG_2.jpg", "mimeType": "image/jpeg", "buffer": camera_photo(800, 600)}],
+    )
+    with page.expect_navigation(url=DETAIL_PATH):
+        page.locator("#report-submit").click()
+    shots.take(page, "filed without javascript")
+    issue = Issue.objects.get()
+    assert issue.description == "无脚本也能上报"
+    # The original upload's own EXIF gives the capture time.
+    assert issue.photos.get().taken_at == datetime.datetime(2026, 3, 1, 10, 20, 30, tzinfo=SHANGHAI)
+
+
+def test_report_with_location_refused_uses_the_point_search(phones, browser_world, shots):
+    world = browser_world
+    page = phones.open("alice", location_allowed=False)
+    page.goto("/issues/new/")
+    page.locator("#gps-status.gps-off").wait_for()
+    assert page.locator(".nearby-choice").count() == 0
+    page.locator("#point-search").fill("早夜市")
+    options = page.locator("#id_point option:not([value=''])")
+    assert options.count() == 1
+    page.select_option("#id_point", str(world.point_a.pk))
+    shots.take(page, "point found by search")
+    choose_photo(page, "#id_photos", small_photo(), name="IMG_3.jpg")
+    page.locator(f"input[name=category][value='{world.category.pk}']").check()
+    with page.expect_navigation(url=DETAIL_PATH):
+        page.locator("#report-submit").tap()
+    shots.take(page, "filed without gps")
+    issue = Issue.objects.get()
+    assert issue.point == world.point_a
+    assert issue.latitude is None
+
+
 def test_an_issue_outside_the_users_scope_answers_404(phones, browser_world, shots):
     world = browser_world
     issue = issue_in(world, Status.ASSIGNED)  # district A: outside carol's district B
