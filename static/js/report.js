@@ -335,6 +335,7 @@
       finish();
       submitStatus.textContent = "";
       if (body && body.errors) showErrors(body.errors);
+      else if (/\/accounts\/login\//.test(request.responseURL || "")) showProblem(message("logged-out"));
       else showProblem(message("server", { status: request.status }));
     });
     function failed() {
