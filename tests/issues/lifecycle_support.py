@@ -55,7 +55,7 @@ def issue_in(world: World, status: str, **overrides: Any) -> Issue:
         "category": world.category,
         "reporter": world.alice,
         "status": status,
-        "case_number": f"T-{next(_numbers)}",
+        "case_number": f"T-{next(_numbers):06d}",
         "reported_at": now - datetime.timedelta(hours=3),
     }
     if status in DISPATCHED_STATUSES or status == Status.CLOSED:

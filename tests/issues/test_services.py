@@ -326,7 +326,7 @@ def test_report_is_dispatched_automatically_when_the_category_says_so(world):
     assert report_event.action == A.REPORT
     assert dispatch_event.action == A.DISPATCH
     assert dispatch_event.actor is None
-    assert dispatch_event.actor_role == ""
+    assert dispatch_event.actor_role == "system"
     assert dispatch_event.data["automatic"] is True
     assert dispatch_event.data["routing"]["steps"]
     assert recipients(issue, A.DISPATCH) == {"hank"}

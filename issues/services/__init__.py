@@ -1,0 +1,60 @@
+"""Every change to an issue: one atomic service per action, each writing exactly one IssueEvent.
+
+The pattern of each service: lock the issue row (two clicks, two people or a worker must not both
+win), pass `workflow.require` (state, then who may), validate the inputs with field-specific
+messages, update the row with `update_fields`, append one event with its photos, and write the
+in-app notifications in the same transaction. Nothing outside the database happens here.
+
+Callers use `from issues import services` and `services.issue_<verb>(...)`; the modules below
+only group the services by the part of the lifecycle they serve.
+"""
+
+from issues.services.extensions import (
+    extension_approve,
+    extension_refuse,
+    extension_request,
+    issue_escalate,
+)
+from issues.services.reports import (
+    issue_change_category,
+    issue_create,
+    issue_dispatch,
+    issue_fix_on_spot,
+    issue_mark_duplicate,
+    issue_reject,
+)
+from issues.services.work import (
+    issue_acknowledge,
+    issue_cancel,
+    issue_park,
+    issue_reassign,
+    issue_reopen,
+    issue_resume,
+    issue_return,
+    issue_submit_fix,
+    issue_verify_fail,
+    issue_verify_pass,
+)
+
+__all__ = [
+    "extension_approve",
+    "extension_refuse",
+    "extension_request",
+    "issue_acknowledge",
+    "issue_cancel",
+    "issue_change_category",
+    "issue_create",
+    "issue_dispatch",
+    "issue_escalate",
+    "issue_fix_on_spot",
+    "issue_mark_duplicate",
+    "issue_park",
+    "issue_reassign",
+    "issue_reject",
+    "issue_reopen",
+    "issue_resume",
+    "issue_return",
+    "issue_submit_fix",
+    "issue_verify_fail",
+    "issue_verify_pass",
+]

@@ -1,0 +1,170 @@
+"""What every lifecycle service shares: the row lock, input checks and the one event it writes."""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from django.core.exceptions import ValidationError
+from django.utils import timezone
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
+
+from districts.models import Category, Organisation
+from issues import calendar, notifications, permissions, workflow
+from issues.models import (
+    ExtensionRequest,
+    Issue,
+    IssueEvent,
+)
+from issues.photos import PreparedPhoto, attach_photos
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
+
+# The role recorded on events the system writes (auto-dispatch, the reminder job).
+SYSTEM_ROLE = "system"
+
+MISSING_INPUT = {
+    "reason": _("Please give a reason."),
+    "note": _("Please add a note."),
+    "organisation": _("Choose an organisation."),
+    "deadline": _("Choose a deadline."),
+    "photos": _("Add at least one photo."),
+    "review_date": _("Choose the date to review this issue again."),
+    "duplicate_of": _("Choose the case this one duplicates."),
+    "category": _("Choose a category."),
+    "requested_deadline": _("Choose the deadline you are asking for."),
+}
+
+
+def lock_issue(issue: Issue | int) -> Issue:
+    """Re-read the issue under a row lock: whoever waits here sees the winner's result."""
+    pk = issue if isinstance(issue, int) else issue.pk
+    return Issue.objects.select_for_update().get(pk=pk)
+
+
+def is_empty(value: Any) -> bool:
+    """Whether an input counts as not given: None, blank text or an empty list."""
+    if value is None:
+        return True
+    if isinstance(value, str):
+        return not value.strip()
+    if isinstance(value, Sequence):
+        return len(value) == 0
+    return False
+
+
+def check_required(
+    transition: workflow.Transition, issue: Issue, values: Mapping[str, Any]
+) -> None:
+    """Enforce the table's `requires` for this issue, with one message per missing field."""
+    missing = {
+        name: MISSING_INPUT[name]
+        for name in sorted(workflow.required_inputs(transition, issue))
+        if is_empty(values.get(name))
+    }
+    if missing:
+        raise ValidationError(missing)
+
+
+def check_future(value: datetime.datetime, field: str, now: datetime.datetime) -> None:
+    """Refuse a deadline that is not an aware time after `now`, on the named field."""
+    if timezone.is_naive(value):
+        raise ValidationError({field: _("Give the time with its time zone.")})
+    if value <= now:
+        raise ValidationError({field: _("The deadline must be in the future.")})
+
+
+def check_organisation(organisation: Organisation | None) -> Organisation:
+    """The organisation, if one is given and still active; a field error otherwise."""
+    if organisation is None:
+        raise ValidationError({"organisation": MISSING_INPUT["organisation"]})
+    if not organisation.is_active:
+        raise ValidationError(
+            {
+                "organisation": ValidationError(
+                    _("%(organisation)s is inactive and cannot receive cases."),
+                    code="inactive_organisation",
+                    params={"organisation": organisation.display_name},
+                )
+            }
+        )
+    return organisation
+
+
+def check_category(category: Category) -> None:
+    """Refuse a category that admins retired."""
+    if not category.is_active:
+        raise ValidationError({"category": _("This category is no longer in use.")})
+
+
+def deadline_or_default(
+    *, category: Category, given: datetime.datetime | None, now: datetime.datetime
+) -> tuple[datetime.datetime, str]:
+    """The given deadline (which must lie ahead) or the category's limit from now."""
+    if given is not None:
+        check_future(given, "deadline", now)
+        return given, "given"
+    return calendar.deadline_for(category, now), "computed"
+
+
+def iso(value: datetime.datetime | datetime.date | None) -> str | None:
+    """A date or time as event data (JSON) keeps it."""
+    return value.isoformat() if value is not None else None
+
+
+def record_event(
+    *,
+    issue: Issue,
+    actor: User | None,
+    action: str,
+    from_status: str,
+    now: datetime.datetime,
+    note: str = "",
+    organisation: Organisation | None = None,
+    old_deadline: datetime.datetime | None = None,
+    new_deadline: datetime.datetime | None = None,
+    data: dict[str, Any] | None = None,
+    photos: Sequence[PreparedPhoto] = (),
+    photo_kind: str | None = None,
+) -> IssueEvent:
+    """Append the one event of a change, attach its photos and notify its natural recipients."""
+    event = IssueEvent.objects.create(
+        issue=issue,
+        actor=actor,
+        actor_role=(permissions.role_of(actor) or "") if actor is not None else SYSTEM_ROLE,
+        action=action,
+        from_status=from_status,
+        to_status=issue.status,
+        note=note,
+        organisation=organisation if organisation is not None else issue.assigned_organisation,
+        old_deadline=old_deadline,
+        new_deadline=new_deadline,
+        data=data or {},
+        created_at=now,
+    )
+    if photos:
+        attach_photos(issue=issue, kind=photo_kind, photos=photos, uploaded_by=actor, event=event)
+    notifications.notify_event(event)
+    return event
+
+
+def withdraw_pending_extension(
+    issue: Issue, actor: User | None, now: datetime.datetime
+) -> int | None:
+    """Close a request left waiting when the issue moves on, so a new one can be made later."""
+    pending = (
+        ExtensionRequest.objects.select_for_update()
+        .filter(issue=issue, status=ExtensionRequest.Status.PENDING)
+        .first()
+    )
+    if pending is None:
+        return None
+    pending.status = ExtensionRequest.Status.REFUSED
+    pending.decided_by = actor
+    pending.decided_at = now
+    pending.decision_note = gettext("Withdrawn: the issue moved on before a decision.")
+    pending.save(update_fields=["status", "decided_by", "decided_at", "decision_note"])
+    return pending.pk
