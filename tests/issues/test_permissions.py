@@ -241,7 +241,16 @@ def test_permission_visible_to_agrees_with_can_view_for_every_persona(world):
     retired = make_staff("retired", Role.SUPERVISOR, all_districts=True)
     retired.is_active = False
     retired.save()
-    users = [getattr(world, name) for name in PERSONAS] + [root, nobody, retired, AnonymousUser()]
+    # Scopes the personas lack: an admin of one district, a supervisor of the whole zone, an
+    # inspector with an organisation, a leader of one district.
+    extra = [
+        make_staff("ada", Role.ADMIN, districts=[world.district_a]),
+        make_staff("zoe", Role.SUPERVISOR, all_districts=True),
+        make_staff("gus", Role.INSPECTOR, districts=[world.district_b], organisation=world.org_x),
+        make_staff("lin", Role.LEADER, districts=[world.district_b]),
+    ]
+    users = [getattr(world, name) for name in PERSONAS]
+    users += [*extra, root, nobody, retired, AnonymousUser()]
     for user in users:
         in_sql = set(Issue.objects.visible_to(user).values_list("pk", flat=True))
         in_python = {issue.pk for issue in issues if permissions.can_view(user, issue)}
