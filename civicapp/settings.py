@@ -184,7 +184,8 @@ STORAGES = {
 
 # Uploads: photos are capped before decoding; requests are capped above that.
 PHOTO_MAX_BYTES = env_int("PHOTO_MAX_BYTES", 15 * 1024 * 1024)
-PHOTO_MAX_PIXELS = env_int("PHOTO_MAX_PIXELS", 40_000_000)
+# 50 MP admits the 48 MP "HEIF Max" photos of recent iPhones; larger is refused before decoding.
+PHOTO_MAX_PIXELS = env_int("PHOTO_MAX_PIXELS", 50_000_000)
 PHOTO_MAX_PER_UPLOAD = env_int("PHOTO_MAX_PER_UPLOAD", 9)
 DATA_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024

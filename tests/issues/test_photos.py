@@ -294,19 +294,19 @@ def test_upload_decompression_bomb_is_refused_before_decoding(no_decoding):
 
     messages = refusal_messages([upload("bomb.png", bomb, "image/png")])
 
-    assert messages == ["“bomb.png” has too many pixels: photos may have at most 40 megapixels."]
+    assert messages == ["“bomb.png” has too many pixels: photos may have at most 50 megapixels."]
 
 
 def test_upload_of_compressible_image_just_over_the_pixel_cap_is_refused_before_decoding(
     no_decoding,
 ):
-    # 48 megapixels that compress to a few kilobytes: below Pillow's own bomb limit, above ours.
-    huge = encode(Image.new("1", (8000, 6000)), "PNG")
+    # 51 megapixels that compress to a few kilobytes: below Pillow's own bomb limit, above ours.
+    huge = encode(Image.new("1", (8500, 6000)), "PNG")
     assert len(huge) < 100_000
 
     messages = refusal_messages([upload("huge.png", huge, "image/png")])
 
-    assert messages == ["“huge.png” has too many pixels: photos may have at most 40 megapixels."]
+    assert messages == ["“huge.png” has too many pixels: photos may have at most 50 megapixels."]
 
 
 def test_upload_pixel_cap_follows_the_setting(settings, no_decoding):
