@@ -257,6 +257,73 @@ def responsibility_end(
     return row
 
 
+@transaction.atomic
+def responsibility_withdraw(
+    *, actor: Any, responsibility: Responsibility, today: datetime.date | None = None
+) -> None:
+    """Withdraw an assignment that has not started yet, as if it had never been scheduled.
+
+    Nothing that was ever in force changes: the row is removed only while its start is still
+    in the future, the audit row keeps all of it, and the assignment it would have ended (the
+    one ending exactly on its start) runs on to where the withdrawn one would have ended.
+    """
+    day = today or timezone.localdate()
+    row = (
+        Responsibility.objects.select_for_update()
+        .select_related("organisation")
+        .get(pk=responsibility.pk)
+    )
+    if row.valid_from <= day:
+        raise ValidationError(_("This assignment is already in force; end it instead."))
+    slot = responsibility_slot_filter(
+        kind=row.kind,
+        district=row.district,
+        community=row.community,
+        point=row.point,
+        category=row.category,
+    )
+    previous = (
+        Responsibility.objects.select_for_update()
+        .filter(slot, valid_to=row.valid_from, valid_from__lt=row.valid_from)
+        .order_by("-valid_from", "-pk")
+        .first()
+    )
+    if previous is not None:
+        previous.valid_to = row.valid_to
+        if row.valid_to is None:
+            previous.ended_by = None
+            previous.ended_at = None
+        previous.save(update_fields=["valid_to", "ended_by", "ended_at"])
+    audit_record(
+        actor=actor,
+        action="responsibility_withdraw",
+        object_type="responsibility",
+        object_id=row.pk,
+        summary=_("Withdrew %(organisation)s: %(scope)s from %(date)s (not yet in force)")
+        % {
+            "organisation": row.organisation.name,
+            "scope": f"{row.get_kind_display()} {row.scope_label}",
+            "date": row.valid_from.isoformat(),
+        },
+        data={
+            "organisation": row.organisation.code,
+            "kind": row.kind,
+            "district_id": row.district_id,
+            "community_id": row.community_id,
+            "point_id": row.point_id,
+            "category_id": row.category_id,
+            "lead_person": row.lead_person,
+            "lead_phone": row.lead_phone,
+            "valid_from": row.valid_from.isoformat(),
+            "valid_to": row.valid_to.isoformat() if row.valid_to else None,
+            "created_by": row.created_by_id,
+            "created_at": row.created_at.isoformat(),
+            "reopened": previous.pk if previous else None,
+        },
+    )
+    row.delete()
+
+
 # --- staff -------------------------------------------------------------------------------------
 
 

@@ -12,6 +12,11 @@ urlpatterns: list = [
     path("districts/<int:pk>/matrix/history/", matrix.cell_history, name="cell_history"),
     path("districts/<int:pk>/staff/", staff.district_staff, name="district_staff"),
     path("responsibilities/<int:pk>/end/", matrix.responsibility_end, name="responsibility_end"),
+    path(
+        "responsibilities/<int:pk>/withdraw/",
+        matrix.responsibility_withdraw,
+        name="responsibility_withdraw",
+    ),
     path("staff/", staff.staff_list, name="staff_list"),
     path("staff/new/", staff.staff_create, name="staff_create"),
     path("staff/<int:pk>/", staff.staff_edit, name="staff_edit"),

@@ -472,17 +472,22 @@ def cell_history(request: HttpRequest, pk: int) -> HttpResponse:
     )
 
 
+def _safe_next(request: HttpRequest) -> str:
+    next_url = request.POST.get("next", "")
+    if url_has_allowed_host_and_scheme(
+        next_url, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return next_url
+    return reverse("districts:index")
+
+
 @admin_required
 @require_POST
 def responsibility_end(request: HttpRequest, pk: int) -> HttpResponse:
     """End one assignment at the start of a day; the row and its history stay."""
     responsibility = get_object_or_404(Responsibility, pk=pk)
     form = EndAssignmentForm(request.POST)
-    next_url = request.POST.get("next", "")
-    if not url_has_allowed_host_and_scheme(
-        next_url, allowed_hosts={request.get_host()}, require_https=request.is_secure()
-    ):
-        next_url = reverse("districts:index")
+    next_url = _safe_next(request)
     if form.is_valid():
         try:
             services.responsibility_end(
@@ -496,4 +501,19 @@ def responsibility_end(request: HttpRequest, pk: int) -> HttpResponse:
             messages.success(request, _("The assignment was ended."))
     else:
         messages.error(request, _("Enter the day the assignment ends."))
+    return redirect(next_url)
+
+
+@admin_required
+@require_POST
+def responsibility_withdraw(request: HttpRequest, pk: int) -> HttpResponse:
+    """Withdraw an assignment that has not started yet (a mistyped date, a plan dropped)."""
+    responsibility = get_object_or_404(Responsibility, pk=pk)
+    next_url = _safe_next(request)
+    try:
+        services.responsibility_withdraw(actor=request.user, responsibility=responsibility)
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+    else:
+        messages.success(request, _("The scheduled assignment was withdrawn."))
     return redirect(next_url)

@@ -202,3 +202,29 @@ def test_staff_assignment_disable_refuses_your_own_account(world):
         services.staff_disable(actor=world.adam, user=world.adam)
     world.adam.refresh_from_db()
     assert world.adam.is_active
+
+
+def test_responsibility_withdraw_of_a_scheduled_assignment_restores_the_previous_one(world):
+    today = datetime.date(2026, 3, 1)
+    old = Responsibility.objects.get(organisation=world.org_x, district=world.district_a)
+    scheduled = services.responsibility_assign(
+        actor=world.adam,
+        kind=OwnerKind.TERRITORIAL,
+        organisation=world.org_y,
+        district=world.district_a,
+        valid_from=datetime.date(2026, 6, 1),
+    )
+    services.responsibility_withdraw(actor=world.adam, responsibility=scheduled, today=today)
+    assert not Responsibility.objects.filter(pk=scheduled.pk).exists()
+    old.refresh_from_db()
+    assert (old.valid_to, old.ended_by, old.ended_at) == (None, None, None)
+    audit = AuditEntry.objects.get(action="responsibility_withdraw")
+    assert audit.data["organisation"] == "org-y"
+    assert audit.data["reopened"] == old.pk
+
+
+def test_responsibility_withdraw_refuses_an_assignment_already_in_force(world):
+    row = Responsibility.objects.get(organisation=world.org_x)
+    with pytest.raises(ValidationError):
+        services.responsibility_withdraw(actor=world.adam, responsibility=row)
+    assert Responsibility.objects.filter(pk=row.pk).exists()

@@ -41,6 +41,7 @@ def pages(world) -> list[tuple[str, str]]:
         ("post", reverse("districts:matrix_cell", args=[district]) + cell),
         ("get", reverse("districts:cell_history", args=[district]) + cell),
         ("post", reverse("districts:responsibility_end", args=[responsibility.pk])),
+        ("post", reverse("districts:responsibility_withdraw", args=[responsibility.pk])),
         ("get", reverse("districts:district_staff", args=[district])),
         ("get", reverse("districts:staff_list")),
         ("get", reverse("districts:staff_create")),
