@@ -42,6 +42,7 @@ CLIENT_TAKEN_AT_FIELD = "photo_taken_at[]"
 CLIENT_GPS_FIELD = "photo_gps[]"
 
 DATETIME_LOCAL_FORMAT = "%Y-%m-%dT%H:%M"
+SUGGESTED_DEADLINE = "deadline_suggested"
 
 
 class MultipleFileInput(forms.ClearableFileInput):
@@ -344,9 +345,17 @@ class IssueActionForm(forms.Form):
             self.fields["level"].initial = min(issue.escalation_level + 1, EscalationLevel.LISTED)
         if "organisation" in self.fields and suggested_organisation is not None:
             self.fields["organisation"].initial = suggested_organisation.pk
-        if "deadline" in self.fields and suggested_deadline is not None:
-            local = timezone.localtime(suggested_deadline)
-            self.fields["deadline"].initial = local.replace(second=0, microsecond=0)
+        if "deadline" in self.fields:
+            # The suggestion travels with the form: sent back untouched, it means "the usual
+            # deadline", computed by the service when the action happens, not when the page
+            # was drawn (a page left open for an hour would otherwise shorten the time).
+            self.fields[SUGGESTED_DEADLINE] = forms.CharField(
+                required=False, widget=forms.HiddenInput
+            )
+            if suggested_deadline is not None:
+                local = timezone.localtime(suggested_deadline).replace(second=0, microsecond=0)
+                self.fields["deadline"].initial = local
+                self.fields[SUGGESTED_DEADLINE].initial = local.strftime(DATETIME_LOCAL_FORMAT)
 
     def _make_field(self, name: str, required: bool) -> forms.Field:
         if name == "reason":
@@ -404,6 +413,9 @@ class IssueActionForm(forms.Form):
 
     def clean_deadline(self) -> datetime.datetime | None:
         value = self.cleaned_data.get("deadline")
+        sent = self.data.get(self.add_prefix("deadline"), "")
+        if sent and sent == self.data.get(self.add_prefix(SUGGESTED_DEADLINE)):
+            return None  # the untouched suggestion: the service computes it now
         if value is not None and value <= timezone.now():
             raise ValidationError(_("The deadline must be in the future."), code="past")
         return value
@@ -446,6 +458,8 @@ class IssueActionForm(forms.Form):
         """The cleaned inputs as service keyword arguments; empty optional ones are left out."""
         result = {}
         for name, value in self.cleaned_data.items():
+            if name == SUGGESTED_DEADLINE:
+                continue
             if value in (None, "", []) and not self.fields[name].required:
                 continue
             result[name] = value

@@ -136,6 +136,25 @@ def test_dispatch_without_deadline_gets_the_computed_one(client, world):
     assert issue.deadline is not None
 
 
+def test_an_untouched_deadline_suggestion_is_computed_at_dispatch_not_when_drawn(client, world):
+    issue = issue_in(world, Status.REPORTED)
+    client.force_login(world.bob)
+    # The page was drawn an hour ago; its suggestion has passed since.
+    stale = local_input(timezone.now() - datetime.timedelta(minutes=5))
+    response = client.post(
+        act_url(issue, "dispatch"),
+        {
+            "dispatch-organisation": world.org_x.pk,
+            "dispatch-deadline": stale,
+            "dispatch-deadline_suggested": stale,
+        },
+    )
+    assert response.status_code == 302
+    issue.refresh_from_db()
+    assert issue.status == Status.ASSIGNED
+    assert issue.deadline > timezone.now()
+
+
 def test_handler_acknowledges_with_one_event(client, world):
     issue = issue_in(world, Status.ASSIGNED)
     client.force_login(world.hank)

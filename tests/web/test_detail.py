@@ -99,6 +99,7 @@ def test_supervisor_sees_dispatch_with_routing_suggestion_and_computed_deadline(
     html = response.content.decode()
     assert reverse("issues:issue_act", args=[issue.pk, "dispatch"]) in html
     assert f'<option value="{world.org_x.pk}" selected>' in html
+    assert 'name="dispatch-deadline_suggested"' in html
     assert "Routing suggestion" in html
 
 
