@@ -415,6 +415,7 @@ def test_triage_query_count_does_not_grow_with_rows(client, world):
         assert len(response.context["issues"]) == rows
         counts.append(len(queries))
     assert counts[0] == counts[1]
+    assert counts[0] == 9, counts  # + one routing decision and the organisations
 
 
 def test_bulk_dispatch_sends_each_selected_issue_to_its_rows_organisation(client, world):
@@ -507,6 +508,21 @@ def test_verify_queue_needs_a_login_and_a_verifying_role(client, world):
     for persona in ("hank", "leo"):
         client.force_login(getattr(world, persona))
         assert client.get(VERIFY_URL).status_code == 403
+
+
+def test_verify_queue_query_count_does_not_grow_with_rows(client, world):
+    client.force_login(world.alice)
+    client.get(VERIFY_URL)
+    counts = []
+    for rows in (2, 12):
+        while Issue.objects.filter(status=Status.SUBMITTED).count() < rows:
+            issue_in(world, Status.SUBMITTED)
+        with CaptureQueriesContext(connection) as queries:
+            response = client.get(VERIFY_URL)
+        assert len(response.context["issues"]) == rows
+        counts.append(len(queries))
+    assert counts[0] == counts[1]
+    assert counts[0] == 7, counts  # session, user, membership, districts, rows, photos, bell
 
 
 def test_verify_queue_shows_submitted_fixes_in_scope_with_pass_and_fail(client, world):
