@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
-import uuid
 from collections.abc import Sequence
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -141,6 +140,18 @@ def with_client_metadata(
     return result
 
 
+def prepared_with_client_metadata(form: forms.Form, uploads: list) -> list[PreparedPhoto]:
+    """Validate and re-encode a form's uploads, with the browser's capture metadata as fallback."""
+    if not uploads:
+        return []
+    data = form.data
+    return with_client_metadata(
+        prepare_photos(uploads),
+        data.getlist(CLIENT_TAKEN_AT_FIELD) if hasattr(data, "getlist") else [],
+        data.getlist(CLIENT_GPS_FIELD) if hasattr(data, "getlist") else [],
+    )
+
+
 def add_service_error(form: forms.Form, error: ValidationError) -> None:
     """Put a service's ValidationError on the form: on the field it names, else on the form."""
     if hasattr(error, "error_dict"):
@@ -243,13 +254,7 @@ class IssueReportForm(forms.Form):
         return value.quantize(Decimal("0.000001")) if value is not None else None
 
     def clean_photos(self) -> list[PreparedPhoto]:
-        uploads = self.cleaned_data.get("photos") or []
-        prepared = prepare_photos(uploads) if uploads else []
-        return with_client_metadata(
-            prepared,
-            self.data.getlist(CLIENT_TAKEN_AT_FIELD) if hasattr(self.data, "getlist") else [],
-            self.data.getlist(CLIENT_GPS_FIELD) if hasattr(self.data, "getlist") else [],
-        )
+        return prepared_with_client_metadata(self, self.cleaned_data.get("photos") or [])
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean()
@@ -284,10 +289,6 @@ class IssueReportForm(forms.Form):
             "photos": data.get("photos", []),
             "client_token": data["client_token"],
         }
-
-    @staticmethod
-    def new_token() -> uuid.UUID:
-        return uuid.uuid4()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -451,8 +452,7 @@ class IssueActionForm(forms.Form):
         return original
 
     def clean_photos(self) -> list[PreparedPhoto]:
-        uploads = self.cleaned_data.get("photos") or []
-        return prepare_photos(uploads) if uploads else []
+        return prepared_with_client_metadata(self, self.cleaned_data.get("photos") or [])
 
     def service_kwargs(self) -> dict[str, Any]:
         """The cleaned inputs as service keyword arguments; empty optional ones are left out."""

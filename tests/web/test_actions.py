@@ -172,16 +172,23 @@ def test_handler_submits_a_fix_with_an_after_photo(client, world):
     client.force_login(world.hank)
     response = client.post(
         act_url(issue, "submit_fix"),
-        {"submit_fix-photos": [jpeg()], "submit_fix-note": "已清理", "photo_taken_at[]": [""]},
+        {
+            "submit_fix-photos": [jpeg()],
+            "submit_fix-note": "已清理",
+            "photo_taken_at[]": ["2026-03-02T09:00:00+08:00"],
+            "photo_gps[]": ["43.650000,122.250000"],
+        },
     )
     assert response.status_code == 302
     issue.refresh_from_db()
     assert issue.status == Status.SUBMITTED
     event = issue.events.get()
     assert event.action == Action.SUBMIT_FIX
-    assert list(Photo.objects.filter(issue=issue).values_list("kind", "event_id")) == [
-        (Photo.Kind.AFTER, event.pk)
-    ]
+    photo = Photo.objects.get(issue=issue)
+    assert (photo.kind, photo.event_id) == (Photo.Kind.AFTER, event.pk)
+    # Reduced in the browser, the photo's capture time came along in a hidden field.
+    assert timezone.localtime(photo.taken_at).strftime("%Y-%m-%d %H:%M") == "2026-03-02 09:00"
+    assert str(photo.gps_latitude) == "43.650000"
 
 
 def test_submit_fix_without_a_photo_rerenders_with_the_error_and_the_note(client, world):
