@@ -8,7 +8,7 @@ from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
@@ -226,11 +226,9 @@ def issue_act(request: HttpRequest, pk: int, action: str) -> HttpResponse:
         target = {"extension": extension} if extension is not None else {"issue": issue}
         try:
             service(**target, actor=request.user, **form.service_kwargs())
-        except TransitionError as error:
+        except TransitionError as error:  # someone else acted between our check and the lock
             messages.error(request, " ".join(error.messages))
             return redirect(back)
-        except PermissionDenied:
-            raise
         except ValidationError as error:
             add_service_error(form, error)
         else:
@@ -240,6 +238,4 @@ def issue_act(request: HttpRequest, pk: int, action: str) -> HttpResponse:
                 % {"action": transition.label, "number": issue.case_number},
             )
             return redirect(back)
-    return render(
-        request, "issues/detail.html", detail_context(request, issue, bound_form=form), status=200
-    )
+    return render(request, "issues/detail.html", detail_context(request, issue, bound_form=form))

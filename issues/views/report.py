@@ -55,11 +55,11 @@ def _ordered_categories(user) -> tuple[list[Category], set[int]]:
             break
     categories = list(Category.objects.filter(is_active=True))
     rank = {pk: index for index, pk in enumerate(recent_ids)}
-    categories.sort(key=lambda c: (rank.get(c.pk, len(rank)),))  # stable: keeps sort_order
+    categories.sort(key=lambda c: rank.get(c.pk, len(rank)))  # stable: keeps sort_order
     return categories, set(recent_ids)
 
 
-def _render_form(request: HttpRequest, form: IssueReportForm, *, status: int = 200) -> HttpResponse:
+def _render_form(request: HttpRequest, form: IssueReportForm) -> HttpResponse:
     categories, recent_ids = _ordered_categories(request.user)
     selected = str(form["category"].value() or "")
     recent = [c for c in categories if c.pk in recent_ids]
@@ -97,7 +97,6 @@ def _render_form(request: HttpRequest, form: IssueReportForm, *, status: int = 2
             "photos_lost": form.is_bound and bool(request.FILES),
             "nearby_radius_m": NEARBY_RADIUS_M,
         },
-        status=status,
     )
 
 
@@ -116,9 +115,7 @@ def issue_report(request: HttpRequest) -> HttpResponse:
         if form.is_valid():
             try:
                 issue = services.issue_create(reporter=request.user, **form.service_kwargs())
-            except PermissionDenied:
-                raise
-            except ValidationError as error:
+            except ValidationError as error:  # PermissionDenied (out of scope) is a 403
                 add_service_error(form, error)
             else:
                 return _created(request, issue, repeated=False)
