@@ -480,6 +480,13 @@ class Membership(models.Model):
         _("all districts"), default=False, help_text=_("Scope covers the whole zone.")
     )
     phone = models.CharField(_("phone"), max_length=30, blank=True)
+    language = models.CharField(
+        _("interface language"),
+        max_length=10,
+        choices=settings.LANGUAGES,
+        blank=True,
+        help_text=_("Empty: the browser's choice, Chinese by default."),
+    )
 
     class Meta:
         verbose_name = _("staff membership")

@@ -1,0 +1,27 @@
+"""Per-user interface language, kept on the staff membership so it follows the person."""
+
+from collections.abc import Callable
+
+from django.http import HttpRequest, HttpResponse
+from django.utils import translation
+
+
+class UserLanguageMiddleware:
+    """Activates the signed-in user's saved language, over the browser's and the cookie's."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        user = getattr(request, "user", None)
+        language = ""
+        if user is not None and user.is_authenticated:
+            membership = getattr(user, "membership", None)
+            language = getattr(membership, "language", "")
+        if language:
+            translation.activate(language)
+            request.LANGUAGE_CODE = language
+        response = self.get_response(request)
+        if language:
+            response.setdefault("Content-Language", language)
+        return response
