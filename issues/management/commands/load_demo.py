@@ -21,9 +21,9 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.utils import timezone
 
-from districts.management import demo_data
-from districts.management.demo_data import ACCOUNTS, CASES, DEMO_PASSWORD, Case, Step
-from districts.management.demo_photos import draw_photo
+from issues.demo import data as demo_data
+from issues.demo.data import ACCOUNTS, CASES, DEMO_PASSWORD, Case, Step
+from issues.demo.photos import draw_photo
 from districts.models import (
     Category,
     CheckItem,
