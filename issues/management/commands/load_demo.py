@@ -21,9 +21,6 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.utils import timezone
 
-from issues.demo import data as demo_data
-from issues.demo.data import ACCOUNTS, CASES, DEMO_PASSWORD, Case, Step
-from issues.demo.photos import draw_photo
 from districts.models import (
     Category,
     CheckItem,
@@ -39,6 +36,9 @@ from districts.models import (
     Zone,
 )
 from districts.taxonomy import install_default_taxonomy
+from issues.demo import data as demo_data
+from issues.demo.data import ACCOUNTS, CASES, DEMO_PASSWORD, Case, Step
+from issues.demo.photos import draw_photo
 
 User = get_user_model()
 
