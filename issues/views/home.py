@@ -199,8 +199,9 @@ def _supervisor_context(visible: QuerySet[Issue], now: datetime.datetime) -> dic
                 "tone": "warn",
             },
         ],
-        "triage_url": list_url(status=Status.REPORTED, sort="reported_at"),
-        "verify_url": list_url(status=Status.SUBMITTED, sort="updated_at"),
+        # The dedicated screens: bulk dispatch, and before/after photos side by side.
+        "triage_url": reverse("issues:triage"),
+        "verify_url": reverse("issues:verify_queue"),
         "overdue_url": list_url(overdue="true", sort="deadline"),
     }
 
