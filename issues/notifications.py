@@ -2,14 +2,16 @@
 
 A notification exists exactly when its event does: both commit or neither does, so none is lost
 and none announces a change that was rolled back. The actor is never notified of their own act.
-Titles and bodies are rendered in the language active when the event happens.
+Titles and bodies are rendered in each recipient's saved interface language (Chinese by default).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
-from django.utils import timezone
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.utils import timezone, translation
 from django.utils.functional import Promise
 from django.utils.text import Truncator
 from django.utils.translation import gettext_lazy as _
@@ -123,18 +125,27 @@ def notify_event(event: IssueEvent) -> list[Notification]:
     ids = recipient_ids(event)
     if not ids:
         return []
-    title, body = render(event)
-    rows = [
-        Notification(
-            user_id=user_id,
-            issue_id=event.issue_id,
-            event=event,
-            kind=event.action,
-            title=title,
-            body=body,
-            created_at=event.created_at,
+    languages = dict(
+        get_user_model().objects.filter(pk__in=ids).values_list("pk", "membership__language")
+    )
+    rendered: dict[str, tuple[str, str]] = {}
+    rows = []
+    for user_id in sorted(ids):
+        language = languages.get(user_id) or settings.LANGUAGE_CODE
+        if language not in rendered:
+            with translation.override(language):
+                rendered[language] = render(event)
+        title, body = rendered[language]
+        rows.append(
+            Notification(
+                user_id=user_id,
+                issue_id=event.issue_id,
+                event=event,
+                kind=event.action,
+                title=title,
+                body=body,
+                created_at=event.created_at,
+            )
         )
-        for user_id in sorted(ids)
-    ]
     # A unique (user, event) constraint makes a repeated call harmless.
     return Notification.objects.bulk_create(rows, ignore_conflicts=True)

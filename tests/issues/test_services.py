@@ -518,3 +518,23 @@ def test_point_of_another_community_is_refused(world):
     other_point = InspectionPointFactory(community=world.community_b)
     with pytest.raises(ValidationError):
         report(world, community=world.community_a, point=other_point)
+
+
+def test_notifications_are_written_in_each_recipients_language(world):
+    from districts.models import Membership
+    from issues import services
+    from issues.models import Notification
+    from tests.factories import make_staff
+
+    english_handler = make_staff("hank_en", "handler", organisation=world.org_x)
+    Membership.objects.filter(user=english_handler).update(language="en")
+    issue = services.issue_create(
+        reporter=world.alice, category=world.category, community=world.community_a
+    )
+    services.issue_dispatch(issue=issue, actor=world.bob, organisation=world.org_x)
+
+    english = Notification.objects.get(user=english_handler)
+    chinese = Notification.objects.get(user=world.hank)
+    assert english.title.startswith("New case")
+    assert issue.case_number in chinese.title
+    assert not chinese.title.startswith("New case")
