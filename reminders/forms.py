@@ -63,10 +63,15 @@ class ChannelConfigForm(forms.ModelForm):
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
+        # Read before construct_instance() overwrites the instance with the blank inputs.
+        self._saved = {
+            name: (getattr(self.instance, name, "") if self.instance.pk else "")
+            for name in SECRET_FIELDS
+        }
         # Whatever the browser is given, a saved secret is not part of it.
         for name in SECRET_FIELDS:
             self.initial.pop(name, None)
-            saved = getattr(self.instance, name, "") if self.instance.pk else ""
+            saved = self._saved[name]
             if saved:
                 hint = mask_url(saved) if name == "webhook_url" else "••••••"
                 self.fields[name].help_text = _("Saved: %(hint)s. %(keep)s") % {
@@ -78,10 +83,7 @@ class ChannelConfigForm(forms.ModelForm):
         """The value to save: the new one, the saved one when left blank, or none if cleared."""
         if self.cleaned_data.get(f"clear_{name}"):
             return ""
-        new = self.cleaned_data.get(name) or ""
-        if new:
-            return new
-        return getattr(self.instance, name, "") if self.instance.pk else ""
+        return self.cleaned_data.get(name) or self._saved[name]
 
     def clean_webhook_url(self) -> str:
         url = self.cleaned_data.get("webhook_url") or ""

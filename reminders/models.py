@@ -166,8 +166,13 @@ class Reminder(models.Model):
         FAILED = "failed", _("failed")
         CANCELLED = "cancelled", _("cancelled (no longer due)")
 
+    # The unique key (issue, kind, level, deadline) serves lookups by issue.
     issue = models.ForeignKey(
-        Issue, verbose_name=_("issue"), on_delete=models.CASCADE, related_name="reminders"
+        Issue,
+        verbose_name=_("issue"),
+        on_delete=models.CASCADE,
+        related_name="reminders",
+        db_index=False,
     )
     kind = models.CharField(_("kind"), max_length=24, choices=Kind)
     level = models.PositiveSmallIntegerField(_("escalation level"), default=0)
@@ -193,6 +198,7 @@ class Reminder(models.Model):
         null=True,
         blank=True,
         related_name="+",
+        db_index=False,
     )
     state = models.CharField(_("state"), max_length=10, choices=State, default=State.PENDING)
     attempts = models.PositiveIntegerField(_("attempts"), default=0)
@@ -279,6 +285,7 @@ class Delivery(models.Model):
         related_name="deliveries",
     )
     digest_date = models.DateField(_("digest of"), null=True, blank=True)
+    # Indexed by delivery_organisation_idx (organisation, -created_at).
     organisation = models.ForeignKey(
         Organisation,
         verbose_name=_("organisation"),
@@ -286,6 +293,7 @@ class Delivery(models.Model):
         null=True,
         blank=True,
         related_name="+",
+        db_index=False,
     )
     channel = models.CharField(_("channel"), max_length=16, choices=ChannelKind)
     config = models.ForeignKey(
@@ -295,6 +303,8 @@ class Delivery(models.Model):
         null=True,
         blank=True,
         related_name="deliveries",
+        # Fewer indexes to maintain on the hot insert; a channel is deleted rarely.
+        db_index=False,
     )
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL,

@@ -41,9 +41,12 @@ def safe_delay(task: Any, /, **kwargs: Any) -> bool:
         if task.app.conf.task_always_eager:
             task.apply_async(kwargs=kwargs)
         else:
+            # One quick connection attempt first; kombu's own loop would take seconds.
             with task.app.pool.acquire(block=True, timeout=2) as connection:
                 connection.ensure_connection(max_retries=0)
-                task.apply_async(kwargs=kwargs, retry=False, connection=connection)
+            # Publish through the producer pool, which declares the queue binding (a
+            # producer on a bare connection does not, and Redis would drop the message).
+            task.apply_async(kwargs=kwargs, retry=False)
     except BROKER_ERRORS as error:
         logger.warning("Could not queue %s (the next run will pick it up): %s", task.name, error)
         return False

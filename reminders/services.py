@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Case, Count, Exists, F, Max, OuterRef, Subquery, Value, When
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -385,6 +385,48 @@ def escalations_raise(*, reminders: Sequence[WonReminder], now: datetime.datetim
     return raised
 
 
+DELIVERY_COLUMNS = (
+    "reminder_id",
+    "organisation_id",
+    "channel",
+    "config_id",
+    "user_id",
+    "target_key",
+    "idempotency_key",
+    "payload",
+    "state",
+    "attempts",
+    "last_error",
+    "next_attempt_at",
+    "created_at",
+    "updated_at",
+)
+
+
+def insert_ignoring_conflicts(model, columns: Sequence[str], rows: Sequence[tuple]) -> None:
+    """INSERT … ON CONFLICT DO NOTHING of plain tuples, in chunks.
+
+    The job's hot path: building a model instance per delivery cost more than the database's
+    work. Values must already be database-ready (see `connection.ops.adapt_*`).
+    """
+    if not rows:
+        return
+    quote = connection.ops.quote_name
+    table = quote(model._meta.db_table)
+    names = ", ".join(quote(column) for column in columns)
+    placeholders = "(" + ", ".join(["%s"] * len(columns)) + ")"
+    # Both PostgreSQL (65,535) and SQLite (32,766) cap the parameters of one statement.
+    chunk = max(1, 30_000 // len(columns))
+    with connection.cursor() as cursor:
+        for start in range(0, len(rows), chunk):
+            part = rows[start : start + chunk]
+            cursor.execute(
+                f"INSERT INTO {table} ({names}) VALUES {', '.join([placeholders] * len(part))} "  # noqa: S608
+                "ON CONFLICT DO NOTHING",
+                [value for row in part for value in row],
+            )
+
+
 def deliveries_plan(
     *, reminders: Sequence[WonReminder], now: datetime.datetime, directory: RecipientDirectory
 ) -> int:
@@ -392,7 +434,11 @@ def deliveries_plan(
 
     A reminder nobody can receive is marked failed at once with the reason, never dropped.
     """
-    deliveries: list[Delivery] = []
+    adapt = connection.ops.adapt_datetimefield_value
+    at_now = adapt(now)
+    # Quiet hours: a robot's deliveries wait until they end.
+    first_attempt = {}
+    rows: list[tuple] = []
     unreachable: list[int] = []
     for reminder in reminders:
         audience = AUDIENCES[(reminder.kind, reminder.level)]
@@ -407,38 +453,50 @@ def deliveries_plan(
             configs += directory.zone_channels()
         if ORGANISATION_CHANNELS in audience:
             configs += directory.organisation_channels(reminder.organisation_id)
-        common = {
-            "reminder_id": reminder.id,
-            "organisation_id": reminder.organisation_id,
-            "created_at": now,
-            "updated_at": now,
-        }
+        if not users and not configs:
+            unreachable.append(reminder.id)
         for user_id in dict.fromkeys(users):
-            deliveries.append(
-                Delivery(
-                    channel=ChannelKind.INAPP,
-                    user_id=user_id,
-                    target_key=f"user:{user_id}",
-                    idempotency_key=f"rem:{reminder.id}:user:{user_id}",
-                    next_attempt_at=now,
-                    **common,
+            target = f"user:{user_id}"
+            rows.append(
+                (
+                    reminder.id,
+                    reminder.organisation_id,
+                    ChannelKind.INAPP.value,
+                    None,
+                    user_id,
+                    target,
+                    f"rem:{reminder.id}:{target}",
+                    "{}",
+                    Delivery.State.PENDING.value,
+                    0,
+                    "",
+                    at_now,
+                    at_now,
+                    at_now,
                 )
             )
         for config in configs:
-            deliveries.append(
-                Delivery(
-                    channel=config.kind,
-                    config=config,
-                    target_key=config.target_key,
-                    idempotency_key=f"rem:{reminder.id}:{config.target_key}",
-                    # Quiet hours: the delivery waits until they end.
-                    next_attempt_at=config.quiet_until(now) or now,
-                    **common,
+            if config.pk not in first_attempt:
+                first_attempt[config.pk] = adapt(config.quiet_until(now) or now)
+            rows.append(
+                (
+                    reminder.id,
+                    reminder.organisation_id,
+                    config.kind,
+                    config.pk,
+                    None,
+                    config.target_key,
+                    f"rem:{reminder.id}:{config.target_key}",
+                    "{}",
+                    Delivery.State.PENDING.value,
+                    0,
+                    "",
+                    first_attempt[config.pk],
+                    at_now,
+                    at_now,
                 )
             )
-        if not users and not configs:
-            unreachable.append(reminder.id)
-    Delivery.objects.bulk_create(deliveries, ignore_conflicts=True, batch_size=2000)
+    insert_ignoring_conflicts(Delivery, DELIVERY_COLUMNS, rows)
     if unreachable:
         Reminder.objects.filter(pk__in=unreachable).update(
             state=Reminder.State.FAILED,
@@ -446,7 +504,7 @@ def deliveries_plan(
             next_attempt_at=None,
             updated_at=now,
         )
-    return len(deliveries)
+    return len(rows)
 
 
 # --- daily digest ----------------------------------------------------------------------------

@@ -64,7 +64,7 @@ def report_and_dispatch(world, category) -> Issue:
 
 
 @pytest.mark.django_db
-def test_redis_down_safe_delay_returns_quickly_and_logs(caplog):
+def test_redis_down_safe_delay_returns_quickly_and_logs_then_queues_once_back(caplog):
     with redis_at(CLOSED_PORT_URL), caplog.at_level(logging.WARNING, logger="reminders.queue"):
         started = time.monotonic()
         queued = safe_delay(run_reminders_task)
@@ -73,6 +73,16 @@ def test_redis_down_safe_delay_returns_quickly_and_logs(caplog):
     assert queued is False
     assert elapsed < 3
     assert "Could not queue reminders.tasks.run_reminders_task" in caplog.text
+
+    # Redis back: the same call lands the task in the queue.
+    broker = redis.Redis.from_url("redis://127.0.0.1:6379/6")
+    broker.flushdb()
+    try:
+        with redis_at("redis://127.0.0.1:6379/6"):
+            assert safe_delay(run_reminders_task) is True
+        assert broker.llen("celery") == 1
+    finally:
+        broker.flushdb()
 
 
 @pytest.mark.django_db
