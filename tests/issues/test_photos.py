@@ -34,6 +34,13 @@ def media_root(settings, tmp_path):
     settings.MEDIA_ROOT = str(tmp_path / "media")
 
 
+@pytest.fixture(autouse=True)
+def english():
+    """Refusal messages are compared in English, the msgid language."""
+    with translation.override("en"):
+        yield
+
+
 # --- building uploads -----------------------------------------------------------------------
 
 

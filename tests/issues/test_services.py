@@ -10,8 +10,9 @@ import pytest
 import time_machine
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.utils import timezone, translation
+from django.utils import timezone
 
+from districts.models import Membership
 from issues import calendar, services
 from issues.models import (
     Action,
@@ -486,9 +487,9 @@ def test_notifications_reach_the_natural_recipients_and_never_the_actor(world):
     assert recipients(own, A.REJECT) == set()
 
 
-def test_notifications_name_the_case_in_the_active_language(world):
-    with translation.override("en"):
-        issue = dispatched(world)
+def test_notifications_name_the_case_and_the_organisation(world):
+    Membership.objects.filter(user=world.hank).update(language="en")
+    issue = dispatched(world)
     notification = Notification.objects.get(issue=issue, user=world.hank)
     assert notification.title == f"New case {issue.case_number} for {world.org_x.display_name}"
     assert notification.kind == A.DISPATCH
@@ -521,11 +522,6 @@ def test_point_of_another_community_is_refused(world):
 
 
 def test_notifications_are_written_in_each_recipients_language(world):
-    from districts.models import Membership
-    from issues import services
-    from issues.models import Notification
-    from tests.factories import make_staff
-
     english_handler = make_staff("hank_en", "handler", organisation=world.org_x)
     Membership.objects.filter(user=english_handler).update(language="en")
     issue = services.issue_create(

@@ -205,9 +205,10 @@ def test_transition_walk_through_the_short_endings_of_a_report(world):
 
 def test_transition_error_names_the_current_state(world):
     issue = issue_in(world, S.CLOSED)
-    with translation.override("en"), pytest.raises(workflow.TransitionError) as refused:
-        services.issue_verify_pass(issue=issue, actor=world.bob)
-    message = refused.value.messages[0]
+    with translation.override("en"):
+        with pytest.raises(workflow.TransitionError) as refused:
+            services.issue_verify_pass(issue=issue, actor=world.bob)
+        message = refused.value.messages[0]
     assert "closed" in message
     assert "Pass verification" in message
     assert refused.value.code == "invalid_transition"
