@@ -17,6 +17,8 @@ SESSION_COOKIE_SECURE = False
 CSRF_COOKIE_SECURE = False
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 MEDIA_ROOT = tempfile.mkdtemp(prefix="civicapp-test-media-")
+# WhiteNoise warns about a missing STATIC_ROOT; tests never run collectstatic.
+STATIC_ROOT = tempfile.mkdtemp(prefix="civicapp-test-static-")
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
