@@ -55,13 +55,14 @@ class Epoch(Func):
         )
 
     def as_sqlite(self, compiler, connection, **extra_context):
-        # Django stores UTC text on SQLite; julianday() reads it, 2440587.5 is 1970-01-01.
-        return self.as_sql(
-            compiler,
-            connection,
-            template="((julianday(%(expressions)s) - 2440587.5) * 86400.0)",
-            **extra_context,
+        # Django stores UTC text on SQLite. Whole seconds from '%s' plus the fraction of '%f'
+        # (julianday() arithmetic loses the exact boundaries to rounding).
+        sql, params = self.as_sql(compiler, connection, template="%(expressions)s")
+        template = (
+            "(CAST(strftime('%%s', {0}) AS REAL)"
+            " + CAST(strftime('%%f', {0}) AS REAL) - CAST(strftime('%%S', {0}) AS INTEGER))"
         )
+        return template.format(sql), params * 3
 
 
 @dataclass(frozen=True)

@@ -27,8 +27,7 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Case, Count, Exists, F, Max, OuterRef, Subquery, Value, When
-from django.db.models.functions import Coalesce
+from django.db.models import Count, F
 from django.utils import timezone
 
 from districts.models import Severity
@@ -837,48 +836,53 @@ def _refresh_reminders(rows: Iterable[Delivery], now: datetime.datetime) -> None
 
 
 def reminders_refresh(*, reminder_ids: Iterable[int], now: datetime.datetime) -> int:
-    """Bring reminders' state in line with their deliveries, in one statement.
+    """Bring reminders' state in line with their deliveries (a few rows per reminder).
 
     pending while a delivery is pending or sending; failed if one failed for good; cancelled
-    if every delivery was cancelled; sent otherwise. Attempts, next attempt and last error
-    summarise the deliveries.
+    if every delivery was cancelled; sent otherwise. Attempts, next attempt, last error and
+    sent time summarise the deliveries. The deliveries are read by reminder only: right after
+    a big insert, stale statistics made a filter on state choose a scan of every due row.
     """
-    deliveries = Delivery.objects.filter(reminder=OuterRef("pk")).order_by()
-    open_states = (Delivery.State.PENDING, Delivery.State.SENDING)
-    return Reminder.objects.filter(pk__in=list(reminder_ids)).update(
-        state=Case(
-            When(Exists(deliveries.filter(state__in=open_states)), then=Value("pending")),
-            When(Exists(deliveries.filter(state=Delivery.State.FAILED)), then=Value("failed")),
-            When(
-                ~Exists(deliveries.exclude(state=Delivery.State.CANCELLED)),
-                then=Value("cancelled"),
-            ),
-            default=Value("sent"),
-        ),
-        attempts=Coalesce(
-            Subquery(
-                deliveries.values("reminder").annotate(most=Max("attempts")).values("most")[:1]
-            ),
-            0,
-        ),
-        next_attempt_at=Subquery(
-            deliveries.filter(state__in=open_states)
-            .order_by("next_attempt_at")
-            .values("next_attempt_at")[:1]
-        ),
-        last_error=Coalesce(
-            Subquery(
-                deliveries.exclude(last_error="")
-                .exclude(state=Delivery.State.SENT)
-                .order_by("-updated_at", "-id")
-                .values("last_error")[:1]
-            ),
-            Value(""),
-        ),
-        sent_at=Subquery(
-            deliveries.filter(state=Delivery.State.SENT).order_by("-sent_at").values("sent_at")[:1]
-        ),
-        updated_at=now,
+    ids = list(set(reminder_ids))
+    if not ids:
+        return 0
+    by_reminder: dict[int, list[tuple]] = defaultdict(list)
+    for row in (
+        Delivery.objects.filter(reminder_id__in=ids)
+        .order_by()
+        .values_list("reminder_id", "state", "attempts", "next_attempt_at", "last_error", "sent_at")
+    ):
+        by_reminder[row[0]].append(row)
+    open_states = {Delivery.State.PENDING, Delivery.State.SENDING}
+    updated = []
+    for reminder_id, rows in by_reminder.items():
+        states = {row[1] for row in rows}
+        if states & open_states:
+            state = Reminder.State.PENDING
+        elif Delivery.State.FAILED in states:
+            state = Reminder.State.FAILED
+        elif states == {Delivery.State.CANCELLED}:
+            state = Reminder.State.CANCELLED
+        else:
+            state = Reminder.State.SENT
+        waiting = [row[3] for row in rows if row[1] in open_states]
+        errors = [row[4] for row in rows if row[4] and row[1] != Delivery.State.SENT]
+        sent = [row[5] for row in rows if row[5] is not None and row[1] == Delivery.State.SENT]
+        updated.append(
+            Reminder(
+                pk=reminder_id,
+                state=state,
+                attempts=max(row[2] for row in rows),
+                next_attempt_at=min(waiting) if waiting else None,
+                last_error=errors[-1] if errors else "",
+                sent_at=max(sent) if sent else None,
+                updated_at=now,
+            )
+        )
+    return Reminder.objects.bulk_update(
+        updated,
+        ["state", "attempts", "next_attempt_at", "last_error", "sent_at", "updated_at"],
+        batch_size=500,
     )
 
 

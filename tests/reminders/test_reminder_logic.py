@@ -161,7 +161,7 @@ def test_awaiting_verification_reminder_after_one_working_day(world):
     assert not reminder.deliveries.exclude(channel=ChannelKind.INAPP).exists()
 
 
-def test_verification_cutoff_skips_holidays(world):
+def test_awaiting_verification_reminder_cutoff_skips_holidays(world):
     # Monday 6 April 2026 is 清明; on Tuesday 7 April one working day back is Friday 3 April.
     tuesday = datetime.datetime(2026, 4, 7, 10, 0, tzinfo=SHANGHAI)
     assert services.verification_cutoff(tuesday, 1) == datetime.datetime(
@@ -214,7 +214,7 @@ def test_escalation_level_three_adds_the_zone_office_and_its_channel(world):
     }
 
 
-def test_disabled_inapp_channel_silences_the_organisations_bell(world):
+def test_disabled_inapp_channel_silences_the_reminder_bell_of_an_organisation(world):
     ChannelConfig.objects.create(organisation=world.org_x, kind=ChannelKind.INAPP, enabled=False)
     wecom = robot(world.org_x)
     issue = overdue_issue(world)
