@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime
 
 import pytest
+import redis
 from django.core import mail
 from django.core.management import call_command
 from django.test import override_settings
@@ -14,6 +15,7 @@ from issues.models import Action, Escalation, Issue, IssueEvent, Notification, S
 from reminders import services
 from reminders.channels import PermanentError, TransientError
 from reminders.models import ChannelConfig, ChannelKind, Delivery, Reminder
+from reminders.tasks import deliver_pending_task, run_reminders_task, send_digest_task
 from tests.factories import CategoryFactory, OrganisationFactory, make_staff
 from tests.reminders.conftest import HOUR, NOW, SHANGHAI, clock_issue, overdue_issue, robot
 
@@ -473,3 +475,67 @@ def test_run_reminders_command_runs_the_job_and_sends(world):
     assert Reminder.objects.get().state == Reminder.State.SENT
     assert Notification.objects.filter(user=world.hank).exists()
     call_command("send_deliveries")
+
+
+# --- wiring ----------------------------------------------------------------------------------
+
+
+def test_reminder_rate_window_in_redis_is_shared_and_slides():
+    from reminders import ratelimit
+
+    url = "redis://127.0.0.1:6379/7"
+    client = redis.Redis.from_url(url)
+    client.delete("civicapp:rate:cfg:999")
+    try:
+        waits = [
+            ratelimit.acquire(target_key="cfg:999", limit=2, now=NOW, redis_url=url)
+            for _ in range(3)
+        ]
+        assert waits[:2] == [0, 0]
+        assert 59 < waits[2] <= 60
+        later = NOW + datetime.timedelta(seconds=61)
+        assert ratelimit.acquire(target_key="cfg:999", limit=2, now=later, redis_url=url) == 0
+    finally:
+        client.delete("civicapp:rate:cfg:999")
+
+
+def test_reminder_rate_window_falls_back_to_the_database_when_redis_is_down(world):
+    from reminders import ratelimit
+
+    down = "redis://127.0.0.1:6390/7"
+    wecom = robot(world.org_x)
+    assert ratelimit.acquire(target_key=wecom.target_key, limit=1, now=NOW, redis_url=down) == 0
+    assert ratelimit.acquire(target_key=wecom.target_key, limit=1, now=NOW, redis_url=down) > 0
+
+
+def test_run_reminders_task_in_eager_mode_runs_the_job_and_the_sending(
+    world, django_capture_on_commit_callbacks
+):
+    urgent = CategoryFactory(code="FLY_WIRE_T", severity=Severity.URGENT)
+    overdue_issue(world, category=urgent, severity=Severity.URGENT)
+
+    # The sending is queued on commit, as from any caller outside a transaction.
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        result = run_reminders_task.apply().get()
+
+    assert result["created"] == 1
+    assert len(callbacks) == 1
+    assert Notification.objects.filter(user=world.hank, kind__startswith="reminder_").exists()
+    assert Reminder.objects.get().state == Reminder.State.SENT
+
+
+def test_reminder_tasks_ack_late_and_are_rejected_when_their_worker_dies():
+    for task in (run_reminders_task, deliver_pending_task, send_digest_task):
+        assert task.acks_late is True
+        assert task.reject_on_worker_lost is True
+        assert task.time_limit and task.soft_time_limit < task.time_limit
+        assert task.name == f"reminders.tasks.{task.__name__}"
+
+
+def test_reminder_beat_schedule_runs_the_job_the_sweep_and_the_digest(settings):
+    schedule = settings.CELERY_BEAT_SCHEDULE
+    assert schedule["run-reminders"]["task"] == "reminders.tasks.run_reminders_task"
+    assert schedule["run-reminders"]["schedule"].minute == set(range(0, 60, 5))
+    assert schedule["deliver-pending"]["schedule"].minute == set(range(60))
+    digest = schedule["send-digest"]["schedule"]
+    assert (digest.hour, digest.minute) == ({8}, {0})
