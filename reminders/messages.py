@@ -107,9 +107,11 @@ def _owner(delivery: Delivery) -> str:
     return _("the zone")
 
 
-def reminder_message(deliveries: Sequence[Delivery], *, now: datetime.datetime) -> Message:
-    """One message for the reminders of one target: a title and a list of the cases."""
-    with translation.override(settings.LANGUAGE_CODE):
+def reminder_message(
+    deliveries: Sequence[Delivery], *, now: datetime.datetime, language: str = ""
+) -> Message:
+    """One message for the reminders of one target, in `language` (default: the site's)."""
+    with translation.override(language or settings.LANGUAGE_CODE):
         items = tuple(reminder_item(delivery.reminder, now) for delivery in deliveries)
         kinds = {delivery.reminder.kind for delivery in deliveries}
         return Message(

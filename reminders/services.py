@@ -30,7 +30,7 @@ from django.db import connection, transaction
 from django.db.models import Count, F
 from django.utils import timezone
 
-from districts.models import Severity
+from districts.models import Membership, Severity
 from districts.selectors import handlers_of, supervisors_for, zone_office
 from issues.calendar import is_working_day
 from issues.models import (
@@ -728,7 +728,16 @@ def _send_one(
         )
     # Committed: the rows are ours until the lease ends. Send outside the transaction.
     if message is None:
-        message = messages.reminder_message(rows, now=now)
+        # A person's bell speaks their saved interface language; groups get the site's.
+        language = ""
+        if is_user:
+            language = (
+                Membership.objects.filter(user_id=first.user_id)
+                .values_list("language", flat=True)
+                .first()
+                or ""
+            )
+        message = messages.reminder_message(rows, now=now, language=language)
     report.messages += 1
     failure: tuple[Exception, bool] | None = None
     channel: Channel | None = None

@@ -539,3 +539,18 @@ def test_reminder_beat_schedule_runs_the_job_the_sweep_and_the_digest(settings):
     assert schedule["deliver-pending"]["schedule"].minute == set(range(60))
     digest = schedule["send-digest"]["schedule"]
     assert (digest.hour, digest.minute) == ({8}, {0})
+
+
+def test_reminder_in_app_notification_speaks_the_recipients_language(world, recorder):
+    world.hank.membership.language = "en"
+    world.hank.membership.save(update_fields=["language"])
+    second = make_staff("hua", Role.HANDLER, organisation=world.org_x)
+    issue = overdue_issue(world)
+    services.reminders_run(now=NOW)
+
+    services.deliveries_send(now=NOW, channel_factory=recorder)
+
+    english = Notification.objects.get(user=world.hank)
+    chinese = Notification.objects.get(user=second)
+    assert english.title == f"Case {issue.case_number} is overdue"
+    assert chinese.title != english.title and issue.case_number in chinese.title
