@@ -41,6 +41,7 @@ from issues.models import (
     IssueEvent,
     Status,
 )
+from issues.services.core import SYSTEM_ROLE
 from reminders import messages, ratelimit
 from reminders.channels import Channel, PermanentError, TransientError, channel_for
 from reminders.models import ChannelConfig, ChannelKind, Delivery, Reminder
@@ -48,7 +49,6 @@ from reminders.selectors import STAGES, clock_batch, submitted_batch
 
 logger = logging.getLogger(__name__)
 
-SYSTEM_ROLE = "system"
 # An in-app "message" is one bulk insert of notifications; keep it a reasonable size.
 INAPP_MAX_ITEMS = 200
 
