@@ -8,7 +8,7 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.password_validation import validate_password
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -344,6 +344,16 @@ def _validate_membership(
         )
 
 
+def _check_may_manage(actor: Any, user: Any) -> None:
+    """Refuse a zone admin who is not a superuser any change to a superuser's account.
+
+    Disabling and re-enabling sets a new password, so without this a zone admin could take over
+    a superuser's account, the one power the staff pages never grant.
+    """
+    if user.is_superuser and not getattr(actor, "is_superuser", False):
+        raise PermissionDenied(_("Only a superuser may change a superuser's account."))
+
+
 def _staff_snapshot(user: Any) -> dict:
     membership = getattr(user, "membership", None)
     return {
@@ -431,6 +441,7 @@ def staff_update(
     """Change a staff member's name, role and scope; the audit row keeps before and after."""
     districts = list(districts)
     user = User.objects.select_for_update().get(pk=user.pk)
+    _check_may_manage(actor, user)
     _validate_membership(
         role=role, organisation=organisation, districts=districts, all_districts=all_districts
     )
@@ -474,6 +485,7 @@ def staff_disable(*, actor: Any, user: Any) -> Any:
     password set by an admin rather than one that may have leaked.
     """
     user = User.objects.select_for_update().get(pk=user.pk)
+    _check_may_manage(actor, user)
     if user.pk == getattr(actor, "pk", None):
         raise ValidationError(_("You cannot disable your own account."))
     if not user.is_active:
@@ -495,6 +507,7 @@ def staff_disable(*, actor: Any, user: Any) -> Any:
 def staff_enable(*, actor: Any, user: Any, password: str) -> Any:
     """Re-enable a disabled account with a new password (the old one was made unusable)."""
     user = User.objects.select_for_update().get(pk=user.pk)
+    _check_may_manage(actor, user)
     if user.is_active:
         return user
     try:
