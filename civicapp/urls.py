@@ -5,7 +5,7 @@ from django.shortcuts import redirect
 from django.templatetags.static import static
 from django.urls import include, path
 
-from districts.views import language
+from districts.views import language, login
 from issues.views import home
 
 
@@ -14,9 +14,12 @@ def favicon(request: HttpRequest) -> HttpResponse:
     return redirect(static("img/favicon.svg"), permanent=True)
 
 
+# The admin's own login page must not be an unthrottled way around the site's.
+admin.site.login_form = login.ThrottledAdminAuthenticationForm
+
 urlpatterns = [
     path("favicon.ico", favicon),
-    path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
+    path("accounts/login/", login.login_view, name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("i18n/setlang/", language.set_language, name="set_language"),
     path("admin/", admin.site.urls),
