@@ -3,7 +3,9 @@
 from collections.abc import Callable
 
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
+from django.utils.translation import gettext as _
 
 
 class ContentSecurityPolicyMiddleware:
@@ -18,3 +20,40 @@ class ContentSecurityPolicyMiddleware:
         if policy and "Content-Security-Policy" not in response:
             response["Content-Security-Policy"] = policy
         return response
+
+
+class RequestBodyLimitMiddleware:
+    """Answers 413 to a request whose declared body exceeds `REQUEST_BODY_MAX_BYTES`.
+
+    It runs before any view, and before CsrfViewMiddleware.process_view, which would otherwise
+    parse the whole multipart body (spooling files to disk) just to find the CSRF token. Django
+    reads no more than CONTENT_LENGTH bytes, so the declared length is what counts.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        limit = settings.REQUEST_BODY_MAX_BYTES
+        try:
+            length = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = 0
+        if limit and length > limit:
+            return self.too_large(request, limit)
+        return self.get_response(request)
+
+    @staticmethod
+    def too_large(request: HttpRequest, limit: int) -> HttpResponse:
+        megabytes = max(limit // (1024 * 1024), 1)
+        message = _(
+            "What you sent is larger than %(size)d MB at once. Send fewer or smaller photos, "
+            "or a smaller file."
+        ) % {"size": megabytes}
+        if "application/json" in request.headers.get("Accept", ""):
+            # The report page's script shows form errors from this shape.
+            return JsonResponse(
+                {"ok": False, "errors": {"__all__": [{"message": message, "code": "too_large"}]}},
+                status=413,
+            )
+        return render(request, "413.html", {"message": message}, status=413)

@@ -53,6 +53,9 @@ MIDDLEWARE = [
     "districts.middleware.UserLanguageMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, so its 413 page has the user and the language; it still runs before any view and
+    # before CSRF reads the body.
+    "civicapp.middleware.RequestBodyLimitMiddleware",
 ]
 
 ROOT_URLCONF = "civicapp.urls"
@@ -195,6 +198,9 @@ PHOTO_MAX_PER_UPLOAD = env_int("PHOTO_MAX_PER_UPLOAD", 9)
 DATA_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 DATA_UPLOAD_MAX_NUMBER_FILES = PHOTO_MAX_PER_UPLOAD + 1
+# The whole request body (all photos of a report, or an import file): the browser shrinks photos
+# to about 1 MB each before sending, so 20 MB is ample; a proxy in front may cap it too.
+REQUEST_BODY_MAX_BYTES = env_int("REQUEST_BODY_MAX_BYTES", 20 * 1024 * 1024)
 
 # Mail: without EMAIL_HOST messages are written to the console (the embedded default).
 EMAIL_HOST = env_str("EMAIL_HOST")

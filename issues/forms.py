@@ -39,6 +39,8 @@ from issues.workflow import Transition
 # re-encoded JPEG has lost its EXIF block.
 CLIENT_TAKEN_AT_FIELD = "photo_taken_at[]"
 CLIENT_GPS_FIELD = "photo_gps[]"
+# An ISO 8601 time with offset or a "lat,lng" pair is far shorter; longer is not ours.
+CLIENT_VALUE_MAX_LENGTH = 64
 
 DATETIME_LOCAL_FORMAT = "%Y-%m-%dT%H:%M"
 SUGGESTED_DEADLINE = "deadline_suggested"
@@ -90,15 +92,18 @@ class DateInput(forms.DateInput):
 
 def parse_client_taken_at(value: str) -> datetime.datetime | None:
     """A capture time sent by the browser (ISO 8601, local time unless an offset is given)."""
+    if len(value) > CLIENT_VALUE_MAX_LENGTH:
+        return None
     try:
         moment = datetime.datetime.fromisoformat(value.strip())
-    except ValueError:
-        return None
-    if timezone.is_naive(moment):
-        # EXIF DateTimeOriginal is the camera's wall-clock time; the zone's time is the best guess.
-        moment = timezone.make_aware(moment, timezone.get_default_timezone())
-    earliest = datetime.datetime(2000, 1, 1, tzinfo=datetime.UTC)
-    if moment < earliest or moment > timezone.now() + datetime.timedelta(days=1):
+        if timezone.is_naive(moment):
+            # EXIF DateTimeOriginal is the camera's wall-clock time; the zone's time is the
+            # best guess.
+            moment = timezone.make_aware(moment, timezone.get_default_timezone())
+        earliest = datetime.datetime(2000, 1, 1, tzinfo=datetime.UTC)
+        if moment < earliest or moment > timezone.now() + datetime.timedelta(days=1):
+            return None
+    except (ValueError, OverflowError):
         return None
     return moment
 
@@ -106,11 +111,14 @@ def parse_client_taken_at(value: str) -> datetime.datetime | None:
 def parse_client_gps(value: str) -> tuple[Decimal, Decimal] | None:
     """A capture position sent by the browser as "lat,lng" in WGS-84 degrees."""
     parts = value.split(",")
-    if len(parts) != 2:
+    if len(value) > CLIENT_VALUE_MAX_LENGTH or len(parts) != 2:
         return None
     try:
         lat, lng = (Decimal(p.strip()).quantize(Decimal("0.000001")) for p in parts)
     except (InvalidOperation, ValueError):
+        return None
+    # "NaN" survives quantize, and comparing it raises: refuse it before any comparison.
+    if not (lat.is_finite() and lng.is_finite()):
         return None
     if not (-90 <= lat <= 90 and -180 <= lng <= 180) or (lat == 0 and lng == 0):
         return None
@@ -123,8 +131,14 @@ def with_client_metadata(
     """Fill capture time and GPS from the browser's reading of the original file.
 
     Used only where the uploaded file itself carries none, which is the case for the copies the
-    report page downscales in the browser; an upload's own EXIF always wins.
+    report page downscales in the browser; an upload's own EXIF always wins. The browser sends
+    one value per photo, in file order; lists of another length cannot be matched to the photos
+    and are ignored whole.
     """
+    if len(taken_at) != len(photos):
+        taken_at = ()
+    if len(gps) != len(photos):
+        gps = ()
     result = []
     for index, photo in enumerate(photos):
         changes: dict[str, Any] = {}
