@@ -217,7 +217,7 @@ def export_header() -> list[str]:
 
 def _safe_cell(text: str) -> str:
     # Excel runs a cell that starts with = + - @ as a formula; a leading quote keeps it text.
-    if text and text[0] in "=+-@\t\r":
+    if text and text[0] in "=+-@\t\r\n":
         return "'" + text
     return text
 
@@ -259,7 +259,11 @@ def export_lines(queryset: QuerySet[Issue], now: datetime.datetime) -> Iterator[
     # The byte order mark makes Excel read the file as UTF-8 (Chinese text, not mojibake).
     yield "\ufeff" + writer.writerow(export_header())
     for issue in queryset[:EXPORT_MAX_ROWS].iterator(chunk_size=EXPORT_CHUNK_SIZE):
-        yield writer.writerow(export_row(issue, now))
+        # Every text cell, not only the free text: names arrive through imports and usernames
+        # may start with "@", "+" or "-".
+        yield writer.writerow(
+            [_safe_cell(v) if isinstance(v, str) else v for v in export_row(issue, now)]
+        )
 
 
 @require_GET
