@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import http.client
 import json
 import logging
 import smtplib
@@ -57,6 +58,35 @@ class PermanentError(ChannelError):
     """Retrying the same message cannot succeed; record it for an admin."""
 
 
+# What robot markdown (WeCom, DingTalk) reads as syntax in text we did not write (a reporter's
+# address, names from an import), mapped to full-width look-alikes that read the same in
+# Chinese: no link, image, <@mention> or <font> tag, @all, emphasis or extra line can be made.
+_MARKDOWN_LOOKALIKES = str.maketrans(
+    {
+        "[": "［",
+        "]": "］",
+        "<": "＜",
+        ">": "＞",
+        "@": "＠",
+        "*": "＊",
+        "_": "＿",
+        "`": "｀",
+        "~": "～",
+        "\\": "＼",
+        "&": "＆",
+        "\r": " ",
+        "\n": " ",
+        "\t": " ",
+    }
+)
+
+
+def markdown_text(value: str) -> str:
+    """Text shown literally inside a robot's markdown message."""
+    # The robots turn a bare URL into a link; a full-width colon keeps it plain text.
+    return value.translate(_MARKDOWN_LOOKALIKES).replace("://", "：//")
+
+
 @dataclass(frozen=True)
 class MessageItem:
     """One case in a message: what it is, where, how late, and the link to it."""
@@ -76,6 +106,11 @@ class MessageItem:
         parts = [self.category, self.place, self.status]
         return " · ".join(part for part in parts if part)
 
+    @property
+    def markdown_line(self) -> str:
+        """`line` with every part shown literally in robot markdown."""
+        return markdown_text(self.line)
+
 
 @dataclass(frozen=True)
 class Message:
@@ -89,14 +124,16 @@ class Message:
 
     def as_markdown(self) -> str:
         """The robot text: a markdown list of cases with links, cut to the robots' size limit."""
-        head = f"**{self.title}**\n"
+        title = markdown_text(self.title)
+        head = f"**{title}**\n"
         if self.keyword and self.keyword not in self.title:
-            head = f"**【{self.keyword}】{self.title}**\n"
-        lines = [head, f"> {self.intro}\n"] if self.intro else [head]
+            head = f"**【{self.keyword}】{title}**\n"
+        lines = [head, f"> {markdown_text(self.intro)}\n"] if self.intro else [head]
         size = sum(len(line.encode()) for line in lines)
         omitted = self.more
         for number, item in enumerate(self.items, start=1):
-            line = f"{number}. [{item.case_number}]({item.link}) {item.line}\n"
+            case = markdown_text(item.case_number)
+            line = f"{number}. [{case}]({item.link}) {item.markdown_line}\n"
             if size + len(line.encode()) > MARKDOWN_MAX_BYTES - 200:
                 omitted += len(self.items) - number + 1
                 break
@@ -182,28 +219,81 @@ def _timeout() -> float:
     return float(settings.REMINDER_HTTP_TIMEOUT_SECONDS)
 
 
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """Robots answer where they are asked; a redirect would drop the POST and go elsewhere."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        return None  # urllib then raises HTTPError with the 3xx status
+
+
+_opener = urllib.request.build_opener(_NoRedirect)
+
+
+def webhook_url_problem(url: str) -> str | None:
+    """Why a webhook URL cannot be used (scheme, host, characters), or None if it can."""
+    if any(ord(character) <= 0x20 or ord(character) == 0x7F for character in url):
+        return _("The webhook URL must not contain spaces or control characters.")
+    try:
+        parts = urllib.parse.urlsplit(url)
+        parts.port  # noqa: B018 (a port that is not a number raises here)
+    except ValueError:
+        return _("The webhook URL is not a valid URL.")
+    if parts.scheme not in ("https", "http"):
+        return _("The webhook URL must start with https:// or http://.")
+    if not parts.hostname:
+        return _("The webhook URL must name a host.")
+    return None
+
+
+def redact(text: str, url: str) -> str:
+    """Error text with the webhook's secret parts (its path, query and each value) removed."""
+    parts = urllib.parse.urlsplit(url) if url else None
+    secrets = [url]
+    if parts is not None:
+        secrets.append(parts.path + ("?" + parts.query if parts.query else ""))
+        secrets.append(parts.query)
+        secrets.extend(value for _name, value in urllib.parse.parse_qsl(parts.query))
+        secrets.extend(segment for segment in parts.path.split("/") if len(segment) >= 16)
+    # Longest first, so a part of a secret never leaves the rest of it behind.
+    for secret in sorted({s for s in secrets if len(s) >= 4}, key=len, reverse=True):
+        text = text.replace(secret, "…")
+        text = text.replace(urllib.parse.quote(secret, safe=""), "…")
+    return text
+
+
 def post_json(url: str, payload: dict) -> tuple[int, dict]:
-    """POST JSON and return (status, decoded body); transport trouble raises TransientError."""
-    if not url.startswith(("https://", "http://")):
-        raise PermanentError(_("The webhook URL must start with https:// or http://."))
+    """POST JSON and return (status, decoded body); transport trouble raises TransientError.
+
+    No message raised here contains the URL or any part of it: the URL is the robot's secret,
+    and error texts end up in the delivery log and in the logs.
+    """
+    problem = webhook_url_problem(url)
+    if problem is not None:
+        raise PermanentError(problem)
     body = json.dumps(payload, ensure_ascii=False).encode()
     request = urllib.request.Request(  # noqa: S310 (scheme checked above)
         url, data=body, method="POST", headers={"Content-Type": "application/json; charset=utf-8"}
     )
     try:
-        with urllib.request.urlopen(request, timeout=_timeout()) as response:  # noqa: S310
+        with _opener.open(request, timeout=_timeout()) as response:
             status, raw = response.status, response.read(65536)
     except urllib.error.HTTPError as error:
         status = error.code
         retry_after = _retry_after(error.headers.get("Retry-After"))
-        detail = error.read(500).decode(errors="replace")
+        detail = redact(error.read(500).decode(errors="replace"), url)
         if status == 429 or status >= 500:
             raise TransientError(
                 f"HTTP {status}: {detail}", response_code=status, retry_after=retry_after
-            ) from error
-        raise PermanentError(f"HTTP {status}: {detail}", response_code=status) from error
+            ) from None
+        raise PermanentError(f"HTTP {status}: {detail}", response_code=status) from None
     except (urllib.error.URLError, TimeoutError, ConnectionError, OSError) as error:
-        raise TransientError(f"Connection failed: {error}") from error
+        raise TransientError(redact(f"Connection failed: {error}", url)) from None
+    except http.client.HTTPException as error:  # e.g. IncompleteRead: the answer broke off
+        raise TransientError(redact(f"Broken answer: {error!r}", url)) from None
+    except ValueError as error:  # http.client.InvalidURL and friends quote the URL itself
+        raise PermanentError(
+            redact(f"The webhook URL was refused: {type(error).__name__}", url)
+        ) from None
     try:
         decoded = json.loads(raw.decode() or "{}")
     except (UnicodeDecodeError, json.JSONDecodeError):

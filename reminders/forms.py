@@ -7,6 +7,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.utils.translation import gettext_lazy as _
 
+from reminders.channels import webhook_url_problem
 from reminders.models import ROBOT_KINDS, ChannelConfig, ChannelKind
 
 KEEP_HELP = _("Leave blank to keep the saved value; it is never shown again.")
@@ -87,8 +88,10 @@ class ChannelConfigForm(forms.ModelForm):
 
     def clean_webhook_url(self) -> str:
         url = self.cleaned_data.get("webhook_url") or ""
-        if url and not url.startswith(("https://", "http://")):
-            raise ValidationError(_("The webhook URL must start with https:// or http://."))
+        problem = webhook_url_problem(url) if url else None
+        if problem is not None:
+            # Said without echoing the URL: it is the robot's secret.
+            raise ValidationError(problem)
         return url
 
     def clean_email_addresses(self) -> str:
