@@ -16,6 +16,7 @@ from districts.importexport.specs import (
     FORMAT_XLSX,
     FORMULA_PREFIXES,
     MAX_ROWS_PER_SHEET,
+    MAX_UNPACKED_BYTES,
     SPECS,
 )
 
@@ -119,6 +120,19 @@ def read_xlsx(file: IO[bytes]) -> tuple[list[Sheet], list[str]]:
 
     from openpyxl import load_workbook
 
+    try:
+        # zipfile never unpacks more than an entry declares (more fails its check), so the
+        # declared sizes bound what openpyxl can be made to read.
+        with zipfile.ZipFile(file) as archive:
+            unpacked = sum(entry.file_size for entry in archive.infolist())
+    except (zipfile.BadZipFile, OSError, ValueError) as error:
+        raise ImportFileError(_("This is not a readable XLSX workbook.")) from error
+    if unpacked > MAX_UNPACKED_BYTES:
+        raise ImportFileError(
+            _("This workbook unpacks to more than %(size)s MB; split it into smaller files.")
+            % {"size": MAX_UNPACKED_BYTES // (1024 * 1024)}
+        )
+    file.seek(0)
     try:
         workbook = load_workbook(file, read_only=True, data_only=True)
     except (zipfile.BadZipFile, KeyError, OSError, ValueError) as error:

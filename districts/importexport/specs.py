@@ -18,6 +18,9 @@ FORMAT_XLSX = "xlsx"
 FORMAT_CSV = "csv"
 KIND_ORDER = ("districts", "communities", "points", "organisations", "responsibilities")
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024
+# What a workbook may unpack to: its XML parts (the shared strings whole) are parsed in memory,
+# and a few MB of zip can declare gigabytes. 200 000 rows of points unpack to about 60 MB.
+MAX_UNPACKED_BYTES = 256 * 1024 * 1024
 # Enough rows for a province's points; the planner holds one small dict per row.
 MAX_ROWS_PER_SHEET = 200_000
 BATCH_SIZE = 1000

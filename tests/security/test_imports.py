@@ -1,0 +1,79 @@
+"""Import uploads are limited in size, unpacked size and rows before anything is planned."""
+
+from __future__ import annotations
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.urls import reverse
+
+from districts.models import InspectionPoint
+from tests.assignments.helpers import csv_bytes, xlsx_bytes
+
+pytestmark = pytest.mark.django_db
+
+IMPORT_URL = reverse("districts:import")
+EN = {"HTTP_ACCEPT_LANGUAGE": "en"}
+HEADER = ["code", "name", "point_type_code", "community_code", "latitude", "longitude"]
+
+
+def point_rows(count: int) -> list[list]:
+    return [HEADER] + [
+        [f"p-{n}", f"点位{n}", "WET_MARKET_T", "community-a", 43.6, 122.2] for n in range(count)
+    ]
+
+
+def file_errors(response) -> list[str]:
+    return response.context["form"].errors.get("file", [])
+
+
+def test_import_file_over_the_size_limit_is_refused(world, client, monkeypatch):
+    monkeypatch.setattr("districts.importexport.MAX_UPLOAD_BYTES", 1024)
+    client.force_login(world.adam)
+    upload = SimpleUploadedFile("points.csv", csv_bytes(point_rows(100)))
+
+    response = client.post(IMPORT_URL, {"file": upload}, **EN)
+
+    assert response.status_code == 200
+    assert any("larger than" in error for error in file_errors(response))
+    assert not InspectionPoint.objects.filter(code="p-0").exists()
+
+
+def test_workbook_that_unpacks_beyond_the_limit_is_refused_before_it_is_parsed(
+    world, client, monkeypatch
+):
+    monkeypatch.setattr("districts.importexport.reading.MAX_UNPACKED_BYTES", 2000)
+    client.force_login(world.adam)
+    upload = SimpleUploadedFile("points.xlsx", xlsx_bytes({"points": point_rows(50)}))
+
+    response = client.post(IMPORT_URL, {"file": upload}, **EN)
+
+    assert response.status_code == 200
+    assert any("unpacks to more than" in error for error in file_errors(response))
+
+
+def test_sheet_with_more_rows_than_allowed_is_refused(world, client, monkeypatch):
+    monkeypatch.setattr("districts.importexport.reading.MAX_ROWS_PER_SHEET", 10)
+    client.force_login(world.adam)
+    upload = SimpleUploadedFile("points.csv", csv_bytes(point_rows(11)))
+
+    response = client.post(IMPORT_URL, {"file": upload}, **EN)
+
+    assert any("at most 10 rows" in error for error in file_errors(response))
+    assert not InspectionPoint.objects.filter(code="p-0").exists()
+
+
+def test_a_file_that_is_not_a_zip_named_xlsx_is_refused(world, client):
+    client.force_login(world.adam)
+    upload = SimpleUploadedFile("points.xlsx", b"PK\x03\x04 not really a zip")
+
+    response = client.post(IMPORT_URL, {"file": upload}, **EN)
+
+    assert any("not a readable XLSX" in error for error in file_errors(response))
+
+
+def test_import_tools_are_refused_to_a_supervisor(world, client):
+    client.force_login(world.bob)
+    upload = SimpleUploadedFile("points.csv", csv_bytes(point_rows(1)))
+
+    assert client.post(IMPORT_URL, {"file": upload}).status_code == 403
+    assert not InspectionPoint.objects.filter(code="p-0").exists()
