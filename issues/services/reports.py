@@ -246,11 +246,12 @@ def _dispatch(
         membership = permissions.membership_of(assigned_person)
         if (
             membership is None
+            or not assigned_person.is_active
             or membership.role != Role.HANDLER
             or membership.organisation_id != organisation.pk
         ):
             raise ValidationError(
-                {"assigned_person": _("The person must be a handler of that organisation.")}
+                {"assigned_person": _("The person must be an active handler of that organisation.")}
             )
     new_deadline, source = deadline_or_default(category=issue.category, given=deadline, now=now)
     from_status = issue.status
