@@ -199,7 +199,10 @@ class EmailChannel(Channel):
     def send(self, message: Message) -> None:
         if not self.addresses:
             raise PermanentError(_("No e-mail address is configured."))
-        email = EmailMessage(subject=message.title, body=message.as_text(), to=list(self.addresses))
+        # A name imported with a line break would make Django refuse the header (and the
+        # delivery retry in vain); a subject is one line.
+        subject = " ".join(message.title.split())
+        email = EmailMessage(subject=subject, body=message.as_text(), to=list(self.addresses))
         try:
             email.send(fail_silently=False)
         except smtplib.SMTPRecipientsRefused as error:

@@ -6,6 +6,7 @@ import pytest
 
 from reminders import services
 from reminders.channels import (
+    EmailChannel,
     Message,
     MessageItem,
     PermanentError,
@@ -201,3 +202,13 @@ def test_redact_removes_the_url_its_query_and_each_value():
     cleaned = redact(text, url)
     assert KEY not in cleaned
     assert "abc%2Bdef" not in cleaned and "abc+def" not in cleaned
+
+
+def test_an_email_subject_stays_one_line_whatever_the_organisation_is_called(mailoutbox):
+    channel = EmailChannel(addresses=["office@example.com"])
+
+    channel.send(Message(title="Overdue: 1 case of 单位\r\nBcc: victim@example.com", intro="i"))
+
+    [sent] = mailoutbox
+    assert sent.subject == "Overdue: 1 case of 单位 Bcc: victim@example.com"
+    assert sent.bcc == []
