@@ -6,7 +6,7 @@ import io
 
 import pytest
 from django.contrib.auth import get_user_model
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from django.db.models import Count
 from django.utils import timezone
 
@@ -56,7 +56,7 @@ COUNTED = (
 
 def load_demo(*args: str) -> str:
     out = io.StringIO()
-    call_command("load_demo", *args, stdout=out, stderr=io.StringIO())
+    call_command("load_demo", "--force", *args, stdout=out, stderr=io.StringIO())
     return out.getvalue()
 
 
@@ -181,3 +181,11 @@ def test_demo_has_an_account_for_every_role_with_the_demo_password(db):
         role=Role.HANDLER, organisation__kind=Organisation.Kind.STREET_OFFICE
     )
     assert street_handlers.count() == 2
+
+
+@pytest.mark.django_db
+def test_demo_refuses_to_run_with_debug_off_unless_forced(settings):
+    settings.DEBUG = False
+    with pytest.raises(CommandError, match="known password"):
+        call_command("load_demo", "--no-issues", stdout=io.StringIO())
+    assert not User.objects.filter(username="admin").exists()

@@ -87,8 +87,19 @@ class Command(BaseCommand):
         parser.add_argument(
             "--no-issues", action="store_true", help="Load places, organisations and accounts only."
         )
+        parser.add_argument(
+            "--force",
+            action="store_true",
+            help="Load even with DEBUG off (the demo creates a superuser with a known password).",
+        )
 
     def handle(self, *args, **options):
+        # The demo's accounts share a published password: never on a production database.
+        if not settings.DEBUG and not options["force"]:
+            raise CommandError(
+                "load_demo creates accounts with a known password; it runs only with DEBUG on "
+                "(./dev demo sets it), or with --force."
+            )
         now = timezone.now()
         with transaction.atomic():
             self.load_places()
