@@ -1,8 +1,10 @@
 """The filtered issue list and its CSV export.
 
 The list never counts the table: it pages by keyset on (sort key, id), fetching one row more than
-it shows to know whether a next page exists, so page 1 and page 10 000 cost the same. Every row's
-related names come from one joined query, so 10 and 100 rows run the same number of queries.
+it shows to know whether a next page exists, so page 1 and page 10 000 cost the same. The page's
+ids are read from an index of the issue table, and only those rows are joined to their related
+names in the same query, so 10 and 100 rows run the same number of queries.
+`manage.py benchmark_lists` measures every sort and common filter on 300 000 issues.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from django.contrib.auth.decorators import login_required
-from django.db.models import F, Q, QuerySet
+from django.db.models import F, OrderBy, Q, QuerySet
 from django.http import HttpRequest, HttpResponse, QueryDict, StreamingHttpResponse
 from django.shortcuts import render
 from django.utils import timezone
@@ -60,36 +62,32 @@ def decode_cursor(raw: str) -> tuple[datetime.datetime | None, int]:
         raise InvalidCursor(raw) from error
 
 
-def keyset_condition(
-    field: str,
-    ascending: bool,
-    value: datetime.datetime | None,
-    pk: int,
-    *,
-    forward: bool,
-) -> Q:
-    """Rows strictly after (forward) or before the cursor in the order (field NULLS LAST, id).
+def _segment_order(field: str, *, descending: bool, valued: bool) -> list[OrderBy | str]:
+    """The order inside one segment: (field, id) where the field has a value, id alone where not.
 
-    Empty sort values (an undispatched issue has no deadline) sort last in both directions.
+    No NULLS FIRST/LAST here: each segment holds only one kind of row, and the plain direction is
+    what the (field, id) index gives when read forward or backward.
     """
-    # Walking forward in a descending order is walking backward in an ascending one.
-    greater = ascending == forward
-    cmp = "gt" if greater else "lt"
-    if value is None:
-        # The cursor sits among the empty values at the end.
-        among_nulls = Q(**{f"{field}__isnull": True, f"id__{cmp}": pk})
-        return among_nulls if forward else among_nulls | Q(**{f"{field}__isnull": False})
-    same_value_later = Q(**{field: value, f"id__{cmp}": pk})
-    condition = Q(**{f"{field}__{cmp}": value}) | same_value_later
-    if forward:
-        condition |= Q(**{f"{field}__isnull": True})
-    return condition
+    if not valued:
+        return ["-id" if descending else "id"]
+    if descending:
+        return [F(field).desc(), F("id").desc()]
+    return [F(field).asc(), F("id").asc()]
 
 
-def reversed_order(field: str, ascending: bool) -> list:
-    if ascending:
-        return [F(field).desc(nulls_first=True), "-id"]
-    return [F(field).asc(nulls_first=True), "id"]
+def _beyond(
+    field: str, value: datetime.datetime | None, pk: int, *, descending: bool, valued: bool
+) -> Q:
+    """Rows of the cursor's segment strictly beyond (value, id) in the reading direction."""
+    cmp = "lt" if descending else "gt"
+    if not valued:
+        return Q(**{f"id__{cmp}": pk})
+    # The first term repeats part of the second on purpose: it is the one PostgreSQL can use as an
+    # index range, so a page deep in the list starts at its cursor instead of skipping the
+    # rows before it.
+    return Q(**{f"{field}__{cmp}e": value}) & (
+        Q(**{f"{field}__{cmp}": value}) | Q(**{field: value, f"id__{cmp}": pk})
+    )
 
 
 def _url_with(params: QueryDict, **changes: str | None) -> str:
@@ -106,17 +104,45 @@ def _url_with(params: QueryDict, **changes: str | None) -> str:
 def paginate(
     queryset: QuerySet[Issue], params: QueryDict, sort: str, page_size: int
 ) -> dict[str, Any]:
-    """One page of rows and the links around it; one query, never a COUNT."""
+    """One page of rows (with `with_list_related`) and the links around it; never a COUNT.
+
+    The list's order is (field, id) over the rows that have a value, then, when the field can be
+    empty (an issue not yet dispatched has no deadline), the empty rows by id: empty values sort
+    last in both directions. Each part is read from its cursor with an index range, so any page
+    costs the same; a page that crosses from one part to the other takes a second query.
+    """
     field, ascending = SORTS[sort]
+    nullable = Issue._meta.get_field(field).null
     after, before = params.get(AFTER), params.get(BEFORE)
     forward = not before
     cursor_raw = before or after
-    if cursor_raw:
-        value, pk = decode_cursor(cursor_raw)
-        queryset = queryset.filter(keyset_condition(field, ascending, value, pk, forward=forward))
+    # Reading backward walks the same order from the other end.
+    descending = ascending != forward
+    segments = [True, False] if nullable else [True]
     if not forward:
-        queryset = queryset.order_by(*reversed_order(field, ascending))
-    rows = list(queryset[: page_size + 1])
+        segments.reverse()
+    cursor = decode_cursor(cursor_raw) if cursor_raw else None
+    if cursor is not None:
+        valued = cursor[0] is not None
+        if valued not in segments:
+            raise InvalidCursor(cursor_raw)
+        segments = segments[segments.index(valued) :]
+    wanted = page_size + 1
+    rows: list[Issue] = []
+    for index, valued in enumerate(segments):
+        part = queryset.filter(**{f"{field}__isnull": not valued}) if nullable else queryset
+        if cursor is not None and index == 0:
+            value, pk = cursor
+            part = part.filter(_beyond(field, value, pk, descending=descending, valued=valued))
+        order = _segment_order(field, descending=descending, valued=valued)
+        # The page's ids come from the issue table alone; only those rows are then joined to
+        # their names. Joining first let a misjudged row count (a text search) make PostgreSQL
+        # join thousands of matches table by table before keeping twenty, and the join of seven
+        # tables cost more to plan than the page cost to read.
+        ids = part.order_by(*order).values("pk")[: wanted - len(rows)]
+        rows += Issue.objects.with_list_related().filter(pk__in=ids).order_by(*order)
+        if len(rows) >= wanted:
+            break
     has_more = len(rows) > page_size
     rows = rows[:page_size]
     if not forward:
@@ -287,7 +313,8 @@ def issue_export_csv(request: HttpRequest) -> HttpResponse:
         )
     now = timezone.now()
     response = StreamingHttpResponse(
-        export_lines(filterset.qs, now), content_type="text/csv; charset=utf-8"
+        export_lines(filterset.qs.select_related("reporter"), now),
+        content_type="text/csv; charset=utf-8",
     )
     filename = f"issues-{timezone.localtime(now):%Y%m%d-%H%M}.csv"
     response["Content-Disposition"] = f'attachment; filename="{filename}"'

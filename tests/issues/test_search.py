@@ -1,0 +1,64 @@
+"""The issue search finds the same issues however it is served (index or scan, any length)."""
+
+from __future__ import annotations
+
+import pytest
+from django.db.models import Q
+
+from issues.models import Issue
+from tests.factories import IssueFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def _plainly(text: str) -> set[int]:
+    """The search's definition, without any index-shaped condition."""
+    return set(
+        Issue.objects.filter(
+            Q(case_number__startswith=text)
+            | Q(description__icontains=text)
+            | Q(address__icontains=text)
+        ).values_list("pk", flat=True)
+    )
+
+
+@pytest.fixture
+def issues(world):
+    made = {}
+    for key, case_number, description, address in [
+        ("market", "2026-000101", "早市摊位占道经营", "新城大街12号"),
+        ("latin", "2026-000102", "Garbage bin full", "Xincheng Road 8"),
+        ("edge", "2026-000103", "路面积水a", "b号楼门前"),
+        ("cover", "2026-000104", "井盖缺失,存在安全隐患", ""),
+        ("percent", "2026-000105", "满溢100%", "世纪路"),
+        ("number", "2026-120001", "路灯不亮", "明德路"),
+    ]:
+        made[key] = IssueFactory(
+            case_number=case_number,
+            description=description,
+            address=address,
+            community=world.community_a,
+            category=world.category,
+            reporter=world.alice,
+        )
+    return made
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["占道", "井盖", "街1", "ga", "GA", "bi", "0%", "a", "ab", "a b", "2026-00", "20", "12",
+     "路灯不亮", "井盖缺失", "garbage bin", "积水", "号楼", "不存在", "%", "_"],
+)  # fmt: skip
+def test_search_finds_what_its_definition_finds(issues, text):
+    found = set(Issue.objects.search(text).values_list("pk", flat=True))
+    assert found == _plainly(text.strip())
+
+
+def test_two_characters_never_match_across_the_description_and_the_address(issues):
+    # "…积水a" + "b号楼…": "ab" is in neither field, though they meet in the index's text.
+    assert issues["edge"].pk not in set(Issue.objects.search("ab").values_list("pk", flat=True))
+
+
+def test_a_case_number_matches_by_prefix_only(issues):
+    assert set(Issue.objects.search("12").values_list("pk", flat=True)) == {issues["market"].pk}
+    assert issues["number"].pk in set(Issue.objects.search("20").values_list("pk", flat=True))
