@@ -13,7 +13,10 @@ from django.utils import timezone
 
 from districts.models import AuditEntry, Category, OwnerKind, Responsibility
 from issues import services
+from issues.calendar import is_working_day
 from issues.models import CalendarDay, Issue, IssueEvent
+from reminders.models import ChannelConfig, ChannelKind
+from reminders.services import reminders_run
 from tests.factories import ResponsibilityFactory, UserFactory
 from tests.issues.lifecycle_support import photos
 
@@ -58,6 +61,14 @@ def populated(world):
     CalendarDay.objects.get_or_create(
         date=datetime.date(2030, 10, 1), defaults={"is_working_day": False, "name": "国庆节"}
     )
+    # The reminder job on a working day a week later: a ledger row, deliveries, a channel.
+    ChannelConfig.objects.create(
+        organisation=world.org_x, kind=ChannelKind.EMAIL, email_addresses="duty@example.cn"
+    )
+    later = issue.deadline + datetime.timedelta(days=7)
+    while not is_working_day(timezone.localdate(later)):
+        later += datetime.timedelta(days=1)
+    reminders_run(now=later)
     return world
 
 
@@ -95,8 +106,7 @@ def test_every_admin_add_page_loads_or_is_refused_for_a_superuser(
 @pytest.mark.parametrize(("model", "model_admin"), _registered(), ids=_ids(_registered()))
 def test_every_admin_change_page_loads_for_one_object(admin_client, populated, model, model_admin):
     obj = model._default_manager.order_by("pk").first()
-    if obj is None:
-        pytest.skip(f"no {model._meta.label} row in the test data")
+    assert obj is not None, f"the populated fixture must make a {model._meta.label} row"
     opts = model._meta
     response = admin_client.get(
         reverse(f"admin:{opts.app_label}_{opts.model_name}_change", args=[obj.pk])
