@@ -155,6 +155,25 @@ class IssueFactory(factory.django.DjangoModelFactory):
     status = Status.REPORTED
 
 
+def make_issue(world, *, where: str = "a", status: str = Status.REPORTED, **fields) -> Issue:
+    """An issue in district A (org X) or B (org Y); dispatched states get an org and deadline."""
+    community = world.community_a if where == "a" else world.community_b
+    organisation = world.org_x if where == "a" else world.org_y
+    now = timezone.now()
+    values = {"community": community, "category": world.category, "reporter": world.alice}
+    if status not in (Status.REPORTED, Status.REJECTED, Status.CANCELLED):
+        values.update(
+            assigned_organisation=organisation,
+            dispatched_at=now - datetime.timedelta(hours=1),
+            clock_started_at=now - datetime.timedelta(hours=1),
+            deadline=now + datetime.timedelta(hours=9),
+        )
+    if status == Status.CLOSED:
+        values["closed_at"] = now
+    values.update(fields)
+    return IssueFactory(status=status, **values)
+
+
 @dataclass
 class World:
     """The shared personas: two districts, two organisations, every role.

@@ -9,6 +9,10 @@ Callers use `from issues import services` and `services.issue_<verb>(...)`; the 
 only group the services by the part of the lifecycle they serve.
 """
 
+from collections.abc import Callable
+from typing import Any
+
+from issues.models import Action
 from issues.services.extensions import (
     extension_approve,
     extension_refuse,
@@ -36,7 +40,31 @@ from issues.services.work import (
     issue_verify_pass,
 )
 
+# The service of each action in the transitions table; views and tests dispatch through it.
+SERVICE_FOR_ACTION: dict[str, Callable[..., Any]] = {
+    Action.DISPATCH: issue_dispatch,
+    Action.REJECT: issue_reject,
+    Action.MARK_DUPLICATE: issue_mark_duplicate,
+    Action.FIX_ON_SPOT: issue_fix_on_spot,
+    Action.ACKNOWLEDGE: issue_acknowledge,
+    Action.RETURN: issue_return,
+    Action.REASSIGN: issue_reassign,
+    Action.SUBMIT_FIX: issue_submit_fix,
+    Action.VERIFY_PASS: issue_verify_pass,
+    Action.VERIFY_FAIL: issue_verify_fail,
+    Action.PARK: issue_park,
+    Action.RESUME: issue_resume,
+    Action.CANCEL: issue_cancel,
+    Action.REOPEN: issue_reopen,
+    Action.CHANGE_CATEGORY: issue_change_category,
+    Action.REQUEST_EXTENSION: extension_request,
+    Action.APPROVE_EXTENSION: extension_approve,
+    Action.REFUSE_EXTENSION: extension_refuse,
+    Action.ESCALATE: issue_escalate,
+}
+
 __all__ = [
+    "SERVICE_FOR_ACTION",
     "extension_approve",
     "extension_refuse",
     "extension_request",

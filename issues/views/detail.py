@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable
 from typing import Any
 
 from django.contrib import messages
@@ -24,28 +23,6 @@ from issues.forms import IssueActionForm, add_service_error
 from issues.models import Action, ExtensionRequest, Issue, Photo
 from issues.workflow import Transition, TransitionError
 
-# Each action's service; the form's field names are the service's keyword arguments.
-SERVICES: dict[str, Callable[..., Any]] = {
-    Action.DISPATCH: services.issue_dispatch,
-    Action.REJECT: services.issue_reject,
-    Action.MARK_DUPLICATE: services.issue_mark_duplicate,
-    Action.FIX_ON_SPOT: services.issue_fix_on_spot,
-    Action.ACKNOWLEDGE: services.issue_acknowledge,
-    Action.RETURN: services.issue_return,
-    Action.REASSIGN: services.issue_reassign,
-    Action.SUBMIT_FIX: services.issue_submit_fix,
-    Action.VERIFY_PASS: services.issue_verify_pass,
-    Action.VERIFY_FAIL: services.issue_verify_fail,
-    Action.PARK: services.issue_park,
-    Action.RESUME: services.issue_resume,
-    Action.CANCEL: services.issue_cancel,
-    Action.REOPEN: services.issue_reopen,
-    Action.CHANGE_CATEGORY: services.issue_change_category,
-    Action.REQUEST_EXTENSION: services.extension_request,
-    Action.APPROVE_EXTENSION: services.extension_approve,
-    Action.REFUSE_EXTENSION: services.extension_refuse,
-    Action.ESCALATE: services.issue_escalate,
-}
 # Actions that decide the pending extension request rather than act on the issue itself.
 EXTENSION_DECISIONS = frozenset({Action.APPROVE_EXTENSION, Action.REFUSE_EXTENSION})
 # Actions whose button is the page's main call to action (shown first and open).
@@ -203,7 +180,7 @@ def issue_act(request: HttpRequest, pk: int, action: str) -> HttpResponse:
     issue = get_issue_for_user(request.user, pk)
     try:
         transition = workflow.TRANSITIONS[Action(action)]
-        service = SERVICES[transition.action]
+        service = services.SERVICE_FOR_ACTION[transition.action]
     except (ValueError, KeyError) as error:
         raise Http404 from error
     back = _safe_next(request) or issue.get_absolute_url()

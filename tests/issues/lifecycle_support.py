@@ -179,32 +179,9 @@ def prepare_for(world: World, action: str, issue: Issue) -> dict[str, Any]:
     }[action]
 
 
-SERVICES = {
-    Action.DISPATCH: services.issue_dispatch,
-    Action.REJECT: services.issue_reject,
-    Action.MARK_DUPLICATE: services.issue_mark_duplicate,
-    Action.FIX_ON_SPOT: services.issue_fix_on_spot,
-    Action.ACKNOWLEDGE: services.issue_acknowledge,
-    Action.RETURN: services.issue_return,
-    Action.REASSIGN: services.issue_reassign,
-    Action.SUBMIT_FIX: services.issue_submit_fix,
-    Action.VERIFY_PASS: services.issue_verify_pass,
-    Action.VERIFY_FAIL: services.issue_verify_fail,
-    Action.PARK: services.issue_park,
-    Action.RESUME: services.issue_resume,
-    Action.CANCEL: services.issue_cancel,
-    Action.REOPEN: services.issue_reopen,
-    Action.REQUEST_EXTENSION: services.extension_request,
-    Action.APPROVE_EXTENSION: services.extension_approve,
-    Action.REFUSE_EXTENSION: services.extension_refuse,
-    Action.ESCALATE: services.issue_escalate,
-    Action.CHANGE_CATEGORY: services.issue_change_category,
-}
-
-
 def perform(action: str, issue: Issue, actor, inputs: dict[str, Any]):
     """Call the action's service the way a view would."""
-    service = SERVICES[action]
+    service = services.SERVICE_FOR_ACTION[action]
     if "extension" in inputs:
         return service(actor=actor, **inputs)
     return service(issue=issue, actor=actor, **inputs)

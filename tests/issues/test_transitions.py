@@ -242,3 +242,9 @@ def test_transition_required_photos_follow_the_category(world):
     world.category.save()
     issue.refresh_from_db()
     assert "photos" not in workflow.required_inputs(transition, issue)
+
+
+def test_transition_table_and_service_map_name_the_same_actions():
+    from issues import services as issue_services
+
+    assert set(issue_services.SERVICE_FOR_ACTION) == set(workflow.TRANSITIONS)

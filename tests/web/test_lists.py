@@ -13,30 +13,11 @@ from django.utils import timezone
 
 from issues.filters import IssueFilterSet
 from issues.models import Issue, Status
-from tests.factories import CategoryFactory, CommunityFactory, IssueFactory, UserFactory
+from tests.factories import CategoryFactory, CommunityFactory, UserFactory, make_issue
 
 LIST_URL = "/issues/"
 EXPORT_URL = "/issues/export.csv"
 EN = {"HTTP_ACCEPT_LANGUAGE": "en"}
-
-
-def make_issue(world, *, where: str = "a", status: str = Status.REPORTED, **fields) -> Issue:
-    """An issue in district A (org X) or B (org Y); dispatched states get an org and deadline."""
-    community = world.community_a if where == "a" else world.community_b
-    organisation = world.org_x if where == "a" else world.org_y
-    now = timezone.now()
-    values = {"community": community, "category": world.category, "reporter": world.alice}
-    if status not in (Status.REPORTED, Status.REJECTED, Status.CANCELLED):
-        values.update(
-            assigned_organisation=organisation,
-            dispatched_at=now - datetime.timedelta(hours=1),
-            clock_started_at=now - datetime.timedelta(hours=1),
-            deadline=now + datetime.timedelta(hours=9),
-        )
-    if status == Status.CLOSED:
-        values["closed_at"] = now
-    values.update(fields)
-    return IssueFactory(status=status, **values)
 
 
 def case_numbers(response) -> list[str]:
