@@ -95,6 +95,7 @@ class StaffForm(forms.Form):
         queryset=District.objects.none(),
         required=False,
         widget=forms.CheckboxSelectMultiple,
+        help_text=_("Admins always work for the whole zone; choose districts for other roles."),
     )
     all_districts = forms.BooleanField(label=_("All districts"), required=False)
     phone = forms.CharField(

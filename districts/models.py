@@ -496,7 +496,12 @@ class Membership(models.Model):
             models.CheckConstraint(
                 condition=~Q(role=Role.HANDLER) | Q(organisation__isnull=False),
                 name="membership_handler_has_organisation",
-            )
+            ),
+            # The zone office answers for everything: no admin is limited to some districts.
+            models.CheckConstraint(
+                condition=~Q(role=Role.ADMIN) | Q(all_districts=True),
+                name="membership_admin_is_zone_wide",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -342,6 +342,21 @@ def _validate_membership(
         raise ValidationError(
             {"districts": _("Choose the districts this person works in, or all districts.")}
         )
+    if role == Role.ADMIN and not all_districts and list(districts):
+        # The zone office answers for everything (districts.policy): no admin is limited.
+        raise ValidationError(
+            {
+                "districts": _(
+                    "Admins work for the whole zone and cannot be limited to districts. "
+                    "Choose “supervisor” or “leader” for a district's staff."
+                )
+            }
+        )
+
+
+def _zone_wide(role: str, all_districts: bool) -> bool:
+    """Admins always cover all districts (districts.policy); others as chosen."""
+    return all_districts or role == Role.ADMIN
 
 
 def _check_may_manage(actor: Any, user: Any) -> None:
@@ -395,6 +410,7 @@ def staff_create(
     _validate_membership(
         role=role, organisation=organisation, districts=districts, all_districts=all_districts
     )
+    all_districts = _zone_wide(role, all_districts)
     user = User(username=username, first_name=full_name.strip(), email=email.strip())
     try:
         validate_password(password, user)
@@ -445,6 +461,7 @@ def staff_update(
     _validate_membership(
         role=role, organisation=organisation, districts=districts, all_districts=all_districts
     )
+    all_districts = _zone_wide(role, all_districts)
     before = _staff_snapshot(user)
     membership = getattr(user, "membership", None) or Membership(user=user, role=role)
     if user.is_superuser is False and user.pk == getattr(actor, "pk", None) and role != Role.ADMIN:

@@ -1,4 +1,4 @@
-"""Template context every page needs: the bell's unread count and the user's role."""
+"""Template context every page needs: the bell's unread count, the user's role and abilities."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import functools
 
 from django.http import HttpRequest
 
-from issues import permissions
+from districts import policy
 from issues.models import Notification
 
 # The bell shows "99+" beyond this; counting stops there so a flood of notifications stays cheap.
@@ -25,9 +25,16 @@ def shell(request: HttpRequest) -> dict:
     them runs no query, and a page that shows them twice runs one."""
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
-        return {"unread_notification_count": 0, "user_role": None, "unread_count_cap": 0}
+        return {
+            "unread_notification_count": 0,
+            "user_role": None,
+            "can": policy.capabilities(None),
+            "unread_count_cap": 0,
+        }
     return {
         "unread_notification_count": functools.cache(lambda: unread_notification_count(user)),
-        "user_role": functools.cache(lambda: permissions.role_of(user)),
+        "user_role": functools.cache(lambda: policy.role_of(user)),
+        # What the role may do, from the one policy: templates test `can.report`, never a role.
+        "can": policy.capabilities(user),
         "unread_count_cap": UNREAD_COUNT_CAP,
     }

@@ -24,6 +24,7 @@ from django.db.models import (
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from districts import policy
 from districts.models import (
     Category,
     Community,
@@ -31,10 +32,8 @@ from districts.models import (
     InspectionPoint,
     Organisation,
     PointType,
-    Role,
     Severity,
 )
-from issues import permissions
 from issues.models import CLOCK_STATUSES, EscalationLevel, Issue, Status, TimerLight
 
 User = get_user_model()
@@ -79,83 +78,21 @@ def sort_order(field: str, ascending: bool) -> list[OrderBy]:
     return [F(field).desc(nulls_last=nulls_last), F("id").desc()]
 
 
-def role_for(user) -> str | None:
-    """The user's role for choosing what a page shows; a superuser counts as admin."""
-    return permissions.role_of(user)
-
-
-def _covers_all_districts(user) -> bool:
-    if user.is_superuser:
-        return True
-    membership = getattr(user, "membership", None)
-    if membership is None:
-        return False
-    # A handler's issues follow the organisation, wherever it is sent; places are not secret.
-    return membership.all_districts or membership.role == Role.HANDLER
-
-
-def districts_in_scope(user) -> QuerySet[District]:
-    """Districts whose issues the user may see (all of them for handlers, who follow their unit)."""
-    if not getattr(user, "is_authenticated", False) or not user.is_active:
-        return District.objects.none()
-    if _covers_all_districts(user):
-        return District.objects.all()
-    membership = getattr(user, "membership", None)
-    if membership is None:
-        return District.objects.none()
-    return District.objects.filter(pk__in=membership.districts.values("pk"))
-
-
-def _district_ids_subquery(user) -> QuerySet[District]:
-    return districts_in_scope(user).values("pk")
-
-
-def communities_in_scope(user) -> QuerySet[Community]:
-    if _covers_all_districts(user):
-        return Community.objects.all()
-    return Community.objects.filter(district__in=_district_ids_subquery(user))
-
-
-def points_in_scope(user) -> QuerySet[InspectionPoint]:
-    if _covers_all_districts(user):
-        return InspectionPoint.objects.all()
-    return InspectionPoint.objects.filter(community__district__in=_district_ids_subquery(user))
-
-
-def organisations_in_scope(user) -> QuerySet[Organisation]:
-    """Organisations a user may filter by: a handler only their own; others those of their
-    districts plus the zone-wide departments (which have no district)."""
-    if not getattr(user, "is_authenticated", False) or not user.is_active:
-        return Organisation.objects.none()
-    if user.is_superuser:
-        return Organisation.objects.all()
-    membership = getattr(user, "membership", None)
-    if membership is None:
-        return Organisation.objects.none()
-    if membership.role == Role.HANDLER:
-        return Organisation.objects.filter(pk=membership.organisation_id)
-    if membership.all_districts:
-        return Organisation.objects.all()
-    return Organisation.objects.filter(
-        Q(district__in=membership.districts.values("pk")) | Q(district__isnull=True)
-    )
-
-
 # Choice lists: only the columns the <select> shows.
 def _district_choices(request) -> QuerySet[District]:
-    return districts_in_scope(request.user).only("id", "name", "name_en")
+    return policy.districts_in_scope(request.user).only("id", "name", "name_en")
 
 
 def _community_choices(request) -> QuerySet[Community]:
-    return communities_in_scope(request.user).only("id", "name", "name_en")
+    return policy.communities_in_scope(request.user).only("id", "name", "name_en")
 
 
 def _point_choices(request) -> QuerySet[InspectionPoint]:
-    return points_in_scope(request.user).only("id", "name")
+    return policy.points_in_scope(request.user).only("id", "name")
 
 
 def _organisation_choices(request) -> QuerySet[Organisation]:
-    return organisations_in_scope(request.user).only("id", "name", "name_en")
+    return policy.organisations_in_scope(request.user).only("id", "name", "name_en")
 
 
 def _point_type_choices(request) -> QuerySet[PointType]:

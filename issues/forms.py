@@ -16,17 +16,15 @@ from typing import Any
 from django import forms
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from districts import policy
 from districts.models import (
     Category,
     Community,
-    District,
     InspectionPoint,
     Organisation,
-    Role,
     Severity,
 )
 from issues import workflow
@@ -175,30 +173,6 @@ def add_service_error(form: forms.Form, error: ValidationError) -> None:
         form.add_error(None, error)
 
 
-def reporting_districts(user) -> QuerySet[District]:
-    """Districts where the user may report: their scope, or all of them."""
-    if user.is_superuser:
-        return District.objects.all()
-    membership = getattr(user, "membership", None)
-    if membership is None:
-        return District.objects.none()
-    if membership.all_districts or membership.role == Role.ADMIN:
-        return District.objects.all()
-    return membership.districts.all()
-
-
-def reporting_points(user) -> QuerySet[InspectionPoint]:
-    """Active inspection points inside the user's reporting scope."""
-    return InspectionPoint.objects.active().filter(
-        community__district__in=reporting_districts(user).values("pk")
-    )
-
-
-def reporting_communities(user) -> QuerySet[Community]:
-    """Communities inside the user's reporting scope."""
-    return Community.objects.filter(district__in=reporting_districts(user).values("pk"))
-
-
 class IssueReportForm(forms.Form):
     """The phone report: category, photos, place, description, severity, idempotency key."""
 
@@ -256,8 +230,8 @@ class IssueReportForm(forms.Form):
     def __init__(self, *args: Any, user, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.user = user
-        self.fields["point"].queryset = reporting_points(user).select_related("community")
-        self.fields["community"].queryset = reporting_communities(user)
+        self.fields["point"].queryset = policy.reporting_points(user).select_related("community")
+        self.fields["community"].queryset = policy.reporting_communities(user)
 
     def clean_latitude(self) -> Decimal | None:
         value = self.cleaned_data.get("latitude")

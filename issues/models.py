@@ -13,6 +13,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from districts import policy
 from districts.models import (
     Category,
     Community,
@@ -120,17 +121,13 @@ def _description_or_address_holds_pair(text: str) -> Func:
 class IssueQuerySet(models.QuerySet["Issue"]):
     def visible_to(self, user) -> IssueQuerySet:
         """Issues the user may see: the same rule as `issues.permissions.can_view`, in SQL."""
-        if not getattr(user, "is_authenticated", False) or not user.is_active:
-            return self.none()
-        if user.is_superuser:
+        if policy.covers_all_districts(user):
             return self.all()
-        membership = getattr(user, "membership", None)
-        if membership is None:
+        membership = policy.membership_of(user)
+        if membership is None or not policy.is_active_user(user):
             return self.none()
         if membership.role == Role.HANDLER:
             return self.filter(assigned_organisation_id=membership.organisation_id)
-        if membership.all_districts:
-            return self.all()
         in_districts = Q(district__in=membership.districts.values("pk"))
         if membership.role == Role.INSPECTOR:
             return self.filter(in_districts | Q(reporter=user))

@@ -1,111 +1,56 @@
-"""Who may see and act on an issue: pure predicates over the user's membership (domain.md §2).
+"""Who may see and act on a case: the policy of `districts.policy` applied to an issue.
 
-`can_view` is the Python twin of `Issue.objects.visible_to`; a test keeps them in agreement.
-The only query these predicates may run is loading a membership's district ids once; the result
-is cached on the membership object, which Django caches on the user for the request.
+`can_view` is the Python twin of `Issue.objects.visible_to`; a test keeps them in agreement. The
+transitions table (`issues.workflow`) says which roles may take an action from which states;
+this module adds the rules that depend on the person and the case (their unit, their districts,
+who fixed it). It runs no query beyond what `districts.policy` caches for the request.
 """
 
 from __future__ import annotations
 
-from django.core.exceptions import ObjectDoesNotExist
+from typing import Any
+
 from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 
-from districts.models import Membership, Role
+from districts import policy
+from districts.models import Role
 from issues import workflow
 from issues.models import Action, Issue
 
-_DISTRICT_IDS_CACHE = "_civicapp_district_ids"
 _VERIFY_ACTIONS = frozenset({Action.VERIFY_PASS, Action.VERIFY_FAIL})
 
 
-def _active(user) -> bool:
-    return (
-        user is not None
-        and getattr(user, "is_authenticated", False)
-        and getattr(user, "is_active", False)
-    )
-
-
-def membership_of(user) -> Membership | None:
-    """The user's membership, or None for users without a staff role."""
-    try:
-        return user.membership
-    except (AttributeError, ObjectDoesNotExist):
-        return None
-
-
-def district_ids(membership: Membership) -> frozenset[int]:
-    """Ids of the districts a membership covers (not meaningful when `all_districts`), cached."""
-    cached = getattr(membership, _DISTRICT_IDS_CACHE, None)
-    if cached is None:
-        prefetched = getattr(membership, "_prefetched_objects_cache", {})
-        if "districts" in prefetched:
-            cached = frozenset(district.pk for district in prefetched["districts"])
-        else:
-            cached = frozenset(membership.districts.values_list("pk", flat=True))
-        setattr(membership, _DISTRICT_IDS_CACHE, cached)
-    return cached
-
-
-def role_of(user) -> str | None:
-    """The role the user acts in: superusers act as admins; None for anyone without a role."""
-    if not _active(user):
-        return None
-    if user.is_superuser:
-        return Role.ADMIN
-    membership = membership_of(user)
-    return membership.role if membership is not None else None
-
-
-def covers_district(user, district_id: int | None) -> bool:
-    """Whether the user's district scope includes the district (superusers cover everything)."""
-    if not _active(user):
-        return False
-    if user.is_superuser:
-        return True
-    membership = membership_of(user)
-    if membership is None:
-        return False
-    return membership.all_districts or district_id in district_ids(membership)
-
-
-def can_view(user, issue: Issue) -> bool:
+def can_view(user: Any, issue: Issue) -> bool:
     """Whether the issue exists for the user: same rule as `Issue.objects.visible_to`."""
-    if not _active(user):
-        return False
-    if user.is_superuser:
+    if policy.covers_all_districts(user):
         return True
-    membership = membership_of(user)
-    if membership is None:
+    membership = policy.membership_of(user)
+    if membership is None or not policy.is_active_user(user):
         return False
     if membership.role == Role.HANDLER:
         return (
             issue.assigned_organisation_id is not None
             and issue.assigned_organisation_id == membership.organisation_id
         )
-    if membership.all_districts or issue.district_id in district_ids(membership):
+    if policy.covers_district(user, issue.district_id):
         return True
     return membership.role == Role.INSPECTOR and issue.reporter_id == user.pk
 
 
-def can_report(user, district_id: int | None) -> bool:
-    """Whether the user may log a new issue in the district: inspectors, supervisors, admins."""
-    role = role_of(user)
-    if role not in (Role.INSPECTOR, Role.SUPERVISOR, Role.ADMIN):
-        return False
-    return covers_district(user, district_id)
+def role_allows(user: Any, action: str) -> bool:
+    """Whether the user's role may ever take the action, whatever the case and its state."""
+    return policy.role_of(user) in workflow.transition_for(action).roles
 
 
-def permission_problem(user, action: str, issue: Issue) -> str | Promise | None:
+def permission_problem(user: Any, action: str, issue: Issue) -> str | Promise | None:
     """Why the user may not take the action on the issue, or None if they may (state not judged)."""
     transition = workflow.transition_for(action)
-    role = role_of(user)
-    if role is None or role not in transition.roles:
+    if not role_allows(user, action):
         return _("Your role does not allow “%(action)s”.") % {"action": transition.label}
 
-    if role == Role.HANDLER:
-        membership = membership_of(user)
+    membership = policy.membership_of(user)
+    if policy.may_handle(user):
         if (
             issue.assigned_organisation_id is None
             or issue.assigned_organisation_id != membership.organisation_id
@@ -117,14 +62,13 @@ def permission_problem(user, action: str, issue: Issue) -> str | Promise | None:
             return _("Only the inspector who reported this issue may fix it on the spot.")
         if not issue.category.on_spot_fix_allowed:
             return _("Issues of this category may not be fixed on the spot.")
-    elif not covers_district(user, issue.district_id):
+    elif not policy.covers_district(user, issue.district_id):
         return _("This issue is outside your districts.")
 
     if transition.action in _VERIFY_ACTIONS:
         # A fix is verified by someone other than whoever submitted it, and not by its organisation.
         if issue.last_fix_by_id is not None and issue.last_fix_by_id == user.pk:
             return _("You submitted this fix, so someone else must verify it.")
-        membership = membership_of(user)
         if (
             membership is not None
             and membership.organisation_id is not None
@@ -134,6 +78,31 @@ def permission_problem(user, action: str, issue: Issue) -> str | Promise | None:
     return None
 
 
-def can_act(user, action: str, issue: Issue) -> bool:
+def can_act(user: Any, action: str, issue: Issue) -> bool:
     """Whether the user's role, scope and the action's rules allow it on the issue (state aside)."""
     return permission_problem(user, action, issue) is None
+
+
+def available_actions(
+    issue: Issue, user: Any, *, has_pending_extension: bool | None = None
+) -> list[workflow.Transition]:
+    """What the user may do to the issue now, in table order (the buttons a page shows).
+
+    Pass `has_pending_extension` when the caller already knows it; otherwise one query answers it,
+    and only when an extension decision would otherwise be offered.
+    """
+    offered = []
+    for transition in workflow.TABLE:
+        if not workflow.state_allows(issue, transition.action):
+            continue
+        if not can_act(user, transition.action, issue):
+            continue
+        if not workflow.offered_for(transition, issue):
+            continue
+        if transition.action in workflow.EXTENSION_ACTIONS:
+            if has_pending_extension is None:
+                has_pending_extension = issue.extension_requests.filter(status="pending").exists()
+            if not workflow.extension_offer_matches(transition, has_pending_extension):
+                continue
+        offered.append(transition)
+    return offered

@@ -2,9 +2,8 @@
 
 Each `Transition` names the states it starts from, the state it leads to (None for side actions
 that leave the status alone: extensions, escalation, a category change), the roles that may take
-it and the inputs it needs. `require()` is the single gate every service passes through: first
-the state (a stale page gets a `TransitionError` naming the current state), then who may act
-(`PermissionDenied`).
+it and the inputs it needs. The table is data: it imports no policy. `issues.permissions` reads it
+to decide who may act, and `issues.services.core.require` is the single gate every service passes.
 """
 
 from __future__ import annotations
@@ -12,12 +11,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 
 from districts.models import Role
-from issues import permissions
+from districts.policy import HANDLING_ROLES, SUPERVISING_ROLES, VERIFYING_ROLES
 from issues.models import DISPATCHED_STATUSES, OPEN_STATUSES, Action, Issue, Status
 
 # Input names a transition may ask for; forms map them to fields.
@@ -35,9 +34,9 @@ INPUT_NAMES = frozenset(
     }
 )
 
-SUPERVISING = frozenset({Role.SUPERVISOR, Role.ADMIN})
-VERIFYING = SUPERVISING | {Role.INSPECTOR}
-HANDLING = frozenset({Role.HANDLER})
+SUPERVISING = SUPERVISING_ROLES
+VERIFYING = VERIFYING_ROLES
+HANDLING = HANDLING_ROLES
 
 # What the system (actor None) may do: auto-dispatch on report, the reminder job's escalation.
 SYSTEM_ACTIONS = frozenset({Action.DISPATCH, Action.ESCALATE})
@@ -91,7 +90,7 @@ def _t(
     )
 
 
-_TABLE = (
+TABLE = (
     _t(
         Action.DISPATCH,
         [Status.REPORTED],
@@ -253,10 +252,12 @@ _TABLE = (
     ),
 )
 
-TRANSITIONS: dict[Action, Transition] = {transition.action: transition for transition in _TABLE}
+TRANSITIONS: dict[Action, Transition] = {transition.action: transition for transition in TABLE}
 
+# Extension decisions are offered only while a request is pending.
+NEEDS_PENDING_EXTENSION = frozenset({Action.APPROVE_EXTENSION, Action.REFUSE_EXTENSION})
 # Actions whose offer depends on the issue's pending extension request.
-_NEEDS_PENDING_EXTENSION = frozenset({Action.APPROVE_EXTENSION, Action.REFUSE_EXTENSION})
+EXTENSION_ACTIONS = NEEDS_PENDING_EXTENSION | {Action.REQUEST_EXTENSION}
 
 
 class TransitionError(ValidationError):
@@ -288,25 +289,6 @@ def state_allows(issue: Issue, action: str) -> bool:
     return issue.status in transition_for(action).sources
 
 
-def require(issue: Issue, action: str, actor) -> Transition:
-    """Allow the action or raise: TransitionError for the state, PermissionDenied for the actor.
-
-    The state is checked first so that two people acting on the same page learn that the issue moved
-    on, rather than a confusing 403. `actor` None is the system (auto-dispatch, reminder job).
-    """
-    transition = transition_for(action)
-    if issue.status not in transition.sources:
-        raise TransitionError(issue, transition)
-    if actor is None:
-        if transition.action in SYSTEM_ACTIONS:
-            return transition
-        raise PermissionDenied(_("This action needs a person to take it."))
-    problem = permissions.permission_problem(actor, transition.action, issue)
-    if problem is not None:
-        raise PermissionDenied(problem)
-    return transition
-
-
 def required_inputs(transition: Transition, issue: Issue) -> frozenset[str]:
     """The inputs the action needs for this issue: photos only where the category asks for them."""
     requires = transition.requires
@@ -315,27 +297,11 @@ def required_inputs(transition: Transition, issue: Issue) -> frozenset[str]:
     return requires
 
 
-def available_actions(
-    issue: Issue, user, *, has_pending_extension: bool | None = None
-) -> list[Transition]:
-    """What the user may do to the issue now, in table order (the buttons a page shows).
+def offered_for(transition: Transition, issue: Issue) -> bool:
+    """Whether the table offers a side action on this case at all (escalation stops at level 3)."""
+    return not (transition.action == Action.ESCALATE and issue.escalation_level >= 3)
 
-    Pass `has_pending_extension` when the caller already knows it; otherwise one query answers it,
-    and only when an extension decision would otherwise be offered.
-    """
-    offered = []
-    for transition in _TABLE:
-        if issue.status not in transition.sources:
-            continue
-        if not permissions.can_act(user, transition.action, issue):
-            continue
-        if transition.action == Action.ESCALATE and issue.escalation_level >= 3:
-            continue
-        if transition.action in (Action.REQUEST_EXTENSION, *_NEEDS_PENDING_EXTENSION):
-            if has_pending_extension is None:
-                has_pending_extension = issue.extension_requests.filter(status="pending").exists()
-            wanted = transition.action in _NEEDS_PENDING_EXTENSION
-            if has_pending_extension != wanted:
-                continue
-        offered.append(transition)
-    return offered
+
+def extension_offer_matches(transition: Transition, has_pending_extension: bool) -> bool:
+    """A request is offered while none is pending; a decision only while one is."""
+    return has_pending_extension == (transition.action in NEEDS_PENDING_EXTENSION)

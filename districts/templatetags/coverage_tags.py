@@ -7,7 +7,7 @@ from typing import Any
 from django import template
 
 from districts.coverage import coverage_gap_count
-from districts.views.access import is_zone_admin
+from districts.policy import is_zone_admin
 
 register = template.Library()
 

@@ -1,4 +1,4 @@
-"""Who may use the admin tools: active superusers and staff whose role is admin."""
+"""The gate of the admin tools: `districts.policy.is_zone_admin`, applied to a view."""
 
 from __future__ import annotations
 
@@ -10,17 +10,7 @@ from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 
-from districts.models import Role
-
-
-def is_zone_admin(user: Any) -> bool:
-    """True for an active superuser or an active user whose membership role is admin."""
-    if not getattr(user, "is_authenticated", False) or not user.is_active:
-        return False
-    if user.is_superuser:
-        return True
-    membership = getattr(user, "membership", None)
-    return membership is not None and membership.role == Role.ADMIN
+from districts.policy import is_zone_admin
 
 
 def admin_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:

@@ -1,9 +1,10 @@
 """Every change to an issue: one atomic service per action, each writing exactly one IssueEvent.
 
 The pattern of each service: lock the issue row (two clicks, two people or a worker must not both
-win), pass `workflow.require` (state, then who may), validate the inputs with field-specific
-messages, update the row with `update_fields`, append one event with its photos, and write the
-in-app notifications in the same transaction. Nothing outside the database happens here.
+win), pass `require` (the role, then the state, then the rest of who may), validate the inputs
+with field-specific messages, take the new status from the transitions table, update the row with
+`update_fields`, append one event with its photos, and write the in-app notifications in the same
+transaction. Nothing outside the database happens here.
 
 Callers use `from issues import services` and `services.issue_<verb>(...)`; the modules below
 only group the services by the part of the lifecycle they serve.
@@ -13,6 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from issues.models import Action
+from issues.services.core import require
 from issues.services.extensions import (
     extension_approve,
     extension_refuse,
@@ -85,4 +87,5 @@ __all__ = [
     "issue_submit_fix",
     "issue_verify_fail",
     "issue_verify_pass",
+    "require",
 ]

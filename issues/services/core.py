@@ -6,11 +6,12 @@ import datetime
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.utils import timezone
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
+from districts import policy
 from districts.models import Category, Organisation
 from issues import calendar, notifications, permissions, workflow
 from issues.models import (
@@ -37,6 +38,30 @@ MISSING_INPUT = {
     "category": _("Choose a category."),
     "requested_deadline": _("Choose the deadline you are asking for."),
 }
+
+
+def require(issue: Issue, action: str, actor: Any) -> workflow.Transition:
+    """The single gate of every lifecycle service: allow the action or raise.
+
+    Role first: a role that may never take the action is refused (PermissionDenied) whatever the
+    state. Then the state: someone who could have acted a moment ago learns that the case moved on
+    (TransitionError naming the current state). Then the rest of the rules for this person and
+    case (their unit, districts, who fixed it). `actor` None is the system (auto-dispatch, the
+    reminder job), which may take only the table's system actions.
+    """
+    transition = workflow.transition_for(action)
+    if actor is None:
+        if transition.action not in workflow.SYSTEM_ACTIONS:
+            raise PermissionDenied(_("This action needs a person to take it."))
+    elif not permissions.role_allows(actor, action):
+        raise PermissionDenied(permissions.permission_problem(actor, action, issue))
+    if not workflow.state_allows(issue, action):
+        raise workflow.TransitionError(issue, transition)
+    if actor is not None:
+        problem = permissions.permission_problem(actor, action, issue)
+        if problem is not None:
+            raise PermissionDenied(problem)
+    return transition
 
 
 def lock_issue(issue: Issue | int) -> Issue:
@@ -134,7 +159,7 @@ def record_event(
     event = IssueEvent.objects.create(
         issue=issue,
         actor=actor,
-        actor_role=(permissions.role_of(actor) or "") if actor is not None else SYSTEM_ROLE,
+        actor_role=(policy.role_of(actor) or "") if actor is not None else SYSTEM_ROLE,
         action=action,
         from_status=from_status,
         to_status=issue.status,

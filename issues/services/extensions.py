@@ -10,7 +10,6 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from issues import workflow
 from issues.models import (
     Action,
     Escalation,
@@ -24,6 +23,7 @@ from issues.services.core import (
     iso,
     lock_issue,
     record_event,
+    require,
 )
 
 if TYPE_CHECKING:
@@ -38,7 +38,7 @@ def extension_request(
 ) -> ExtensionRequest:
     """The organisation asks for a later deadline (延期); one request waits at a time."""
     issue = lock_issue(issue)
-    transition = workflow.require(issue, Action.REQUEST_EXTENSION, actor)
+    transition = require(issue, Action.REQUEST_EXTENSION, actor)
     check_required(transition, issue, {"reason": reason, "requested_deadline": requested_deadline})
     now = timezone.now()
     check_future(requested_deadline, "requested_deadline", now)
@@ -96,7 +96,7 @@ def _decide(
 def extension_approve(*, extension: ExtensionRequest, actor: User, note: str = "") -> Issue:
     """Grant the requested deadline; the event keeps the old one."""
     issue, extension = _lock_extension(extension)
-    workflow.require(issue, Action.APPROVE_EXTENSION, actor)
+    require(issue, Action.APPROVE_EXTENSION, actor)
     now = timezone.now()
     if extension.status == ExtensionRequest.Status.PENDING:
         check_future(extension.requested_deadline, "requested_deadline", now)
@@ -123,7 +123,7 @@ def extension_approve(*, extension: ExtensionRequest, actor: User, note: str = "
 def extension_refuse(*, extension: ExtensionRequest, actor: User, note: str = "") -> Issue:
     """Refuse the requested deadline; the current one stands."""
     issue, extension = _lock_extension(extension)
-    workflow.require(issue, Action.REFUSE_EXTENSION, actor)
+    require(issue, Action.REFUSE_EXTENSION, actor)
     now = timezone.now()
     _decide(extension, actor, note, ExtensionRequest.Status.REFUSED, now)
     issue.save(update_fields=["updated_at"])
@@ -157,7 +157,7 @@ def issue_escalate(
     supervisor and the job at once, record the level once: the row lock serialises them.
     """
     issue = lock_issue(issue)
-    workflow.require(issue, Action.ESCALATE, actor)
+    require(issue, Action.ESCALATE, actor)
     if source not in Escalation.Source.values:
         raise ValueError(f"Unknown escalation source {source!r}")
     try:

@@ -14,6 +14,7 @@ from django.db.models import Max
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from districts import policy
 from districts.models import Category, Community, InspectionPoint, Organisation, Role, Severity
 from districts.routing import route
 from issues import calendar, permissions, workflow
@@ -33,6 +34,7 @@ from issues.services.core import (
     deadline_or_default,
     lock_issue,
     record_event,
+    require,
 )
 
 if TYPE_CHECKING:
@@ -153,7 +155,7 @@ def issue_create(
     longitude = _coordinate(longitude, "longitude", 180)
 
     district = community.district
-    if not permissions.can_report(reporter, district.pk):
+    if not policy.can_report_in(reporter, district.pk):
         raise PermissionDenied(_("You may not report issues in this district."))
 
     now = timezone.now()
@@ -210,9 +212,9 @@ def _auto_dispatch(issue: Issue, *, now: datetime.datetime) -> None:
     organisation = decision.organisation
     if organisation is None or not organisation.is_active:
         return  # stays reported; a supervisor dispatches by hand
-    workflow.require(issue, Action.DISPATCH, None)
     _dispatch(
         issue,
+        transition=require(issue, Action.DISPATCH, None),
         actor=None,
         organisation=organisation,
         deadline=None,
@@ -233,6 +235,7 @@ def _auto_dispatch(issue: Issue, *, now: datetime.datetime) -> None:
 def _dispatch(
     issue: Issue,
     *,
+    transition: workflow.Transition,
     actor: User | None,
     organisation: Organisation | None,
     deadline: datetime.datetime | None,
@@ -243,7 +246,7 @@ def _dispatch(
 ) -> Issue:
     organisation = check_organisation(organisation)
     if assigned_person is not None:
-        membership = permissions.membership_of(assigned_person)
+        membership = policy.membership_of(assigned_person)
         if (
             membership is None
             or not assigned_person.is_active
@@ -255,7 +258,7 @@ def _dispatch(
             )
     new_deadline, source = deadline_or_default(category=issue.category, given=deadline, now=now)
     from_status = issue.status
-    issue.status = Status.ASSIGNED
+    issue.status = transition.target_for(issue.status)
     issue.assigned_organisation = organisation
     issue.assigned_person = assigned_person
     issue.dispatched_at = now
@@ -297,10 +300,11 @@ def issue_dispatch(
 ) -> Issue:
     """File a report and send it to an organisation with a deadline (computed when not given)."""
     issue = lock_issue(issue)
-    transition = workflow.require(issue, Action.DISPATCH, actor)
+    transition = require(issue, Action.DISPATCH, actor)
     check_required(transition, issue, {"organisation": organisation})
     return _dispatch(
         issue,
+        transition=transition,
         actor=actor,
         organisation=organisation,
         deadline=deadline,
@@ -317,11 +321,11 @@ def issue_dispatch(
 def issue_reject(*, issue: Issue, actor: User, reason: str) -> Issue:
     """Refuse to file a report (不予立案), with the reason the reporter will read."""
     issue = lock_issue(issue)
-    transition = workflow.require(issue, Action.REJECT, actor)
+    transition = require(issue, Action.REJECT, actor)
     check_required(transition, issue, {"reason": reason})
     now = timezone.now()
     from_status = issue.status
-    issue.status = Status.REJECTED
+    issue.status = transition.target_for(issue.status)
     issue.rejected_at = now
     issue.save(update_fields=["status", "rejected_at", "updated_at"])
     record_event(
@@ -354,7 +358,7 @@ def issue_mark_duplicate(
         issue, duplicate_of = locked[issue.pk], locked[duplicate_of.pk]
     else:
         issue = lock_issue(issue)
-    transition = workflow.require(issue, Action.MARK_DUPLICATE, actor)
+    transition = require(issue, Action.MARK_DUPLICATE, actor)
     check_required(transition, issue, {"duplicate_of": duplicate_of})
     if duplicate_of.pk == issue.pk:
         raise ValidationError({"duplicate_of": _("A case cannot duplicate itself.")})
@@ -371,7 +375,7 @@ def issue_mark_duplicate(
         )
     now = timezone.now()
     from_status = issue.status
-    issue.status = Status.REJECTED
+    issue.status = transition.target_for(issue.status)
     issue.rejected_at = now
     issue.duplicate_of = duplicate_of
     issue.save(update_fields=["status", "rejected_at", "duplicate_of", "updated_at"])
@@ -393,11 +397,11 @@ def issue_fix_on_spot(
 ) -> Issue:
     """Close the reporter's own small problem fixed there and then (自处置), with after-photos."""
     issue = lock_issue(issue)
-    transition = workflow.require(issue, Action.FIX_ON_SPOT, actor)
+    transition = require(issue, Action.FIX_ON_SPOT, actor)
     check_required(transition, issue, {"photos": photos})
     now = timezone.now()
     from_status = issue.status
-    issue.status = Status.CLOSED
+    issue.status = transition.target_for(issue.status)
     issue.fixed_on_spot = True
     issue.last_fix_by = actor
     issue.closed_at = now
@@ -421,7 +425,7 @@ def issue_change_category(
 ) -> Issue:
     """Correct the category; a running clock gets the new category's deadline from its start."""
     issue = lock_issue(issue)
-    transition = workflow.require(issue, Action.CHANGE_CATEGORY, actor)
+    transition = require(issue, Action.CHANGE_CATEGORY, actor)
     check_required(transition, issue, {"category": category})
     check_category(category)
     if category.pk == issue.category_id:

@@ -12,13 +12,11 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from districts.models import Organisation
-from issues import workflow
 from issues.models import (
     Action,
     EscalationLevel,
     Issue,
     Photo,
-    Status,
 )
 from issues.photos import PreparedPhoto
 from issues.services.core import (
@@ -28,6 +26,7 @@ from issues.services.core import (
     iso,
     lock_issue,
     record_event,
+    require,
     withdraw_pending_extension,
 )
 
@@ -41,10 +40,10 @@ if TYPE_CHECKING:
 def issue_acknowledge(*, issue: Issue, actor: User, note: str = "") -> Issue:
     """The assigned organisation accepts the case (签收) and starts work."""
     issue = lock_issue(issue)
-    workflow.require(issue, Action.ACKNOWLEDGE, actor)
+    transition = require(issue, Action.ACKNOWLEDGE, actor)
     now = timezone.now()
     from_status = issue.status
-    issue.status = Status.IN_PROGRESS
+    issue.status = transition.target_for(issue.status)
     issue.acknowledged_at = now
     issue.save(update_fields=["status", "acknowledged_at", "updated_at"])
     record_event(
@@ -62,14 +61,14 @@ def issue_acknowledge(*, issue: Issue, actor: User, note: str = "") -> Issue:
 def issue_return(*, issue: Issue, actor: User, reason: str) -> Issue:
     """The organisation hands the case back as not theirs (回退); it goes back to triage."""
     issue = lock_issue(issue)
-    transition = workflow.require(issue, Action.RETURN, actor)
+    transition = require(issue, Action.RETURN, actor)
     check_required(transition, issue, {"reason": reason})
     now = timezone.now()
     from_status = issue.status
     returning = issue.assigned_organisation
     old_deadline = issue.deadline
     withdrawn = withdraw_pending_extension(issue, actor, now)
-    issue.status = Status.REPORTED
+    issue.status = transition.target_for(issue.status)
     issue.assigned_organisation = None
     issue.assigned_person = None
     issue.deadline = None
@@ -111,7 +110,7 @@ def issue_reassign(
 ) -> Issue:
     """Send the case to another organisation, whose clock starts now."""
     issue = lock_issue(issue)
-    transition = workflow.require(issue, Action.REASSIGN, actor)
+    transition = require(issue, Action.REASSIGN, actor)
     check_required(transition, issue, {"organisation": organisation})
     organisation = check_organisation(organisation)
     if organisation.pk == issue.assigned_organisation_id:
@@ -124,7 +123,7 @@ def issue_reassign(
     previous = issue.assigned_organisation_id
     old_deadline = issue.deadline
     withdrawn = withdraw_pending_extension(issue, actor, now)
-    issue.status = Status.ASSIGNED
+    issue.status = transition.target_for(issue.status)
     issue.assigned_organisation = organisation
     issue.assigned_person = None
     issue.acknowledged_at = None
@@ -166,11 +165,11 @@ def issue_submit_fix(
 ) -> Issue:
     """Record the organisation's fix with after-photos and hand the issue to verification."""
     issue = lock_issue(issue)
-    transition = workflow.require(issue, Action.SUBMIT_FIX, actor)
+    transition = require(issue, Action.SUBMIT_FIX, actor)
     check_required(transition, issue, {"photos": photos})
     now = timezone.now()
     from_status = issue.status
-    issue.status = Status.SUBMITTED
+    issue.status = transition.target_for(issue.status)
     issue.submitted_at = now
     issue.first_submitted_at = issue.first_submitted_at or now
     issue.last_fix_by = actor
@@ -205,11 +204,11 @@ def issue_verify_pass(
 ) -> Issue:
     """Accept the fix after checking on site (核查通过) and close the case."""
     issue = lock_issue(issue)
-    workflow.require(issue, Action.VERIFY_PASS, actor)
+    transition = require(issue, Action.VERIFY_PASS, actor)
     now = timezone.now()
     from_status = issue.status
     withdrawn = withdraw_pending_extension(issue, actor, now)
-    issue.status = Status.CLOSED
+    issue.status = transition.target_for(issue.status)
     issue.verified_at = now
     issue.closed_at = now
     issue.save(update_fields=["status", "verified_at", "closed_at", "updated_at"])
@@ -233,11 +232,11 @@ def issue_verify_fail(
 ) -> Issue:
     """Send the fix back for rework (返工): the organisation works on under the same deadline."""
     issue = lock_issue(issue)
-    transition = workflow.require(issue, Action.VERIFY_FAIL, actor)
+    transition = require(issue, Action.VERIFY_FAIL, actor)
     check_required(transition, issue, {"reason": reason})
     now = timezone.now()
     from_status = issue.status
-    issue.status = Status.IN_PROGRESS
+    issue.status = transition.target_for(issue.status)
     issue.verified_at = now
     issue.rework_count += 1
     issue.save(update_fields=["status", "verified_at", "rework_count", "updated_at"])
@@ -262,13 +261,13 @@ def issue_verify_fail(
 def issue_park(*, issue: Issue, actor: User, reason: str, review_date: datetime.date) -> Issue:
     """Park a case that cannot be fixed now (挂账); the organisation's clock stops until resumed."""
     issue = lock_issue(issue)
-    transition = workflow.require(issue, Action.PARK, actor)
+    transition = require(issue, Action.PARK, actor)
     check_required(transition, issue, {"reason": reason, "review_date": review_date})
     now = timezone.now()
     if review_date <= timezone.localdate(now):
         raise ValidationError({"review_date": _("The review date must be after today.")})
     from_status = issue.status
-    issue.status = Status.PARKED
+    issue.status = transition.target_for(issue.status)
     issue.parked_at = now
     issue.park_review_date = review_date
     issue.save(update_fields=["status", "parked_at", "park_review_date", "updated_at"])
@@ -288,7 +287,7 @@ def issue_park(*, issue: Issue, actor: User, reason: str, review_date: datetime.
 def issue_resume(*, issue: Issue, actor: User, note: str = "") -> Issue:
     """Take a parked case up again; its deadline moves by the time it was parked."""
     issue = lock_issue(issue)
-    workflow.require(issue, Action.RESUME, actor)
+    transition = require(issue, Action.RESUME, actor)
     now = timezone.now()
     parked_for = max(now - (issue.parked_at or now), datetime.timedelta(0))
     from_status = issue.status
@@ -297,7 +296,7 @@ def issue_resume(*, issue: Issue, actor: User, note: str = "") -> Issue:
     issue.deadline = old_deadline + parked_for
     if issue.clock_started_at is not None:
         issue.clock_started_at += parked_for
-    issue.status = Status.IN_PROGRESS
+    issue.status = transition.target_for(issue.status)
     issue.park_review_date = None
     issue.save(
         update_fields=["status", "deadline", "clock_started_at", "park_review_date", "updated_at"]
@@ -320,12 +319,12 @@ def issue_resume(*, issue: Issue, actor: User, note: str = "") -> Issue:
 def issue_cancel(*, issue: Issue, actor: User, reason: str) -> Issue:
     """Void an open case (作废), e.g. filed by mistake; the record stays."""
     issue = lock_issue(issue)
-    transition = workflow.require(issue, Action.CANCEL, actor)
+    transition = require(issue, Action.CANCEL, actor)
     check_required(transition, issue, {"reason": reason})
     now = timezone.now()
     from_status = issue.status
     withdrawn = withdraw_pending_extension(issue, actor, now)
-    issue.status = Status.CANCELLED
+    issue.status = transition.target_for(issue.status)
     issue.cancelled_at = now
     issue.save(update_fields=["status", "cancelled_at", "updated_at"])
     record_event(
@@ -351,7 +350,7 @@ def issue_reopen(
 ) -> Issue:
     """Reopen a closed case that recurred (复发): assigned again, with a new clock."""
     issue = lock_issue(issue)
-    workflow.require(issue, Action.REOPEN, actor)
+    transition = require(issue, Action.REOPEN, actor)
     organisation = check_organisation(organisation or issue.assigned_organisation)
     now = timezone.now()
     new_deadline, source = deadline_or_default(category=issue.category, given=deadline, now=now)
@@ -359,7 +358,7 @@ def issue_reopen(
     previous = issue.assigned_organisation_id
     if organisation.pk != previous:
         issue.assigned_person = None
-    issue.status = Status.ASSIGNED
+    issue.status = transition.target_for(issue.status)
     issue.assigned_organisation = organisation
     issue.dispatched_at = issue.dispatched_at or now
     issue.clock_started_at = now

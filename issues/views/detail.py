@@ -18,7 +18,7 @@ from django.views.decorators.http import require_GET, require_POST
 from districts.geo import amap_marker_url
 from districts.models import Role
 from districts.routing import RoutingDecision, route
-from issues import calendar, services, workflow
+from issues import calendar, permissions, services, workflow
 from issues.forms import IssueActionForm, add_service_error
 from issues.models import Action, ExtensionRequest, Issue, Photo
 from issues.workflow import Transition, TransitionError
@@ -104,7 +104,7 @@ def detail_context(
     pending_extension = next(
         (e for e in extensions if e.status == ExtensionRequest.Status.PENDING), None
     )
-    transitions = workflow.available_actions(
+    transitions = permissions.available_actions(
         issue, user, has_pending_extension=pending_extension is not None
     )
     decision: RoutingDecision | None = None
@@ -185,8 +185,9 @@ def issue_act(request: HttpRequest, pk: int, action: str) -> HttpResponse:
         raise Http404 from error
     back = _safe_next(request) or issue.get_absolute_url()
     try:
-        # The state first: a page left open while someone else acted gets a message, not a 403.
-        workflow.require(issue, transition.action, request.user)
+        # A role that may never act is refused (403); someone who could have acted a moment ago,
+        # on a page left open while someone else acted, gets a message instead.
+        services.require(issue, transition.action, request.user)
     except TransitionError as error:
         messages.error(request, " ".join(error.messages))
         return redirect(back)

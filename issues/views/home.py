@@ -20,8 +20,8 @@ from django.utils.http import urlencode
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_GET
 
+from districts import policy
 from districts.models import Role
-from issues.filters import districts_in_scope, role_for
 from issues.models import (
     CLOCK_STATUSES,
     OPEN_STATUSES,
@@ -257,7 +257,7 @@ def _overview_context(user, visible: QuerySet[Issue], now: datetime.datetime) ->
     # One query for the district table; the FilteredRelation joins only open issues (a partial
     # index covers them), so closed history never enters the join.
     districts = (
-        districts_in_scope(user)
+        policy.districts_in_scope(user)
         .annotate(
             open_issue=FilteredRelation("issue", condition=Q(issue__status__in=OPEN_STATUSES))
         )
@@ -299,7 +299,7 @@ def _overview_context(user, visible: QuerySet[Issue], now: datetime.datetime) ->
 def home(request: HttpRequest) -> HttpResponse:
     """The signed-in user's own work, chosen by role."""
     user = request.user
-    role = role_for(user)
+    role = policy.role_of(user)
     now = timezone.now()
     visible = Issue.objects.visible_to(user)
     context: dict[str, Any] = {"role": role, "now": now}

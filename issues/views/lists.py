@@ -22,7 +22,8 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 
-from issues.filters import SORTS, IssueFilterSet, role_for
+from districts import policy
+from issues.filters import SORTS, IssueFilterSet
 from issues.models import Issue
 
 # Cursor parameters: "after" pages forward, "before" pages back from the first row shown.
@@ -187,7 +188,7 @@ def issue_list(request: HttpRequest) -> HttpResponse:
         "form": filterset.form,
         "filters_invalid": filterset.is_bound and not filterset.is_valid(),
         "cursor_error": cursor_error,
-        "role": role_for(request.user),
+        "role": policy.role_of(request.user),
         "now": timezone.now(),
         "export_query": "" if export_query == "?" else export_query,
         "filters_open": filterset.active_filter_count > 0 or not filterset.is_valid(),
@@ -307,7 +308,7 @@ def issue_export_csv(request: HttpRequest) -> HttpResponse:
                 "filters_invalid": True,
                 "filters_open": True,
                 "rows": [],
-                "role": role_for(request.user),
+                "role": policy.role_of(request.user),
             },
             status=400,
         )

@@ -12,14 +12,13 @@ from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods
 
+from districts import policy
 from districts.geo import distance_m
-from districts.models import Category, Role, Severity
-from issues import permissions, services
-from issues.forms import IssueReportForm, add_service_error, reporting_points
+from districts.models import Category, Severity
+from issues import services
+from issues.forms import IssueReportForm, add_service_error
 from issues.models import Issue
 
-# Roles that log problems (domain.md §2); handlers and leaders do not.
-REPORTING_ROLES = frozenset({Role.INSPECTOR, Role.SUPERVISOR, Role.ADMIN})
 # How far around the phone inspection points are offered, and how many.
 NEARBY_RADIUS_M = 500
 NEARBY_LIMIT = 8
@@ -27,11 +26,6 @@ NEARBY_LIMIT = 8
 RECENT_CATEGORY_COUNT = 6
 RECENT_REPORTS_SCANNED = 40
 COMMON_CATEGORY_COUNT = 8
-
-
-def may_report(user) -> bool:
-    """Whether the user's role logs problems (where, `permissions.can_report` decides)."""
-    return permissions.role_of(user) in REPORTING_ROLES
 
 
 def _wants_json(request: HttpRequest) -> bool:
@@ -104,7 +98,7 @@ def _render_form(request: HttpRequest, form: IssueReportForm) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def issue_report(request: HttpRequest) -> HttpResponse:
     """The phone report form; a double tap (the same client token) files one issue."""
-    if not may_report(request.user):
+    if not policy.may_report(request.user):
         raise PermissionDenied
     if request.method == "POST":
         existing = _already_filed(request)
@@ -154,7 +148,7 @@ def nearby_points(request: HttpRequest) -> HttpResponse:
 
     Answers an HTML fragment for the report page (or JSON with ?format=json).
     """
-    if not may_report(request.user):
+    if not policy.may_report(request.user):
         raise PermissionDenied
     try:
         latitude = float(request.GET["lat"])
@@ -165,7 +159,7 @@ def nearby_points(request: HttpRequest) -> HttpResponse:
         return HttpResponseBadRequest(_("lat and lng are out of range."))
     # The box query uses the coordinate index; the true distance then trims the box's corners.
     candidates = (
-        reporting_points(request.user)
+        policy.reporting_points(request.user)
         .within_box(latitude=latitude, longitude=longitude, radius_m=NEARBY_RADIUS_M)
         .select_related("community", "point_type")[:500]
     )

@@ -13,22 +13,19 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 from django.views.decorators.http import require_GET, require_POST
 
-from districts.models import Organisation, Role, Severity
+from districts import policy
+from districts.models import Organisation, Severity
 from districts.routing import route_many
 from issues import permissions, services
 from issues.models import Action, Issue, Photo, Status
 from issues.workflow import TransitionError
 
-# Roles that triage and dispatch (domain.md §2).
-TRIAGE_ROLES = frozenset({Role.SUPERVISOR, Role.ADMIN})
-# Roles that verify fixes: supervisors, and inspectors other than the handler who fixed.
-VERIFY_ROLES = frozenset({Role.SUPERVISOR, Role.ADMIN, Role.INSPECTOR})
 # A queue page shows this many issues, oldest first; the rest wait for the next visit.
 QUEUE_LIMIT = 60
 
 
-def _require_role(user, roles: frozenset[str]) -> None:
-    if permissions.role_of(user) not in roles:
+def _require(allowed: bool) -> None:
+    if not allowed:
         raise PermissionDenied
 
 
@@ -49,7 +46,7 @@ def _photos_of_kinds(*kinds: str) -> Prefetch:
 @require_GET
 def triage(request: HttpRequest) -> HttpResponse:
     """Reported issues in scope awaiting dispatch, each with the routing suggestion preselected."""
-    _require_role(request.user, TRIAGE_ROLES)
+    _require(policy.may_supervise(request.user))
     rows = list(
         Issue.objects.visible_to(request.user)
         .filter(status=Status.REPORTED)
@@ -79,7 +76,7 @@ def triage(request: HttpRequest) -> HttpResponse:
 @require_POST
 def bulk_dispatch(request: HttpRequest) -> HttpResponse:
     """Dispatch every selected issue to its row's organisation; each issue on its own."""
-    _require_role(request.user, TRIAGE_ROLES)
+    _require(policy.may_supervise(request.user))
     selected: list[int] = []
     for value in request.POST.getlist("issue"):
         if value.isdigit() and int(value) not in selected:
@@ -142,7 +139,7 @@ def bulk_dispatch(request: HttpRequest) -> HttpResponse:
 @require_GET
 def verify_queue(request: HttpRequest) -> HttpResponse:
     """Fixes awaiting verification in scope, before and after photos together, oldest first."""
-    _require_role(request.user, VERIFY_ROLES)
+    _require(policy.may_verify(request.user))
     rows = list(
         Issue.objects.visible_to(request.user)
         .filter(status=Status.SUBMITTED)

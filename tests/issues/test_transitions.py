@@ -5,9 +5,10 @@ from __future__ import annotations
 import datetime
 
 import pytest
+from django.core.exceptions import PermissionDenied
 from django.utils import timezone, translation
 
-from issues import services, workflow
+from issues import permissions, services, workflow
 from issues.models import DISPATCHED_STATUSES, OPEN_STATUSES, Action, IssueEvent, Status
 from tests.factories import CategoryFactory
 from tests.issues.lifecycle_support import (
@@ -105,7 +106,7 @@ def test_transition_is_taken_where_the_table_allows_it_and_refused_everywhere_el
 def test_transition_offers_match_the_table_for_the_usual_actors(world, state):
     issue = issue_in(world, state)
     for action, persona in USUAL_ACTOR.items():
-        offered = {t.action for t in workflow.available_actions(issue, getattr(world, persona))}
+        offered = {t.action for t in permissions.available_actions(issue, getattr(world, persona))}
         # Extension decisions are offered only with a pending request, which this issue lacks.
         expected = (state, action) in SPEC and action not in (
             A.APPROVE_EXTENSION,
@@ -214,23 +215,57 @@ def test_transition_error_names_the_current_state(world):
     assert refused.value.code == "invalid_transition"
 
 
-def test_transition_error_comes_before_any_permission_check(world):
-    # A stale page must say the issue moved on, whoever looks at it.
-    issue = issue_in(world, S.CLOSED)
-    with pytest.raises(workflow.TransitionError):
-        workflow.require(issue, A.ACKNOWLEDGE, world.leo)
+# One persona per role, all able to see an issue of district A assigned to organisation X.
+ROLE_PERSONAS = {
+    "inspector": "alice",
+    "supervisor": "bob",
+    "handler": "hank",
+    "leader": "leo",
+    "admin": "adam",
+}
+
+
+@pytest.mark.parametrize("action", list(workflow.TRANSITIONS))
+def test_policy_role_before_state_a_role_that_may_never_act_is_refused_in_every_state(
+    world, action
+):
+    # A leader posting "acknowledge" or a handler posting "dispatch" get 403, never "stale".
+    transition = workflow.transition_for(action)
+    for role, persona in ROLE_PERSONAS.items():
+        if role in transition.roles:
+            continue
+        for status in Status:
+            issue = issue_in(world, status)
+            with pytest.raises(PermissionDenied) as refused:
+                services.require(issue, action, getattr(world, persona))
+            assert not isinstance(refused.value, workflow.TransitionError), (role, status)
+
+
+@pytest.mark.parametrize("action", list(workflow.TRANSITIONS))
+def test_policy_role_before_state_a_role_that_may_act_hears_the_case_moved_on(world, action):
+    # The stale-state message is for people who could have acted a moment ago.
+    transition = workflow.transition_for(action)
+    stale = [status for status in Status if status not in transition.sources]
+    for role in transition.roles:
+        persona = getattr(world, ROLE_PERSONAS[role])
+        for status in stale:
+            issue = issue_in(world, status)
+            with pytest.raises(workflow.TransitionError):
+                services.require(issue, action, persona)
 
 
 def test_transition_extension_decisions_are_offered_only_while_a_request_waits(world):
     issue = issue_in(world, S.IN_PROGRESS)
-    offered = {t.action for t in workflow.available_actions(issue, world.bob)}
+    offered = {t.action for t in permissions.available_actions(issue, world.bob)}
     assert A.APPROVE_EXTENSION not in offered
-    assert A.REQUEST_EXTENSION in {t.action for t in workflow.available_actions(issue, world.hank)}
+    assert A.REQUEST_EXTENSION in {
+        t.action for t in permissions.available_actions(issue, world.hank)
+    }
     pending_extension(issue, world)
-    offered = {t.action for t in workflow.available_actions(issue, world.bob)}
+    offered = {t.action for t in permissions.available_actions(issue, world.bob)}
     assert {A.APPROVE_EXTENSION, A.REFUSE_EXTENSION} <= offered
     assert A.REQUEST_EXTENSION not in {
-        t.action for t in workflow.available_actions(issue, world.hank)
+        t.action for t in permissions.available_actions(issue, world.hank)
     }
 
 

@@ -575,3 +575,24 @@ def test_verify_queue_shows_submitted_fixes_in_scope_with_pass_and_fail(client, 
     assert act_url(mine, "verify_pass") in html
     assert act_url(mine, "verify_fail") in html
     assert theirs.case_number not in html
+
+
+@pytest.mark.parametrize(
+    ("persona", "action", "status"),
+    [
+        ("leo", "acknowledge", "assigned"),
+        ("leo", "acknowledge", "closed"),
+        ("hank", "dispatch", "assigned"),
+        ("hank", "dispatch", "closed"),
+        ("alice", "park", "cancelled"),
+    ],
+)
+def test_policy_role_before_state_on_the_page_a_role_that_never_acts_gets_403(
+    client, world, persona, action, status
+):
+    issue = issue_in(world, status)
+    before = snapshot(issue)
+    client.force_login(getattr(world, persona))
+    response = client.post(reverse("issues:issue_act", args=[issue.pk, action]))
+    assert response.status_code == 403
+    assert snapshot(issue) == before
