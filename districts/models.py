@@ -508,6 +508,19 @@ class Membership(models.Model):
         return f"{self.user} ({self.get_role_display()})"
 
 
+class AuditAction(models.TextChoices):
+    """What a change-log row records, in words for the change log and the admin."""
+
+    RESPONSIBILITY_ASSIGN = "responsibility_assign", _("Responsibility assigned")
+    RESPONSIBILITY_END = "responsibility_end", _("Responsibility ended")
+    RESPONSIBILITY_WITHDRAW = "responsibility_withdraw", _("Scheduled responsibility withdrawn")
+    STAFF_CREATE = "staff_create", _("Account created")
+    STAFF_UPDATE = "staff_update", _("Account changed")
+    STAFF_DISABLE = "staff_disable", _("Account disabled")
+    STAFF_ENABLE = "staff_enable", _("Account enabled")
+    IMPORT = "import", _("Import")
+
+
 class AuditEntry(models.Model):
     """One change an admin made to reference data or staff, kept for the record; never edited."""
 
@@ -519,7 +532,7 @@ class AuditEntry(models.Model):
         blank=True,
         related_name="+",
     )
-    action = models.CharField(_("action"), max_length=40)
+    action = models.CharField(_("action"), max_length=40, choices=AuditAction.choices)
     object_type = models.CharField(_("object type"), max_length=60)
     object_id = models.CharField(_("object id"), max_length=60, blank=True)
     summary = models.CharField(_("summary"), max_length=300)

@@ -34,6 +34,7 @@ from districts.models import (
     PointType,
     Severity,
 )
+from issues.forms import CampaignDateField, DateInput
 from issues.models import CLOCK_STATUSES, EscalationLevel, Issue, Status, TimerLight
 
 User = get_user_model()
@@ -130,13 +131,10 @@ class AnyChoiceFilter(django_filters.ChoiceFilter):
         super().__init__(*args, **kwargs)
 
 
-class DateInput(forms.DateInput):
-    """The browser's own date picker."""
+class CampaignDateFilter(django_filters.DateFilter):
+    """A date filter that refuses dates outside the campaign's years with a form error."""
 
-    input_type = "date"
-
-    def __init__(self, attrs: dict | None = None) -> None:
-        super().__init__(attrs=attrs, format="%Y-%m-%d")
+    field_class = CampaignDateField
 
 
 def local_day_start(day: datetime.date) -> datetime.datetime:
@@ -226,28 +224,28 @@ class IssueFilterSet(django_filters.FilterSet):
         to_field_name="username",
         widget=forms.TextInput(attrs={"autocomplete": "off", "autocapitalize": "none"}),
     )
-    reported_from = django_filters.DateFilter(
+    reported_from = CampaignDateFilter(
         label=_("Reported from"), field_name="reported_at", method="filter_from", widget=DateInput
     )
-    reported_to = django_filters.DateFilter(
+    reported_to = CampaignDateFilter(
         label=_("Reported until"), field_name="reported_at", method="filter_to", widget=DateInput
     )
-    dispatched_from = django_filters.DateFilter(
+    dispatched_from = CampaignDateFilter(
         label=_("Dispatched from"),
         field_name="dispatched_at",
         method="filter_from",
         widget=DateInput,
     )
-    dispatched_to = django_filters.DateFilter(
+    dispatched_to = CampaignDateFilter(
         label=_("Dispatched until"),
         field_name="dispatched_at",
         method="filter_to",
         widget=DateInput,
     )
-    closed_from = django_filters.DateFilter(
+    closed_from = CampaignDateFilter(
         label=_("Closed from"), field_name="closed_at", method="filter_from", widget=DateInput
     )
-    closed_to = django_filters.DateFilter(
+    closed_to = CampaignDateFilter(
         label=_("Closed until"), field_name="closed_at", method="filter_to", widget=DateInput
     )
 

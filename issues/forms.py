@@ -82,10 +82,33 @@ class DateTimeLocalInput(forms.DateTimeInput):
 
 
 class DateInput(forms.DateInput):
+    """The browser's own date picker."""
+
     input_type = "date"
 
     def __init__(self, attrs: dict | None = None) -> None:
         super().__init__(attrs=attrs, format="%Y-%m-%d")
+
+
+# Dates people may mean: far outside the campaign's years is a typo (9999-12-31 even overflows
+# the day after it).
+EARLIEST_DATE = datetime.date(2000, 1, 1)
+LATEST_DATE = datetime.date(2099, 12, 31)
+
+
+class CampaignDateField(forms.DateField):
+    """A date between 2000 and 2099, refused in words otherwise."""
+
+    widget = DateInput
+
+    def validate(self, value: datetime.date | None) -> None:
+        super().validate(value)
+        if value is not None and not (EARLIEST_DATE <= value <= LATEST_DATE):
+            raise forms.ValidationError(
+                _("Choose a date between %(first)s and %(last)s."),
+                code="date_out_of_range",
+                params={"first": EARLIEST_DATE.isoformat(), "last": LATEST_DATE.isoformat()},
+            )
 
 
 def parse_client_taken_at(value: str) -> datetime.datetime | None:
@@ -377,7 +400,7 @@ class IssueActionForm(forms.Form):
         if name == "photos":
             return MultiplePhotoField(label=_("Photos"), required=required)
         if name == "review_date":
-            return forms.DateField(label=_("Review date"), required=required, widget=DateInput())
+            return CampaignDateField(label=_("Review date"), required=required)
         if name == "duplicate_of":
             return forms.CharField(
                 label=_("Case number of the original issue"),

@@ -133,9 +133,13 @@ def read_xlsx(file: IO[bytes]) -> tuple[list[Sheet], list[str]]:
             % {"size": MAX_UNPACKED_BYTES // (1024 * 1024)}
         )
     file.seek(0)
+    # openpyxl parses through defusedxml (a requirement), so an external entity or an entity
+    # bomb raises DefusedXmlException (a ValueError); broken XML raises ParseError (a
+    # SyntaxError). Rows are parsed lazily, so reading them is guarded as well.
+    unreadable = (zipfile.BadZipFile, KeyError, OSError, ValueError, SyntaxError, TypeError)
     try:
         workbook = load_workbook(file, read_only=True, data_only=True)
-    except (zipfile.BadZipFile, KeyError, OSError, ValueError) as error:
+    except unreadable as error:
         raise ImportFileError(_("This is not a readable XLSX workbook.")) from error
     sheets: list[Sheet] = []
     ignored: list[str] = []
@@ -146,6 +150,10 @@ def read_xlsx(file: IO[bytes]) -> tuple[list[Sheet], list[str]]:
                 ignored.append(worksheet.title)
                 continue
             sheets.append(_sheet_from_rows(kind, worksheet.iter_rows(values_only=True)))
+    except ImportFileError:
+        raise
+    except unreadable as error:
+        raise ImportFileError(_("This is not a readable XLSX workbook.")) from error
     finally:
         workbook.close()
     return sheets, ignored
@@ -165,6 +173,11 @@ def _decode_csv(data: bytes) -> str:
 def read_csv(file: IO[bytes], *, kind: str | None = None) -> Sheet:
     """One kind from a CSV file; the kind is given or recognised from the header."""
     text = _decode_csv(file.read())
+    if "\x00" in text:
+        # PostgreSQL refuses NUL in text: say so now rather than fail at confirm.
+        raise ImportFileError(
+            _("The file contains NUL characters, so it is not plain CSV text. Save it again as CSV.")
+        )
     first_line = text.split("\n", 1)[0]
     delimiter = ","
     if "," not in first_line:

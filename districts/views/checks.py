@@ -9,7 +9,7 @@ from django.urls import reverse
 
 from districts.coverage import coverage_report
 from districts.forms import RoutingCheckForm
-from districts.models import AuditEntry, OwnerKind
+from districts.models import AuditAction, AuditEntry, OwnerKind
 from districts.routing import route
 from districts.views.access import admin_required
 from districts.views.matrix import Slot, cell_url
@@ -113,7 +113,20 @@ def audit_log(request: HttpRequest) -> HttpResponse:
     """Every change made through the admin tools, newest first."""
     entries = AuditEntry.objects.select_related("actor").order_by("-created_at", "-id")
     action = request.GET.get("action", "")
-    if action:
+    unknown_action = bool(action) and action not in AuditAction.values
+    if unknown_action:
+        # A link from an older version or a hand-edited address: say so and show nothing.
+        entries = entries.none()
+    elif action:
         entries = entries.filter(action=action)
     page = Paginator(entries, 50).get_page(request.GET.get("page"))
-    return render(request, "districts/audit.html", {"page": page, "action": action})
+    return render(
+        request,
+        "districts/audit.html",
+        {
+            "page": page,
+            "action": "" if unknown_action else action,
+            "unknown_action": unknown_action,
+            "actions": AuditAction.choices,
+        },
+    )

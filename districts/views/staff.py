@@ -18,6 +18,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from districts import services
 from districts.forms import PasswordForm, StaffFilterSet, StaffForm
+from districts.inputs import parse_id, parse_ids
 from districts.models import AuditEntry, District, Membership, Organisation, Responsibility, Role
 from districts.views.access import admin_required
 
@@ -64,10 +65,10 @@ def _initial_from_query(request: HttpRequest) -> dict[str, Any]:
     role = request.GET.get("role")
     if role in Role.values:
         initial["role"] = role
-    organisation = request.GET.get("organisation")
-    if organisation and organisation.isdigit():
+    organisation = parse_id(request.GET.get("organisation"))
+    if organisation is not None:
         initial["organisation"] = Organisation.objects.filter(pk=organisation).first()
-    districts = [value for value in request.GET.getlist("districts") if value.isdigit()]
+    districts = parse_ids(request.GET.getlist("districts"))
     if districts:
         initial["districts"] = list(District.objects.filter(pk__in=districts))
     return initial

@@ -9,6 +9,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
+from districts.inputs import parse_id
 from issues.models import Issue, Notification
 
 PAGE_SIZE = 30
@@ -22,13 +23,13 @@ def _own_notifications(request: HttpRequest):
 @login_required
 def notification_list(request: HttpRequest) -> HttpResponse:
     """The user's newest notifications; a link only to issues they can still see."""
-    before = request.GET.get("before", "")
+    before = parse_id(request.GET.get("before"))
     notifications = _own_notifications(request).annotate(
         # One EXISTS per row inside the same query: scope may have changed since the notice.
         issue_visible=Exists(Issue.objects.visible_to(request.user).filter(pk=OuterRef("issue_id")))
     )
-    if before.isdigit():
-        notifications = notifications.filter(pk__lt=int(before))
+    if before is not None:
+        notifications = notifications.filter(pk__lt=before)
     rows = list(notifications.order_by("-id")[: PAGE_SIZE + 1])
     has_next = len(rows) > PAGE_SIZE
     rows = rows[:PAGE_SIZE]
@@ -38,7 +39,7 @@ def notification_list(request: HttpRequest) -> HttpResponse:
         {
             "notifications": rows,
             "next_url": f"?before={rows[-1].pk}" if has_next else None,
-            "first_url": "?" if before else None,
+            "first_url": "?" if "before" in request.GET else None,
             "has_unread": any(row.read_at is None for row in rows),
         },
     )

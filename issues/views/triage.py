@@ -14,6 +14,7 @@ from django.utils.translation import ngettext
 from django.views.decorators.http import require_GET, require_POST
 
 from districts import policy
+from districts.inputs import parse_id, parse_ids
 from districts.models import Organisation, Severity
 from districts.routing import route_many
 from issues import permissions, services
@@ -77,22 +78,14 @@ def triage(request: HttpRequest) -> HttpResponse:
 def bulk_dispatch(request: HttpRequest) -> HttpResponse:
     """Dispatch every selected issue to its row's organisation; each issue on its own."""
     _require(policy.may_supervise(request.user))
-    selected: list[int] = []
-    for value in request.POST.getlist("issue"):
-        if value.isdigit() and int(value) not in selected:
-            selected.append(int(value))
+    selected = parse_ids(request.POST.getlist("issue"))
     if not selected:
         messages.warning(request, _("Select at least one issue to dispatch."))
         return redirect("issues:triage")
     issues = Issue.objects.visible_to(request.user).select_related("category").in_bulk(selected)
-    wanted = {
-        pk: request.POST.get(f"organisation-{pk}", "")
-        for pk in selected
-        if request.POST.get(f"organisation-{pk}", "").isdigit()
-    }
-    organisations = Organisation.objects.filter(is_active=True).in_bulk(
-        [int(v) for v in wanted.values()]
-    )
+    chosen = {pk: parse_id(request.POST.get(f"organisation-{pk}")) for pk in selected}
+    wanted = {pk: organisation for pk, organisation in chosen.items() if organisation is not None}
+    organisations = Organisation.objects.filter(is_active=True).in_bulk(list(wanted.values()))
     dispatched: list[str] = []
     failures: list[str] = []
     for pk in selected:
@@ -100,7 +93,7 @@ def bulk_dispatch(request: HttpRequest) -> HttpResponse:
         if issue is None:
             failures.append(_("#%(id)s: not found.") % {"id": pk})
             continue
-        organisation = organisations.get(int(wanted[pk])) if pk in wanted else None
+        organisation = organisations.get(wanted[pk]) if pk in wanted else None
         if organisation is None:
             failures.append(_("%(number)s: choose an organisation.") % {"number": issue})
             continue

@@ -77,3 +77,61 @@ def test_import_tools_are_refused_to_a_supervisor(world, client):
 
     assert client.post(IMPORT_URL, {"file": upload}).status_code == 403
     assert not InspectionPoint.objects.filter(code="p-0").exists()
+
+
+def _workbook_with_sheet_xml(sheet_xml: bytes) -> bytes:
+    """A valid workbook whose first sheet's XML is replaced by the given bytes."""
+    import io
+    import zipfile
+
+    source = zipfile.ZipFile(io.BytesIO(xlsx_bytes({"points": point_rows(2)})))
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as target:
+        for entry in source.infolist():
+            data = source.read(entry.filename)
+            if entry.filename == "xl/worksheets/sheet1.xml":
+                data = sheet_xml
+            target.writestr(entry, data)
+    return out.getvalue()
+
+
+SHEET_HEAD = b'<?xml version="1.0"?>'
+HOSTILE_SHEETS = {
+    "malformed": SHEET_HEAD + b"<worksheet><sheetData><row><c t='s'><v>0</v></row>",
+    "external_entity": SHEET_HEAD
+    + b'<!DOCTYPE w [<!ENTITY x SYSTEM "file:///etc/passwd">]>'
+    + b'<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'
+    + b'<sheetData><row r="1"><c r="A1" t="inlineStr"><is><t>&x;</t></is></c></row>'
+    + b"</sheetData></worksheet>",
+    "billion_laughs": SHEET_HEAD
+    + b'<!DOCTYPE w [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">'
+    + b'<!ENTITY c "&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;"><!ENTITY d "&c;&c;&c;&c;&c;&c;&c;&c;&c;&c;">]>'
+    + b'<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'
+    + b'<sheetData><row r="1"><c r="A1" t="inlineStr"><is><t>&d;</t></is></c></row>'
+    + b"</sheetData></worksheet>",
+}
+
+
+@pytest.mark.parametrize("kind", sorted(HOSTILE_SHEETS))
+def test_input_security_hostile_workbook_xml_is_refused_with_a_form_error(world, client, kind):
+    client.force_login(world.adam)
+    upload = SimpleUploadedFile("points.xlsx", _workbook_with_sheet_xml(HOSTILE_SHEETS[kind]))
+
+    response = client.post(IMPORT_URL, {"file": upload}, **EN)
+
+    assert response.status_code == 200
+    assert any("not a readable XLSX" in error for error in file_errors(response))
+    assert "root:" not in response.content.decode()
+
+
+def test_input_csv_with_a_nul_is_refused_at_preview_not_at_confirm(world, client):
+    client.force_login(world.adam)
+    rows = point_rows(2)
+    rows[1][1] = "点位\x00零"
+    upload = SimpleUploadedFile("points.csv", csv_bytes(rows))
+
+    response = client.post(IMPORT_URL, {"file": upload}, **EN)
+
+    assert response.status_code == 200
+    assert any("NUL" in error for error in file_errors(response))
+    assert not InspectionPoint.objects.filter(code="p-0").exists()
