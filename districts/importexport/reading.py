@@ -176,7 +176,7 @@ def read_csv(file: IO[bytes], *, kind: str | None = None) -> Sheet:
     if "\x00" in text:
         # PostgreSQL refuses NUL in text: say so now rather than fail at confirm.
         raise ImportFileError(
-            _("The file contains NUL characters, so it is not plain CSV text. Save it again as CSV.")
+            _("The file contains NUL characters, so it is not CSV text. Save it again as CSV.")
         )
     first_line = text.split("\n", 1)[0]
     delimiter = ","

@@ -133,5 +133,5 @@ def test_input_csv_with_a_nul_is_refused_at_preview_not_at_confirm(world, client
     response = client.post(IMPORT_URL, {"file": upload}, **EN)
 
     assert response.status_code == 200
-    assert any("NUL" in error for error in file_errors(response))
+    assert any("NUL characters" in error for error in file_errors(response))
     assert not InspectionPoint.objects.filter(code="p-0").exists()
