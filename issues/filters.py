@@ -104,10 +104,6 @@ def _category_choices(request) -> QuerySet[Category]:
     return Category.objects.only("id", "name", "name_en")
 
 
-def _reporter_choices(request) -> QuerySet:
-    return User.objects.only("id", "username")
-
-
 class DisplayNameChoiceField(forms.ModelChoiceField):
     """A model choice shown by `display_name`, so English users read English place names."""
 
@@ -218,10 +214,12 @@ class IssueFilterSet(django_filters.FilterSet):
     rework = AnyChoiceFilter(
         label=_("Sent back for rework"), choices=BOOLEAN_CHOICES, method="filter_rework"
     )
-    reporter = django_filters.ModelChoiceFilter(
+    # Plain text matched in SQL: an unknown user name lists nothing, exactly like a real user
+    # with no reports, so the filter never tells which accounts exist.
+    reporter = django_filters.CharFilter(
         label=_("Reporter (user name)"),
-        queryset=_reporter_choices,
-        to_field_name="username",
+        field_name="reporter__username",
+        max_length=150,
         widget=forms.TextInput(attrs={"autocomplete": "off", "autocapitalize": "none"}),
     )
     reported_from = CampaignDateFilter(

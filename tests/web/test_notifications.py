@@ -184,3 +184,16 @@ def test_a_notification_without_an_issue_can_be_marked_read(client, world):
     assert response["Location"] == reverse("issues:notification_list")
     notification.refresh_from_db()
     assert notification.read_at is not None
+
+
+def test_security_an_old_notification_tells_nothing_of_a_case_out_of_scope(
+    client, world, issue_a, issue_b
+):
+    notify(world.alice, issue_a, title="visible 2026-000001 垃圾满溢")
+    notify(world.alice, issue_b, title="hidden 2026-000002 工地扬尘 住建局", read=True)
+    client.force_login(world.alice)
+    page = client.get(LIST_URL, **EN).content.decode()
+    assert "visible 2026-000001" in page
+    assert "2026-000002" not in page
+    assert "住建局" not in page
+    assert "a case you can no longer see" in page
