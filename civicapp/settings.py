@@ -70,6 +70,7 @@ MIDDLEWARE = [
     "districts.middleware.UserLanguageMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "civicapp.middleware.DatabaseBusyMiddleware",
     # Last, so its 413 page has the user and the language; it still runs before any view and
     # before CSRF reads the body.
     "civicapp.middleware.RequestBodyLimitMiddleware",
@@ -103,6 +104,19 @@ DATABASES = {
         conn_health_checks=True,
     )
 }
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # The embedded default must survive several people sending at once. WAL lets readers work
+    # while one writer writes; IMMEDIATE transactions take the write lock at BEGIN, so two
+    # transactions never both read and then deadlock upgrading to write (which SQLite answers
+    # with "database is locked" at once, whatever the timeout); the busy timeout makes a writer
+    # wait its turn instead of failing.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {
+            "transaction_mode": "IMMEDIATE",
+            "timeout": env_int("SQLITE_BUSY_TIMEOUT_SECONDS", 20),
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL",
+        }
+    )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # Redis: Celery broker and cache when REDIS_URL is set; eager tasks and local memory otherwise.
