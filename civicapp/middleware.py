@@ -1,11 +1,15 @@
 """Cross-cutting HTTP middleware (no domain code)."""
 
+import logging
 from collections.abc import Callable
 
 from django.conf import settings
+from django.db import OperationalError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.utils.translation import gettext as _
+
+logger = logging.getLogger(__name__)
 
 
 class ContentSecurityPolicyMiddleware:
@@ -57,3 +61,38 @@ class RequestBodyLimitMiddleware:
                 status=413,
             )
         return render(request, "413.html", {"message": message}, status=413)
+
+
+def _is_lock_contention(error: Exception) -> bool:
+    message = str(error).lower()
+    return "database is locked" in message or "database table is locked" in message
+
+
+class DatabaseBusyMiddleware:
+    """Answers 503 (try again) when SQLite stays locked longer than its busy timeout.
+
+    With WAL, immediate transactions and a busy timeout (settings) writers queue instead of
+    failing; this is the last resort for a lock held longer than the timeout, so the person sees
+    "busy, send again" (the report form's token makes a resend file once) rather than a 500.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        return self.get_response(request)
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        if not (isinstance(exception, OperationalError) and _is_lock_contention(exception)):
+            return None
+        logger.warning("Database busy, answered 503: %s %s", request.method, request.path)
+        message = _("The system is busy saving other people's work. Wait a moment and send again.")
+        if "application/json" in request.headers.get("Accept", ""):
+            response: HttpResponse = JsonResponse(
+                {"ok": False, "errors": {"__all__": [{"message": message, "code": "busy"}]}},
+                status=503,
+            )
+        else:
+            response = render(request, "503.html", {"message": message}, status=503)
+        response["Retry-After"] = "5"
+        return response

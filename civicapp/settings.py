@@ -67,9 +67,11 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "districts.middleware.LoginDeviceCookieMiddleware",
     "districts.middleware.UserLanguageMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "civicapp.middleware.DatabaseBusyMiddleware",
     # Last, so its 413 page has the user and the language; it still runs before any view and
     # before CSRF reads the body.
     "civicapp.middleware.RequestBodyLimitMiddleware",
@@ -103,6 +105,19 @@ DATABASES = {
         conn_health_checks=True,
     )
 }
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # The embedded default must survive several people sending at once. WAL lets readers work
+    # while one writer writes; IMMEDIATE transactions take the write lock at BEGIN, so two
+    # transactions never both read and then deadlock upgrading to write (which SQLite answers
+    # with "database is locked" at once, whatever the timeout); the busy timeout makes a writer
+    # wait its turn instead of failing.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {
+            "transaction_mode": "IMMEDIATE",
+            "timeout": env_int("SQLITE_BUSY_TIMEOUT_SECONDS", 20),
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL",
+        }
+    )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # Redis: Celery broker and cache when REDIS_URL is set; eager tasks and local memory otherwise.
@@ -110,9 +125,11 @@ REDIS_URL = env_str("REDIS_URL")
 if REDIS_URL:
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            # Answers as an empty cache while Redis is down: no request depends on Redis.
+            "BACKEND": "civicapp.cache.ResilientRedisCache",
             "LOCATION": REDIS_URL,
             "TIMEOUT": 300,
+            "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
         }
     }
 else:
@@ -178,6 +195,20 @@ AUTHENTICATION_BACKENDS = [
     "django.contrib.auth.backends.ModelBackend",
     "districts.backends.ZoneAdminBackend",
 ]
+# The login throttle (districts/throttle.py): wrong passwords counted in the database, in a window
+# from the first failure, per username (from browsers not trusted for it), per address (across
+# usernames) and per trusted browser (a device cookie issued at a successful login).
+LOGIN_THROTTLE_WINDOW_SECONDS = env_int("LOGIN_THROTTLE_WINDOW_SECONDS", 15 * 60)
+LOGIN_THROTTLE_USERNAME_LIMIT = env_int("LOGIN_THROTTLE_USERNAME_LIMIT", 10)
+LOGIN_THROTTLE_ADDRESS_LIMIT = env_int("LOGIN_THROTTLE_ADDRESS_LIMIT", 30)
+LOGIN_THROTTLE_DEVICE_LIMIT = env_int("LOGIN_THROTTLE_DEVICE_LIMIT", 10)
+LOGIN_DEVICE_COOKIE_DAYS = env_int("LOGIN_DEVICE_COOKIE_DAYS", 180)
+# The client address is REMOTE_ADDR unless a proxy in front names it in this header (for nginx's
+# `proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for`: X-Forwarded-For, with
+# TRUSTED_PROXY_COUNT the number of proxies that append to it). Only set it behind such a proxy:
+# clients can send the header themselves.
+TRUSTED_PROXY_HEADER = env_str("TRUSTED_PROXY_HEADER")
+TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 1)
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"

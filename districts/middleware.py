@@ -1,9 +1,11 @@
-"""Per-user interface language, kept on the staff membership so it follows the person."""
+"""Per-user interface language (kept on the staff membership), and the login device cookie."""
 
 from collections.abc import Callable
 
 from django.http import HttpRequest, HttpResponse
 from django.utils import translation
+
+from districts import throttle
 
 
 class UserLanguageMiddleware:
@@ -24,4 +26,20 @@ class UserLanguageMiddleware:
         response = self.get_response(request)
         if language:
             response.setdefault("Content-Language", language)
+        return response
+
+
+class LoginDeviceCookieMiddleware:
+    """Gives a browser the device cookie its successful login earned (districts.throttle).
+
+    Both login forms (the site's and the Django admin's) only see the request, so the form
+    leaves the cookie on it and this puts it on whatever response the login view returns.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        throttle.set_pending_device_cookie(request, response)
         return response

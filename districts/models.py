@@ -547,3 +547,32 @@ class AuditEntry(models.Model):
 
     def __str__(self) -> str:
         return self.summary
+
+
+class LoginFailureCount(models.Model):
+    """Failed logins of one throttle pool in its current window, shared by every worker.
+
+    The key is an HMAC of the username, address or device, never the value itself. A row whose
+    window has ended counts as zero and is reused or purged.
+    """
+
+    class Pool(models.TextChoices):
+        USERNAME = "username", _("username, from browsers not trusted for it")
+        ADDRESS = "address", _("network address")
+        DEVICE = "device", _("trusted browser")
+
+    pool = models.CharField(_("pool"), max_length=10, choices=Pool.choices)
+    key = models.CharField(_("key"), max_length=64)
+    window_started_at = models.DateTimeField(_("window started at"))
+    failures = models.PositiveIntegerField(_("failures"), default=0)
+
+    class Meta:
+        verbose_name = _("login failure count")
+        verbose_name_plural = _("login failure counts")
+        constraints = [
+            models.UniqueConstraint(fields=["pool", "key"], name="loginfailure_pool_key_unique")
+        ]
+        indexes = [models.Index(fields=["window_started_at"], name="loginfailure_window_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.get_pool_display()}: {self.failures}"
