@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('districts', '0003_membership_language'),
+        ('districts', '0005_audit_action_choices'),
     ]
 
     operations = [
