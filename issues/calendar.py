@@ -283,6 +283,25 @@ def deadline_for(category: Category, start: datetime.datetime) -> datetime.datet
     return add_limit(start, value, unit)
 
 
+# A deadline further ahead than this many times the category's limit is not a deadline but a
+# parked case (挂账); never less than MIN_DEADLINE_SPAN ahead, never more than MAX_DEADLINE_SPAN.
+DEADLINE_LIMIT_FACTOR = 10
+MIN_DEADLINE_SPAN = datetime.timedelta(days=3)
+MAX_DEADLINE_SPAN = datetime.timedelta(days=365)
+
+
+def latest_reasonable_deadline(category: Category, start: datetime.datetime) -> datetime.datetime:
+    """The furthest deadline a person may set for a case of `category` from `start`."""
+    unit = category.limit_unit
+    value = category.limit_value * DEADLINE_LIMIT_FACTOR
+    if category.is_urgent:
+        if unit == WORKING_DAYS:
+            value *= 24
+        unit = HOURS
+    by_limit = add_limit(start, value, unit)
+    return min(max(by_limit, start + MIN_DEADLINE_SPAN), start + MAX_DEADLINE_SPAN)
+
+
 def working_seconds_between(start: datetime.datetime, end: datetime.datetime) -> float:
     """Seconds of working time between two aware instants (negative when end is before start)."""
     if end < start:

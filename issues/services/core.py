@@ -125,12 +125,31 @@ def check_category(category: Category) -> None:
         raise ValidationError({"category": _("This category is no longer in use.")})
 
 
+def check_within_reason(
+    value: datetime.datetime, field: str, category: Category, now: datetime.datetime
+) -> None:
+    """Refuse a deadline in the past or beyond what the category's limit makes reasonable."""
+    check_future(value, field, now)
+    latest = calendar.latest_reasonable_deadline(category, now)
+    if value > latest:
+        local = timezone.localtime(latest)
+        raise ValidationError(
+            {
+                field: _(
+                    "This deadline is too far ahead for a case of this category; the latest is "
+                    "%(latest)s. For a problem that needs months, park the case (挂账) instead."
+                )
+                % {"latest": local.strftime("%Y-%m-%d %H:%M")}
+            }
+        )
+
+
 def deadline_or_default(
     *, category: Category, given: datetime.datetime | None, now: datetime.datetime
 ) -> tuple[datetime.datetime, str]:
-    """The given deadline (which must lie ahead) or the category's limit from now."""
+    """The given deadline (ahead, within reason) or the category's limit from now."""
     if given is not None:
-        check_future(given, "deadline", now)
+        check_within_reason(given, "deadline", category, now)
         return given, "given"
     return calendar.deadline_for(category, now), "computed"
 

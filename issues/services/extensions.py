@@ -18,8 +18,8 @@ from issues.models import (
     Issue,
 )
 from issues.services.core import (
-    check_future,
     check_required,
+    check_within_reason,
     iso,
     lock_issue,
     record_event,
@@ -41,7 +41,7 @@ def extension_request(
     transition = require(issue, Action.REQUEST_EXTENSION, actor)
     check_required(transition, issue, {"reason": reason, "requested_deadline": requested_deadline})
     now = timezone.now()
-    check_future(requested_deadline, "requested_deadline", now)
+    check_within_reason(requested_deadline, "requested_deadline", issue.category, now)
     if issue.deadline is not None and requested_deadline <= issue.deadline:
         raise ValidationError(
             {"requested_deadline": _("Ask for a deadline later than the current one.")}
@@ -99,7 +99,7 @@ def extension_approve(*, extension: ExtensionRequest, actor: User, note: str = "
     require(issue, Action.APPROVE_EXTENSION, actor)
     now = timezone.now()
     if extension.status == ExtensionRequest.Status.PENDING:
-        check_future(extension.requested_deadline, "requested_deadline", now)
+        check_within_reason(extension.requested_deadline, "requested_deadline", issue.category, now)
     _decide(extension, actor, note, ExtensionRequest.Status.APPROVED, now)
     old_deadline = issue.deadline
     issue.deadline = extension.requested_deadline

@@ -10,7 +10,7 @@ import pytest
 import time_machine
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from districts.models import Membership
 from issues import calendar, services
@@ -121,7 +121,7 @@ def test_deadline_category_change_before_dispatch_sets_no_deadline_but_the_sever
 def test_deadline_of_an_approved_extension_replaces_the_old_one_in_the_log(world):
     issue = dispatched(world)
     old = issue.deadline
-    requested = timezone.now() + datetime.timedelta(days=4)
+    requested = timezone.now() + datetime.timedelta(days=2)
     extension = services.extension_request(
         issue=issue, actor=world.hank, reason="需要调度吊车", requested_deadline=requested
     )
@@ -338,7 +338,7 @@ def test_report_stays_for_a_supervisor_when_routing_finds_no_owner(world):
     world.category.save()
     nowhere = CommunityFactory(district=DistrictFactory(zone=world.zone))
     issue = report(world, reporter=world.adam, community=nowhere)
-    assert issue.status == S.REPORTED
+    assert issue.status == Status.REPORTED
     assert list(issue.events.values_list("action", flat=True)) == [A.REPORT]
 
 
@@ -383,7 +383,7 @@ def test_return_hands_the_issue_back_unassigned_and_withdraws_a_waiting_extensio
     issue = issue_in(world, S.IN_PROGRESS)
     extension = pending_extension(issue, world)
     issue = services.issue_return(issue=issue, actor=world.hank, reason="属于住建局职责")
-    assert issue.status == S.REPORTED
+    assert issue.status == Status.REPORTED
     assert issue.assigned_organisation is None and issue.deadline is None
     event = issue.events.get(action=A.RETURN)
     assert event.organisation == world.org_x
@@ -508,7 +508,7 @@ def test_notifications_and_events_roll_back_with_a_failed_transaction(
         services.issue_dispatch(issue=issue, actor=world.bob, organisation=world.org_x)
         raise RuntimeError("the view failed after the service")
     issue.refresh_from_db()
-    assert issue.status == S.REPORTED
+    assert issue.status == Status.REPORTED
     assert not Notification.objects.exists()
     assert list(issue.events.values_list("action", flat=True)) == [A.REPORT]
     # Nothing leaves the database from a service: no callback was queued for after commit.
@@ -534,3 +534,44 @@ def test_notifications_are_written_in_each_recipients_language(world):
     assert english.title.startswith("New case")
     assert issue.case_number in chinese.title
     assert not chinese.title.startswith("New case")
+
+
+@pytest.mark.parametrize(
+    ("offset", "message"),
+    [
+        (datetime.timedelta(hours=-1), "must be in the future"),
+        (datetime.timedelta(days=30), "too far ahead"),
+        (datetime.timedelta(days=400), "too far ahead"),
+    ],
+)
+def test_fieldwalk_deadlines_within_reason_on_dispatch_and_extension(world, offset, message):
+    # The world's category allows 2 hours: ten times that is under the 3-day floor.
+    issue = report(world)
+    with translation.override("en"), pytest.raises(ValidationError) as refused:
+        services.issue_dispatch(
+            issue=issue, actor=world.bob, organisation=world.org_x, deadline=timezone.now() + offset
+        )
+    with translation.override("en"):
+        assert message in " ".join(refused.value.messages)
+    issue.refresh_from_db()
+    assert issue.status == Status.REPORTED
+    issue = dispatched(world)
+    with translation.override("en"), pytest.raises(ValidationError) as refused:
+        services.extension_request(
+            issue=issue,
+            actor=world.hank,
+            reason="等配件",
+            requested_deadline=timezone.now() + offset,
+        )
+    with translation.override("en"):
+        assert message in " ".join(refused.value.messages)
+    assert not issue.extension_requests.exists()
+
+
+def test_fieldwalk_a_deadline_within_three_days_is_accepted_for_a_short_category(world):
+    issue = report(world)
+    deadline = timezone.now() + datetime.timedelta(days=2, hours=20)
+    issue = services.issue_dispatch(
+        issue=issue, actor=world.bob, organisation=world.org_x, deadline=deadline
+    )
+    assert issue.deadline == deadline

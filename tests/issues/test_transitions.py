@@ -117,7 +117,7 @@ def test_transition_offers_match_the_table_for_the_usual_actors(world, state):
 
 def test_transition_walk_through_the_whole_lifecycle_with_services(world):
     """Every kind of move, in the order a real case meets them, each leaving one event."""
-    later = timezone.now() + datetime.timedelta(days=5)
+    later = timezone.now() + datetime.timedelta(days=2)
     other_category = CategoryFactory(limit_value=4, limit_unit="H")
     issue = services.issue_create(
         reporter=world.alice,

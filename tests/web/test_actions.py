@@ -307,7 +307,7 @@ def test_park_needs_a_future_review_date(client, world):
 
 def test_extension_is_requested_by_the_handler_and_approved_by_the_supervisor(client, world):
     issue = issue_in(world, Status.IN_PROGRESS)
-    later = timezone.now() + datetime.timedelta(days=5)
+    later = timezone.now() + datetime.timedelta(days=2)
     client.force_login(world.hank)
     client.post(
         act_url(issue, "request_extension"),
