@@ -226,8 +226,12 @@ def route(
     community: Community | None,
     point: InspectionPoint | None = None,
     on: datetime.date | None = None,
+    exclude: frozenset[int] = frozenset(),
 ) -> RoutingDecision:
     """Suggest the owner of a `category` problem at `point` / `community` on day `on` (today).
+
+    Organisations in `exclude` (those that returned the case as not theirs) are skipped, with a
+    step saying so, and routing falls back as it would had they no assignment.
 
     Runs one query for the assignments (plus one for the district if the caller did not load it).
     `is_fallback` is true when the category's usual owner kind found nobody and territorial was
@@ -238,7 +242,27 @@ def route(
             raise ValueError("route() needs a community or a point.")
         community = point.community
     rows = _candidates(category=category, community=community, point=point, on=on)
-    return _decide(rows, category=category, community=community, point=point)
+    return _decide(rows, category=category, community=community, point=point, exclude=exclude)
+
+
+def _without_excluded(
+    rows: list[Responsibility], exclude: frozenset[int], steps: list[str]
+) -> list[Responsibility]:
+    if not exclude:
+        return rows
+    skipped: dict[int, str] = {}
+    kept = []
+    for row in rows:
+        if row.organisation_id in exclude:
+            skipped.setdefault(row.organisation_id, row.organisation.display_name)
+        else:
+            kept.append(row)
+    for name in skipped.values():
+        steps.append(
+            _("Skipping %(organisation)s, which returned this case as not theirs.")
+            % {"organisation": name}
+        )
+    return kept
 
 
 def _decide(
@@ -247,9 +271,11 @@ def _decide(
     category: Category,
     community: Community,
     point: InspectionPoint | None,
+    exclude: frozenset[int] = frozenset(),
 ) -> RoutingDecision:
     """The decision from the place's candidate assignments, newest first."""
     steps: list[str] = []
+    rows = _without_excluded(rows, exclude, steps)
     if category.owner_kind == OwnerKind.SECTOR:
         decision = _route_sector(rows, category, community, steps)
     elif category.owner_kind == OwnerKind.PAIRED:
@@ -270,11 +296,16 @@ Place = tuple[Category, Community | None, InspectionPoint | None]
 
 
 def route_many(
-    places: Sequence[Place], *, on: datetime.date | None = None
+    places: Sequence[Place],
+    *,
+    on: datetime.date | None = None,
+    exclude: Sequence[frozenset[int]] | None = None,
 ) -> list[RoutingDecision]:
     """`route()` for many (category, community, point) places: the same decisions, in order,
     from two queries at most (the assignments, and districts the caller did not load), so a
-    screen that suggests owners for 60 reports does not run 60 queries."""
+    screen that suggests owners for 60 reports does not run 60 queries. `exclude`, if given,
+    names for each place the organisations to skip (see `route`)."""
+    excluded = list(exclude) if exclude is not None else [frozenset()] * len(places)
     resolved: list[tuple[Category, Community, InspectionPoint | None]] = []
     for category, community, point in places:
         if community is None:
@@ -330,6 +361,7 @@ def route_many(
             category=category,
             community=community,
             point=point,
+            exclude=skip,
         )
-        for category, community, point in resolved
+        for (category, community, point), skip in zip(resolved, excluded, strict=True)
     ]

@@ -18,9 +18,9 @@ from django.views.decorators.http import require_GET, require_POST
 from districts.geo import amap_marker_url
 from districts.models import Role
 from districts.routing import RoutingDecision, route
-from issues import calendar, permissions, services, workflow
+from issues import calendar, permissions, selectors, services, workflow
 from issues.forms import IssueActionForm, add_service_error
-from issues.models import Action, ExtensionRequest, Issue, Photo
+from issues.models import Action, ExtensionRequest, Issue, Photo, Status
 from issues.workflow import Transition, TransitionError
 
 # Actions that decide the pending extension request rather than act on the issue itself.
@@ -107,9 +107,15 @@ def detail_context(
     transitions = permissions.available_actions(
         issue, user, has_pending_extension=pending_extension is not None
     )
+    returns = [event for event in reversed(events) if event.action == Action.RETURN]
     decision: RoutingDecision | None = None
     if issue.is_open or _needs_routing(transitions):
-        decision = route(category=issue.category, community=issue.community, point=issue.point)
+        decision = route(
+            category=issue.category,
+            community=issue.community,
+            point=issue.point,
+            exclude=selectors.returning_organisations(returns),
+        )
     suggested_deadline = (
         calendar.deadline_for(issue.category, timezone.now())
         if _needs_deadline(transitions)
@@ -159,6 +165,8 @@ def detail_context(
         "pending_extension": pending_extension,
         "action_forms": action_forms,
         "routing": decision,
+        # The latest return (回退): while the case waits for a new owner, its reason leads.
+        "last_return": returns[0] if returns and issue.status == Status.REPORTED else None,
         "timer_light": issue.timer_light(),
         "is_overdue": issue.is_overdue(),
         "map_url": map_url,
@@ -210,10 +218,14 @@ def issue_act(request: HttpRequest, pk: int, action: str) -> HttpResponse:
         except ValidationError as error:
             add_service_error(form, error)
         else:
-            messages.success(
-                request,
-                _("%(action)s: done for %(number)s.")
-                % {"action": transition.label, "number": issue.case_number},
-            )
+            done = _("%(action)s: done for %(number)s.") % {
+                "action": transition.label,
+                "number": issue.case_number,
+            }
+            if not Issue.objects.visible_to(request.user).filter(pk=issue.pk).exists():
+                # A returned case is no longer the organisation's: back to the queue, not a 404.
+                messages.success(request, f"{done} {_('The case has left your queue.')}")
+                return redirect("home")
+            messages.success(request, done)
             return redirect(back)
     return render(request, "issues/detail.html", detail_context(request, issue, bound_form=form))

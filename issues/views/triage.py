@@ -17,7 +17,7 @@ from districts import policy
 from districts.inputs import parse_id, parse_ids
 from districts.models import Organisation, Severity
 from districts.routing import route_many
-from issues import permissions, services
+from issues import permissions, selectors, services
 from issues.models import Action, Issue, Photo, Status
 from issues.workflow import TransitionError
 
@@ -57,14 +57,22 @@ def triage(request: HttpRequest) -> HttpResponse:
     )
     more = len(rows) > QUEUE_LIMIT
     rows = rows[:QUEUE_LIMIT]
-    # One routing query for the whole queue, however many places and categories it spans.
-    places = {(issue.category_id, issue.community_id, issue.point_id): issue for issue in rows}
+    # One query for the returns (their reasons are shown, and routing skips whoever returned a
+    # case), one routing query for the whole queue, however many places and categories it spans.
+    returns = selectors.returns_by_issue(issue.pk for issue in rows)
+    places = {}
+    for issue in rows:
+        issue.returns = returns.get(issue.pk, [])
+        skip = selectors.returning_organisations(issue.returns)
+        places.setdefault((issue.category_id, issue.community_id, issue.point_id, skip), issue)
     suggestions = route_many(
-        [(issue.category, issue.community, issue.point) for issue in places.values()]
+        [(issue.category, issue.community, issue.point) for issue in places.values()],
+        exclude=[key[3] for key in places],
     )
     decisions = dict(zip(places, suggestions, strict=True))
     for issue in rows:
-        issue.routing = decisions[(issue.category_id, issue.community_id, issue.point_id)]
+        skip = selectors.returning_organisations(issue.returns)
+        issue.routing = decisions[(issue.category_id, issue.community_id, issue.point_id, skip)]
     organisations = list(Organisation.objects.filter(is_active=True).order_by("kind", "name"))
     return render(
         request,

@@ -422,7 +422,7 @@ def test_triage_query_count_does_not_grow_with_rows(client, world):
         assert len(response.context["issues"]) == rows
         counts.append(len(queries))
     assert counts[0] == counts[1]
-    assert counts[0] == 9, counts  # + one routing decision and the organisations
+    assert counts[0] == 10, counts  # + the returns, one routing decision, the organisations
 
 
 def test_bulk_dispatch_sends_each_selected_issue_to_its_rows_organisation(client, world):
@@ -596,3 +596,54 @@ def test_policy_role_before_state_on_the_page_a_role_that_never_acts_gets_403(
     response = client.post(reverse("issues:issue_act", args=[issue.pk, action]))
     assert response.status_code == 403
     assert snapshot(issue) == before
+
+
+@pytest.fixture
+def returned_by_community_office(world):
+    """A case of community A dispatched to its community office, which returned it as not theirs."""
+    from districts.models import OwnerKind
+    from tests.factories import OrganisationFactory, ResponsibilityFactory, make_staff
+
+    office = OrganisationFactory(code="office-a", name="水域蓝湾社区居委会")
+    ResponsibilityFactory(
+        kind=OwnerKind.TERRITORIAL, organisation=office, community=world.community_a
+    )
+    handler = make_staff("hal", "handler", organisation=office)
+    issue = services.issue_create(
+        reporter=world.alice, category=world.category, community=world.community_a
+    )
+    if issue.status == Status.REPORTED:
+        issue = services.issue_dispatch(issue=issue, actor=world.bob, organisation=office)
+    return issue, office, handler
+
+
+def test_fieldwalk_return_sends_the_handler_back_to_their_queue_with_a_message(
+    client, world, returned_by_community_office
+):
+    issue, _office, handler = returned_by_community_office
+    client.force_login(handler)
+    response = client.post(
+        act_url(issue, "return"),
+        {"return-reason": "不属于本社区，属于市政道路"},
+        HTTP_ACCEPT_LANGUAGE="en",
+    )
+    assert response.status_code == 302
+    assert response["Location"] == reverse("home")
+    page = client.get(response["Location"], HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert "left your queue" in page
+
+
+def test_fieldwalk_triage_shows_the_return_reason_and_routing_skips_the_returner(
+    client, world, returned_by_community_office
+):
+    issue, office, handler = returned_by_community_office
+    services.issue_return(issue=issue, actor=handler, reason="不属于本社区，属于市政道路")
+    client.force_login(world.bob)
+    html = client.get(TRIAGE_URL).content.decode()
+    assert "不属于本社区，属于市政道路" in html
+    # Falls back from the community office that returned it to the district's office.
+    assert f'<option value="{world.org_x.pk}" selected>' in html
+    assert f'<option value="{office.pk}" selected>' not in html
+    detail = client.get(issue.get_absolute_url(), HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert "不属于本社区，属于市政道路" in detail
+    assert "which returned this case" in detail
