@@ -215,6 +215,7 @@ class ResponsibilityForm(forms.ModelForm):
             "valid_from",
             "valid_to",
             "note",
+            "correction_reason",
         ]
 
     def clean(self):
@@ -230,7 +231,11 @@ class ResponsibilityForm(forms.ModelForm):
                 rows = Responsibility.objects.select_related("organisation").filter(
                     responsibility_slot_filter(kind=cleaned["kind"], **slot)
                 )
-                responsibility_plan(slot_rows=rows, valid_from=cleaned["valid_from"])
+                responsibility_plan(
+                    slot_rows=rows,
+                    valid_from=cleaned["valid_from"],
+                    correction_reason=cleaned.get("correction_reason") or "",
+                )
         valid_to = cleaned.get("valid_to")
         if "valid_to" in self.changed_data:
             valid_from = cleaned.get("valid_from") or self.instance.valid_from
@@ -264,6 +269,7 @@ def _assign(request, row: Responsibility) -> Responsibility:
         lead_phone=row.lead_phone,
         valid_from=row.valid_from,
         note=row.note,
+        correction_reason=row.correction_reason,
     )
     if row.valid_to is not None:
         created = responsibility_end(
@@ -390,7 +396,7 @@ class ResponsibilityAdmin(AuditedAdmin):
             },
         ),
         (_("Lead person"), {"fields": ["lead_person", "lead_phone"]}),
-        (_("Effective dates"), {"fields": ["valid_from", "valid_to", "note"]}),
+        (_("Effective dates"), {"fields": ["valid_from", "valid_to", "note", "correction_reason"]}),
         (_("Record"), {"fields": ["created_by", "created_at", "ended_by", "ended_at"]}),
     ]
 

@@ -49,6 +49,12 @@ class AssignmentForm(forms.Form):
     )
     valid_from = forms.DateField(label=_("Valid from"), widget=DateInput())
     note = forms.CharField(label=_("Note"), max_length=200, required=False)
+    correction_reason = forms.CharField(
+        label=_("Correction reason"),
+        max_length=200,
+        required=False,
+        help_text=_("Only for a start date in the past that corrects the record."),
+    )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

@@ -373,6 +373,8 @@ class Responsibility(models.Model):
     valid_from = models.DateField(_("valid from"))
     valid_to = models.DateField(_("valid until (exclusive)"), null=True, blank=True)
     note = models.CharField(_("note"), max_length=200, blank=True)
+    # Why this assignment starts on a day already past and cut its predecessor there.
+    correction_reason = models.CharField(_("correction reason"), max_length=200, blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         verbose_name=_("created by"),

@@ -107,13 +107,18 @@ def responsibility_validate_slot(
 
 
 def responsibility_plan(
-    *, slot_rows: Iterable[Responsibility], valid_from: datetime.date
+    *,
+    slot_rows: Iterable[Responsibility],
+    valid_from: datetime.date,
+    correction_reason: str = "",
 ) -> list[Responsibility]:
     """Rows of one slot that a new assignment from `valid_from` ends; raise if one starts later.
 
     A slot is a timeline without overlaps: an assignment starting before `valid_from` and still
     running then is cut at `valid_from`; one starting on or after it would be rewritten, so the
-    change is refused and the admin ends or replaces that row explicitly.
+    change is refused and the admin ends or replaces that row explicitly. Cutting a row from a
+    day already past rewrites who answered on those days, so it is refused unless it is an
+    explicit correction with a reason, which the history keeps.
     """
     to_end: list[Responsibility] = []
     for row in slot_rows:
@@ -127,6 +132,15 @@ def responsibility_plan(
             )
         if row.valid_to is None or row.valid_to > valid_from:
             to_end.append(row)
+    if to_end and valid_from < timezone.localdate() and not correction_reason.strip():
+        raise ValidationError(
+            _(
+                "%(organisation)s answered for this place on the days since %(date)s; a start date "
+                "in the past would rewrite that. Start from today, or give a correction reason."
+            )
+            % {"organisation": to_end[0].organisation.display_name, "date": valid_from},
+            code="backdated",
+        )
     return to_end
 
 
@@ -144,6 +158,7 @@ def responsibility_assign(
     lead_phone: str = "",
     valid_from: datetime.date,
     note: str = "",
+    correction_reason: str = "",
 ) -> Responsibility:
     """Make `organisation` answer for the slot from `valid_from`, ending whoever did before.
 
@@ -167,7 +182,9 @@ def responsibility_assign(
         )
         .order_by("valid_from", "id")
     )
-    to_end = responsibility_plan(slot_rows=slot_rows, valid_from=valid_from)
+    to_end = responsibility_plan(
+        slot_rows=slot_rows, valid_from=valid_from, correction_reason=correction_reason
+    )
     now = timezone.now()
     for row in to_end:
         row.valid_to = valid_from
@@ -185,6 +202,7 @@ def responsibility_assign(
         lead_phone=lead_phone.strip(),
         valid_from=valid_from,
         note=note.strip(),
+        correction_reason=correction_reason.strip() if to_end else "",
         created_by=actor,
         created_at=now,
     )
@@ -210,6 +228,7 @@ def responsibility_assign(
             "lead_phone": created.lead_phone,
             "valid_from": valid_from.isoformat(),
             "ended": [row.pk for row in to_end],
+            "correction_reason": created.correction_reason,
         },
     )
     return created

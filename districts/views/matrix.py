@@ -410,6 +410,7 @@ def matrix_cell(request: HttpRequest, pk: int) -> HttpResponse:
                 lead_phone=form.cleaned_data["lead_phone"],
                 valid_from=form.cleaned_data["valid_from"],
                 note=form.cleaned_data["note"],
+                correction_reason=form.cleaned_data["correction_reason"],
             )
         except ValidationError as error:
             form.add_error("valid_from", error)

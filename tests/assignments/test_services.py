@@ -5,9 +5,11 @@ from __future__ import annotations
 import datetime
 
 import pytest
+import time_machine
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.urls import reverse
+from django.utils import timezone
 
 from districts import services
 from districts.models import AuditEntry, Membership, OwnerKind, Responsibility, Role
@@ -17,6 +19,7 @@ User = get_user_model()
 DAY = datetime.date(2026, 3, 2)
 
 
+@time_machine.travel(datetime.datetime(2026, 2, 1, 2, tzinfo=datetime.UTC))
 def test_responsibility_assign_ends_the_previous_assignment_and_keeps_history(world):
     old = Responsibility.objects.get(organisation=world.org_x, district=world.district_a)
     org_z = OrganisationFactory(code="org-z")
@@ -204,6 +207,7 @@ def test_staff_assignment_disable_refuses_your_own_account(world):
     assert world.adam.is_active
 
 
+@time_machine.travel(datetime.datetime(2026, 2, 1, 2, tzinfo=datetime.UTC))
 def test_responsibility_withdraw_of_a_scheduled_assignment_restores_the_previous_one(world):
     today = datetime.date(2026, 3, 1)
     old = Responsibility.objects.get(organisation=world.org_x, district=world.district_a)
@@ -228,3 +232,43 @@ def test_responsibility_withdraw_refuses_an_assignment_already_in_force(world):
     with pytest.raises(ValidationError):
         services.responsibility_withdraw(actor=world.adam, responsibility=row)
     assert Responsibility.objects.filter(pk=row.pk).exists()
+
+
+def test_fieldwalk_backdating_an_assignment_over_a_current_holder_needs_a_correction(world):
+    old = Responsibility.objects.get(organisation=world.org_x, district=world.district_a)
+    last_month = timezone.localdate() - datetime.timedelta(days=30)
+    with pytest.raises(ValidationError) as refused:
+        services.responsibility_assign(
+            actor=world.adam,
+            kind=OwnerKind.TERRITORIAL,
+            organisation=world.org_y,
+            district=world.district_a,
+            valid_from=last_month,
+        )
+    assert refused.value.code == "backdated"
+    old.refresh_from_db()
+    assert old.valid_to is None
+    corrected = services.responsibility_assign(
+        actor=world.adam,
+        kind=OwnerKind.TERRITORIAL,
+        organisation=world.org_y,
+        district=world.district_a,
+        valid_from=last_month,
+        correction_reason="街道办调整分工，文件下发于上月",
+    )
+    old.refresh_from_db()
+    assert old.valid_to == last_month
+    assert corrected.correction_reason == "街道办调整分工，文件下发于上月"
+    audit = AuditEntry.objects.filter(action="responsibility_assign").latest("id")
+    assert audit.data["correction_reason"] == "街道办调整分工，文件下发于上月"
+
+
+def test_fieldwalk_a_past_start_on_an_empty_slot_rewrites_nothing_and_is_allowed(world):
+    created = services.responsibility_assign(
+        actor=world.adam,
+        kind=OwnerKind.TERRITORIAL,
+        organisation=world.org_y,
+        community=world.community_a,
+        valid_from=timezone.localdate() - datetime.timedelta(days=30),
+    )
+    assert created.correction_reason == ""

@@ -6,6 +6,7 @@ import datetime
 import io
 
 import pytest
+import time_machine
 from django.contrib.auth import get_user_model
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection
@@ -136,6 +137,7 @@ def test_assignment_matrix_runs_a_constant_number_of_queries(world, client):
     assert response.content.count(b'class="cell') > 6 * 4
 
 
+@time_machine.travel(datetime.datetime(2026, 3, 1, 2, tzinfo=datetime.UTC))
 def test_assignment_matrix_cell_post_without_javascript_redirects_and_keeps_history(world, client):
     client.force_login(world.adam)
     url = (

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime
 
 import pytest
+import time_machine
 from django.contrib import admin
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
@@ -255,6 +256,7 @@ def test_a_staff_account_with_its_membership_is_created_on_one_admin_page(admin_
     assert list(user.membership.districts.all()) == [world.district_a]
 
 
+@time_machine.travel(datetime.datetime(2025, 12, 1, 2, tzinfo=datetime.UTC))
 def test_adding_a_responsibility_in_the_admin_ends_the_previous_holder(
     admin_client, superuser, world
 ):
