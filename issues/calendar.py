@@ -234,8 +234,13 @@ def _add_working_time(
 # --- deadlines -------------------------------------------------------------------------------
 
 
-def add_limit(start: datetime.datetime, value: int, unit: str) -> datetime.datetime:
-    """The deadline `value` units (H, WH or WD, see the module docstring) after an aware `start`."""
+def add_limit(
+    start: datetime.datetime, value: int, unit: str, *, work_calendar: WorkCalendar | None = None
+) -> datetime.datetime:
+    """The deadline `value` units (H, WH or WD, see the module docstring) after an aware `start`.
+
+    `work_calendar` lets a caller that computes many deadlines load the calendar once.
+    """
     if unit not in UNITS:
         raise ValueError(f"Unknown time limit unit {unit!r}; expected one of {UNITS}.")
     if value < 0:
@@ -249,12 +254,14 @@ def add_limit(start: datetime.datetime, value: int, unit: str) -> datetime.datet
     periods = working_periods()
     if unit == WORKING_HOURS:
         day_length = sum((_period_length(p) for p in periods), datetime.timedelta())
-        calendar = _calendar_for(local_start.date(), value / (day_length.total_seconds() / 3600))
+        calendar = work_calendar or _calendar_for(
+            local_start.date(), value / (day_length.total_seconds() / 3600)
+        )
         return _to_aware(
             _add_working_time(local_start, datetime.timedelta(hours=value), calendar, periods)
         )
 
-    calendar = _calendar_for(local_start.date(), value + 1)
+    calendar = work_calendar or _calendar_for(local_start.date(), value + 1)
     anchor = _next_working_moment(local_start, calendar, periods)
     days = calendar.working_days_from(anchor.date())
     next(days)  # the anchor's own day
@@ -268,7 +275,9 @@ def add_limit(start: datetime.datetime, value: int, unit: str) -> datetime.datet
     return _to_aware(deadline)
 
 
-def deadline_for(category: Category, start: datetime.datetime) -> datetime.datetime:
+def deadline_for(
+    category: Category, start: datetime.datetime, *, work_calendar: WorkCalendar | None = None
+) -> datetime.datetime:
     """The deadline of an issue of `category` whose clock starts at `start`.
 
     Urgent categories run on natural hours whatever their unit says: a limit in working hours
@@ -280,7 +289,7 @@ def deadline_for(category: Category, start: datetime.datetime) -> datetime.datet
         if unit == WORKING_DAYS:
             value *= 24
         unit = HOURS
-    return add_limit(start, value, unit)
+    return add_limit(start, value, unit, work_calendar=work_calendar)
 
 
 # A deadline further ahead than this many times the category's limit is not a deadline but a

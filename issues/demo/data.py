@@ -226,23 +226,34 @@ HANDLER_NAMES = (
 
 
 # --- demo cases --------------------------------------------------------------------------------
+#
+# Times are working hours (see issues/demo/timeline.py): a case is reported `ago` working hours
+# before the last working moment and each step comes `after` working hours after the previous
+# one, so the whole story happens in office hours on working days, whenever the demo is loaded.
+# Deadlines are always the category's own; only extensions ask for more working days.
+
+DAY = 7.5  # working hours in a working day (08:30–12:00, 13:30–17:30)
 
 
 @dataclass(frozen=True)
 class Step:
-    """One service call of a demo case, `hours_ago` before the command runs."""
+    """One service call of a demo case, `after` working hours after the step before it."""
 
-    hours_ago: float
     action: str
+    after: float = 0.5
     actor: str | None = None  # username; defaults by action (supervisor, handler, reporter)
     organisation: str | None = None
-    # Deadline as hours from the command's run time (negative: already passed); None: computed.
-    deadline_in_hours: float | None = None
     text: str = ""
     review_in_days: int = 0
     duplicate_of: str = ""
     level: int = 0
     photos: int = 0
+    # Escalation: not before the deadline plus this many allowed times has passed (0: the
+    # deadline itself), as the reminder job waits for 催办, 督办函 and 挂牌督办.
+    overdue: float | None = None
+    # Extension: working days asked beyond the current deadline; None: as many as the case's
+    # light needs.
+    extend_days: int | None = None
 
 
 @dataclass(frozen=True)
@@ -254,21 +265,23 @@ class Case:
     category: str
     point: str
     description: str
-    hours_ago: float
+    ago: float  # working hours before now it was reported (moved when `light` needs it)
     steps: tuple[Step, ...] = field(default_factory=tuple)
     photos: int = 1
+    # The timer light an open case shows when the demo loads: green, yellow or red.
+    light: str | None = None
 
 
-D = 24  # hours in a day, for readable offsets
+def _closed_normally(organisation: str, verifier: str | None = None, pace: float = 1.0) -> tuple:
+    """Dispatch, acknowledge, fix and pass verification, over the working hours after the report.
 
-
-def _closed_normally(start: float, organisation: str, verifier: str | None = None) -> tuple:
-    """Dispatch, acknowledge, fix and pass verification, spread over the hours after `start`."""
+    `pace` below 1 compresses the story for urgent categories, counted in natural hours.
+    """
     return (
-        Step(start - 0.5, "dispatch", organisation=organisation),
-        Step(start - 1.5, "acknowledge", text="已签收,安排人员处置"),
-        Step(start - 3, "submit_fix", text="已按要求整改完毕", photos=1),
-        Step(start - 5, "verify_pass", actor=verifier, text="现场核查,整改到位", photos=1),
+        Step("dispatch", 0.5 * pace, organisation=organisation),
+        Step("acknowledge", 1 * pace, text="已签收,安排人员处置"),
+        Step("submit_fix", 1.5 * pace, text="已按要求整改完毕", photos=1),
+        Step("verify_pass", 2 * pace, actor=verifier, text="现场核查,整改到位", photos=1),
     )
 
 
@@ -280,8 +293,8 @@ CASES: tuple[Case, ...] = (
         "GARBAGE_EXPOSED",
         "market-shuiyulanwan",
         "早市收市后摊位周边散落塑料袋、菜叶,未及时清扫。",
-        16 * D + 3,
-        _closed_normally(16 * D + 3, "office-shuiyulanwan"),
+        16 * DAY + 3,
+        _closed_normally("office-shuiyulanwan"),
     ),
     Case(
         "road-dirty-xinchengdajie",
@@ -289,8 +302,8 @@ CASES: tuple[Case, ...] = (
         "ROAD_DIRTY",
         "road-xinchengdajie",
         "新城大街南侧人行道路沿石积土,有卫生死角。",
-        14 * D + 2,
-        _closed_normally(14 * D + 2, "office-hepanhuayuan"),
+        14 * DAY + 2,
+        _closed_normally("office-hepanhuayuan"),
     ),
     Case(
         "frontage-xinchengdajie",
@@ -298,8 +311,8 @@ CASES: tuple[Case, ...] = (
         "FRONTAGE_DUTY",
         "road-xinchengdajie",
         "沿街商铺门前卫生不洁,未悬挂门前三包责任牌。",
-        12 * D + 4,
-        _closed_normally(12 * D + 4, "office-xincheng"),
+        12 * DAY + 4,
+        _closed_normally("office-xincheng"),
     ),
     Case(
         "market-order-jiajia",
@@ -307,8 +320,8 @@ CASES: tuple[Case, ...] = (
         "MARKET_ORDER",
         "market-jiajiahuayuan",
         "早夜市摊位超出划线范围,占用机动车道经营。",
-        11 * D + 1,
-        _closed_normally(11 * D + 1, "office-jiajiahuayuan"),
+        11 * DAY + 1,
+        _closed_normally("office-jiajiahuayuan"),
     ),
     Case(
         "psa-bus-shijilu",
@@ -316,8 +329,8 @@ CASES: tuple[Case, ...] = (
         "PSA_DAMAGED",
         "bus-shijilu",
         "公交站台公益广告褪色破损,部分画面缺失。",
-        10 * D + 2,
-        _closed_normally(10 * D + 2, "gongxin", verifier="xunchayuan"),
+        10 * DAY + 2,
+        _closed_normally("gongxin", verifier="xunchayuan"),
     ),
     Case(
         "fire-lane-biguiyuan",
@@ -325,8 +338,8 @@ CASES: tuple[Case, ...] = (
         "FIRE_LANE",
         "residential-biguiyuan",
         "3号楼东侧消防通道被私家车和杂物堵塞。",
-        9 * D + 5,
-        _closed_normally(9 * D + 5, "office-biguiyuan"),
+        9 * DAY + 5,
+        _closed_normally("office-biguiyuan", pace=0.3),
     ),
     Case(
         "streetlight-shiyan",
@@ -334,8 +347,8 @@ CASES: tuple[Case, ...] = (
         "STREETLIGHT",
         "compound-shiyan",
         "教师楼2单元楼道灯不亮,夜间居民上下楼不便。",
-        8 * D + 3,
-        _closed_normally(8 * D + 3, "shizheng", verifier="xunchayuan"),
+        8 * DAY + 3,
+        _closed_normally("shizheng", verifier="xunchayuan"),
     ),
     Case(
         "small-ad-garage",
@@ -343,8 +356,8 @@ CASES: tuple[Case, ...] = (
         "SMALL_AD",
         "alley-shuiyulanwan",
         "小区车库门上乱贴小广告,已现场清除。",
-        7 * D + 2,
-        (Step(7 * D + 1.5, "fix_on_spot", text="会同包联单位现场清除小广告", photos=1),),
+        7 * DAY + 2,
+        (Step("fix_on_spot", 0.5, text="会同包联单位现场清除小广告", photos=1),),
     ),
     Case(
         "ebike-bus-shijilu",
@@ -352,8 +365,8 @@ CASES: tuple[Case, ...] = (
         "EBIKE_PARKING",
         "bus-shijilu",
         "公交站台前共享单车乱停放,影响乘客上下车。",
-        6 * D + 3,
-        (Step(6 * D + 2.8, "fix_on_spot", text="已现场摆放整齐", photos=1),),
+        6 * DAY + 3,
+        (Step("fix_on_spot", 0.2, text="已现场摆放整齐", photos=1),),
     ),
     Case(
         "incivility-park",
@@ -361,8 +374,8 @@ CASES: tuple[Case, ...] = (
         "INCIVILITY",
         "park-binhe",
         "公园内有人遛狗不牵绳,已劝导。",
-        5 * D + 6,
-        (Step(5 * D + 5.9, "fix_on_spot", text="现场劝导,当事人已牵绳", photos=1),),
+        5 * DAY + 6,
+        (Step("fix_on_spot", 0.1, text="现场劝导,当事人已牵绳", photos=1),),
     ),
     Case(
         "debris-nongyeju-rework",
@@ -370,14 +383,14 @@ CASES: tuple[Case, ...] = (
         "DEBRIS_PILE",
         "compound-nongyeju",
         "楼前楼后堆放陈年破烂,占用公共通道。",
-        6 * D + 1,
+        6 * DAY + 1,
         (
-            Step(6 * D + 0.5, "dispatch", organisation="office-hepanhuayuan"),
-            Step(6 * D - 1, "acknowledge"),
-            Step(5 * D + 2, "submit_fix", text="已组织清理", photos=1),
-            Step(5 * D, "verify_fail", text="楼后仍有杂物未清走,需彻底清理", photos=1),
-            Step(4 * D + 3, "submit_fix", text="楼前楼后已全部清理,陈年破烂已清运", photos=1),
-            Step(4 * D + 1, "verify_pass", text="复查通过", photos=1),
+            Step("dispatch", 0.5, organisation="office-hepanhuayuan"),
+            Step("acknowledge", 1.5),
+            Step("submit_fix", 1 * DAY, text="已组织清理", photos=1),
+            Step("verify_fail", 2, text="楼后仍有杂物未清走,需彻底清理", photos=1),
+            Step("submit_fix", 5, text="楼前楼后已全部清理,陈年破烂已清运", photos=1),
+            Step("verify_pass", 2, text="复查通过", photos=1),
         ),
     ),
     Case(
@@ -386,10 +399,10 @@ CASES: tuple[Case, ...] = (
         "TOILET_DIRTY",
         "toilet-binhe",
         "公厕男厕异味大,洗手池无水。",
-        4 * D + 6,
+        4 * DAY + 6,
         (
-            *_closed_normally(4 * D + 6, "huanwei"),
-            Step(1 * D + 2, "reopen", text="问题复发:洗手池再次无水,地面积水"),
+            *_closed_normally("huanwei"),
+            Step("reopen", 3 * DAY, text="问题复发:洗手池再次无水,地面积水"),
         ),
     ),
     # --- rejected, duplicate, cancelled -----------------------------------------------------
@@ -399,8 +412,8 @@ CASES: tuple[Case, ...] = (
         "BIN_OVERFLOW",
         "market-biguiyuan",
         "垃圾桶满溢。",
-        3 * D + 4,
-        (Step(3 * D + 3, "reject", text="照片与上报位置不符,无法核实,请重新上报"),),
+        3 * DAY + 4,
+        (Step("reject", 1, text="照片与上报位置不符,无法核实,请重新上报"),),
     ),
     Case(
         "site-dust-baozhangfang",
@@ -408,11 +421,11 @@ CASES: tuple[Case, ...] = (
         "SITE_DUST",
         "site-baozhangfang",
         "工地裸露土方未覆盖,出入口未冲洗车辆,有扬尘。",
-        2 * D + 5,
+        2 * DAY + 5,
         (
-            Step(2 * D + 4, "dispatch", organisation="zhujian"),
-            Step(2 * D + 2, "acknowledge", text="已通知施工单位整改"),
-            Step(20, "submit_fix", text="土方已全部覆盖,增设冲洗平台", photos=2),
+            Step("dispatch", 1, organisation="zhujian"),
+            Step("acknowledge", 2, text="已通知施工单位整改"),
+            Step("submit_fix", 1 * DAY, text="土方已全部覆盖,增设冲洗平台", photos=2),
         ),
     ),
     Case(
@@ -421,11 +434,11 @@ CASES: tuple[Case, ...] = (
         "PSA_DAMAGED",
         "site-baozhangfang",
         "工地围挡公益广告占比不足。",
-        2 * D + 3,
+        2 * DAY + 3,  # after site-dust-baozhangfang, which it duplicates
         (
             Step(
-                2 * D + 2,
                 "mark_duplicate",
+                1,
                 duplicate_of="site-dust-baozhangfang",
                 text="同一工地围挡问题已立案处理",
             ),
@@ -437,8 +450,8 @@ CASES: tuple[Case, ...] = (
         "WATERLOGGING",
         "alley-chezhan",
         "车站后街西段路面积水。",
-        2 * D + 1,
-        (Step(2 * D, "cancel", text="雨停后积水已自然消退,经核实无需处置"),),
+        2 * DAY + 1,
+        (Step("cancel", 1, text="雨停后积水已自然消退,经核实无需处置"),),
     ),
     # --- open with a running clock: green, yellow, red -------------------------------------
     Case(
@@ -449,9 +462,10 @@ CASES: tuple[Case, ...] = (
         "公交港湾内有私家车违停,公交车无法进站。",
         3.5,
         (
-            Step(3.2, "dispatch", organisation="jiaojing"),
-            Step(1.5, "escalate", level=1, text="已超时,请尽快处置"),
+            Step("dispatch", 0.3, organisation="jiaojing"),
+            Step("escalate", 0.5, overdue=0, level=1, text="已超时,请尽快处置"),
         ),
+        light="red",
     ),
     Case(
         "zombie-car-tongbei",
@@ -459,13 +473,14 @@ CASES: tuple[Case, ...] = (
         "UNLICENSED_VEHICLE",
         "market-tongbei",
         "早市入口处长期停放无牌僵尸车一辆,车身积灰。",
-        12 * D + 2,
+        12 * DAY + 2,
         (
-            Step(12 * D + 1, "dispatch", organisation="jiaojing", deadline_in_hours=-2 * D),
-            Step(11 * D, "acknowledge", text="已签收,联系车主中"),
-            Step(1 * D + 3, "escalate", level=1, text="已超期,请加快处置"),
-            Step(5, "escalate", level=2, text="超期未处置,发督办函"),
+            Step("dispatch", 1, organisation="jiaojing"),
+            Step("acknowledge", 1 * DAY, text="已签收,联系车主中"),
+            Step("escalate", 1, overdue=0, level=1, text="已超期,请加快处置"),
+            Step("escalate", 1, overdue=1, level=2, text="超期未处置,发督办函"),
         ),
+        light="red",
     ),
     Case(
         "market-hygiene-nongmao",
@@ -473,14 +488,15 @@ CASES: tuple[Case, ...] = (
         "MARKET_HYGIENE",
         "market-nongmao",
         "农贸市场未划行归市,“五公示”缺失,部分摊位无垃圾桶。",
-        5 * D + 2,
+        5 * DAY + 2,
         (
-            Step(5 * D + 1, "dispatch", organisation="shichang", deadline_in_hours=-30),
-            Step(4 * D + 5, "acknowledge"),
-            Step(20, "escalate", level=1),
-            Step(6, "escalate", level=2, text="多次催办未整改"),
-            Step(2, "escalate", level=3, text="挂牌督办,限期整改"),
+            Step("dispatch", 1, organisation="shichang"),
+            Step("acknowledge", 4),
+            Step("escalate", 1, overdue=0, level=1),
+            Step("escalate", 1, overdue=1, level=2, text="多次催办未整改"),
+            Step("escalate", 1, overdue=2, level=3, text="挂牌督办,限期整改"),
         ),
+        light="red",
     ),
     Case(
         "garbage-biguiyuan-overdue",
@@ -488,11 +504,12 @@ CASES: tuple[Case, ...] = (
         "GARBAGE_EXPOSED",
         "residential-biguiyuan",
         "小区西侧垃圾桶站周边暴露垃圾,有异味。",
-        2 * D + 4,
+        2 * DAY + 4,
         (
-            Step(2 * D + 3, "dispatch", organisation="office-biguiyuan", deadline_in_hours=-1 * D),
-            Step(6, "escalate", level=1),
+            Step("dispatch", 1, organisation="office-biguiyuan"),
+            Step("escalate", 1, overdue=0, level=1),
         ),
+        light="red",
     ),
     Case(
         "market-order-nadamu",
@@ -500,8 +517,9 @@ CASES: tuple[Case, ...] = (
         "MARKET_ORDER",
         "market-nadamu",
         "夜市收市后场地未清理,油污严重。",
-        21,
-        (Step(20, "dispatch", organisation="office-nadamu", deadline_in_hours=3.5),),
+        1 * DAY,
+        (Step("dispatch", 1, organisation="office-nadamu"),),
+        light="yellow",
     ),
     Case(
         "fly-wire-tongbeiku",
@@ -511,9 +529,10 @@ CASES: tuple[Case, ...] = (
         "3号楼二楼窗口飞线给电动车充电,存在火灾隐患。",
         3.5,
         (
-            Step(3.2, "dispatch", organisation="office-binhe", deadline_in_hours=0.5),
-            Step(2.5, "acknowledge", text="已联系住户"),
+            Step("dispatch", 0.3, organisation="office-binhe"),
+            Step("acknowledge", 0.7, text="已联系住户"),
         ),
+        light="yellow",
     ),
     Case(
         "food-stall-biguiyuan",
@@ -521,8 +540,28 @@ CASES: tuple[Case, ...] = (
         "FOOD_STALL",
         "market-biguiyuan",
         "烧烤摊未亮证经营,无防蝇防尘设施。",
-        2 * D + 2,
-        (Step(2 * D + 1, "dispatch", organisation="shichang", deadline_in_hours=7),),
+        2 * DAY + 2,
+        (Step("dispatch", 1, organisation="shichang"),),
+        light="yellow",
+    ),
+    Case(
+        "old-facility-nongyeju-extended",
+        "xunchayuan",
+        "OLD_FACILITY",
+        "compound-nongyeju",
+        "农业局家属楼单元门禁损坏,楼道扶手松动。",
+        40 * DAY,
+        (
+            Step("dispatch", 1, organisation="wuye-anju"),
+            Step("acknowledge", 2, text="已签收,配件需定制"),
+            Step(
+                "request_extension",
+                5 * DAY,
+                text="门禁配件需厂家定制,到货后安装,申请延期",
+            ),
+            Step("approve_extension", 1, text="同意延期,请按期完成"),
+        ),
+        light="yellow",
     ),
     Case(
         "shop-outside-xinchengdajie",
@@ -530,11 +569,12 @@ CASES: tuple[Case, ...] = (
         "SHOP_OUTSIDE",
         "road-xinchengdajie",
         "水果店将货架摆出店外,占用人行道。",
-        5,
+        1,
         (
-            Step(4.5, "dispatch", organisation="office-xincheng", deadline_in_hours=2 * D),
-            Step(3, "acknowledge"),
+            Step("dispatch", 0.2, organisation="office-xincheng"),
+            Step("acknowledge", 0.3),
         ),
+        light="green",
     ),
     Case(
         "ebike-school-shiyan",
@@ -542,8 +582,9 @@ CASES: tuple[Case, ...] = (
         "EBIKE_PARKING",
         "school-shiyan",
         "校门口电动车乱停放,占用盲道。",
-        2.5,
-        (Step(2, "dispatch", organisation="office-mingde", deadline_in_hours=1 * D),),
+        0.7,
+        (Step("dispatch", 0.2, organisation="office-mingde"),),
+        light="green",
     ),
     Case(
         "road-damage-chezhan",
@@ -551,8 +592,9 @@ CASES: tuple[Case, ...] = (
         "ROAD_DAMAGE",
         "alley-chezhan",
         "车站后街人行道砖松动破损,多处坑洼。",
-        1 * D + 3,
-        (Step(1 * D + 2, "dispatch", organisation="shizheng"),),
+        1 * DAY + 3,
+        (Step("dispatch", 1, organisation="shizheng"),),
+        light="green",
     ),
     Case(
         "old-facility-zhelimu",
@@ -560,11 +602,12 @@ CASES: tuple[Case, ...] = (
         "OLD_FACILITY",
         "compound-zhelimu",
         "家属楼单元门破损无法关闭,院内路面破损。",
-        3 * D + 2,
+        3 * DAY + 2,
         (
-            Step(3 * D + 1, "dispatch", organisation="zhujian"),
-            Step(2 * D + 6, "acknowledge", text="已纳入老旧小区改造工程一并实施"),
+            Step("dispatch", 1, organisation="zhujian"),
+            Step("acknowledge", 1 * DAY, text="已纳入老旧小区改造工程一并实施"),
         ),
+        light="green",
     ),
     Case(
         "vector-nongmao",
@@ -572,8 +615,9 @@ CASES: tuple[Case, ...] = (
         "VECTOR",
         "market-nongmao",
         "市场后院发现鼠迹,下水口缺少挡鼠网。",
-        1 * D + 1,
-        (Step(1 * D, "dispatch", organisation="aiwei"),),
+        1 * DAY + 1,
+        (Step("dispatch", 1, organisation="aiwei"),),
+        light="green",
     ),
     Case(
         "waterlogging-xinchengdajie",
@@ -582,7 +626,8 @@ CASES: tuple[Case, ...] = (
         "road-xinchengdajie",
         "新城大街与世纪路口雨水箅子堵塞,路面积水。",
         2,
-        (Step(1.8, "dispatch", organisation="paishui", deadline_in_hours=4 * D),),
+        # Urgent: the category's four hours, counted day and night (排水 has no handler yet).
+        (Step("dispatch", 0.2, organisation="paishui"),),
     ),
     # --- rework in progress, returned and re-dispatched, extensions, parked ---------------
     Case(
@@ -591,12 +636,12 @@ CASES: tuple[Case, ...] = (
         "DEBRIS_PILE",
         "compound-zhelimu",
         "楼道内堆放纸箱、旧家具等杂物。",
-        3 * D + 4,
+        3 * DAY + 4,
         (
-            Step(3 * D + 3, "dispatch", organisation="office-binhe", deadline_in_hours=2 * D),
-            Step(3 * D + 1, "acknowledge"),
-            Step(2 * D + 2, "submit_fix", text="已清理", photos=1),
-            Step(1 * D + 4, "verify_fail", text="3单元楼道仍有旧家具未清走", photos=1),
+            Step("dispatch", 1, organisation="office-binhe"),
+            Step("acknowledge", 2),
+            Step("submit_fix", 1 * DAY, text="已清理", photos=1),
+            Step("verify_fail", 1 * DAY, text="3单元楼道仍有旧家具未清走", photos=1),
         ),
     ),
     Case(
@@ -605,11 +650,11 @@ CASES: tuple[Case, ...] = (
         "CONSTR_WASTE",
         "site-baozhangfang",
         "工地东侧路边倾倒建筑垃圾约5立方米。",
-        1 * D + 6,
+        1 * DAY + 6,
         (
-            Step(1 * D + 5, "dispatch", organisation="chengguan"),
-            Step(1 * D + 2, "return", text="系施工单位倾倒,应由住建局督促施工单位清运"),
-            Step(1 * D, "dispatch", organisation="zhujian"),
+            Step("dispatch", 1, organisation="chengguan"),
+            Step("return", 3, text="系施工单位倾倒,应由住建局督促施工单位清运"),
+            Step("dispatch", 2, organisation="zhujian"),
         ),
     ),
     Case(
@@ -618,14 +663,14 @@ CASES: tuple[Case, ...] = (
         "GREEN_OCCUPIED",
         "residential-biguiyuan",
         "小区南侧公共绿地被居民毁绿种菜。",
-        2 * D + 6,
+        2 * DAY + 6,
         (
-            Step(2 * D + 5, "dispatch", organisation="yuanlin"),
-            Step(2 * D + 3, "acknowledge"),
+            Step("dispatch", 1, organisation="yuanlin"),
+            Step("acknowledge", 2),
             Step(
-                6,
                 "request_extension",
-                deadline_in_hours=5 * D,
+                1 * DAY + 3,
+                extend_days=5,
                 text="需与居民协商后恢复绿化,申请延期",
             ),
         ),
@@ -636,18 +681,14 @@ CASES: tuple[Case, ...] = (
         "GREEN_DIRTY",
         "park-binhe",
         "公园东侧树坑黄土裸露,绿地内有垃圾。",
-        3 * D + 3,
+        2 * DAY + 3,
         (
-            Step(3 * D + 2, "dispatch", organisation="yuanlin", deadline_in_hours=-4),
-            Step(3 * D, "acknowledge"),
-            Step(
-                1 * D + 2,
-                "request_extension",
-                deadline_in_hours=3 * D,
-                text="覆绿苗木需外购,申请延期三天",
-            ),
-            Step(1 * D + 1, "approve_extension", text="同意延期"),
+            Step("dispatch", 1, organisation="yuanlin"),
+            Step("acknowledge", 2),
+            Step("request_extension", 3, extend_days=3, text="覆绿苗木需外购,申请延期三天"),
+            Step("approve_extension", 1, text="同意延期"),
         ),
+        light="green",
     ),
     Case(
         "illegal-build-tongbeiku",
@@ -655,12 +696,15 @@ CASES: tuple[Case, ...] = (
         "ILLEGAL_BUILD",
         "compound-tongbeiku",
         "家属区院内私搭彩钢房一处,约20平方米。",
-        6 * D + 2,
+        6 * DAY + 2,
         (
-            Step(6 * D + 1, "dispatch", organisation="chengguan"),
-            Step(5 * D + 4, "acknowledge"),
+            Step("dispatch", 1, organisation="chengguan"),
+            Step("acknowledge", 4),
             Step(
-                4 * D, "park", review_in_days=30, text="需履行法定拆除程序,待老旧小区改造时一并拆除"
+                "park",
+                1 * DAY + 4,
+                review_in_days=30,
+                text="需履行法定拆除程序,待老旧小区改造时一并拆除",
             ),
         ),
     ),
@@ -670,11 +714,11 @@ CASES: tuple[Case, ...] = (
         "BIN_OVERFLOW",
         "market-biguiyuan",
         "便民市场北侧垃圾桶满溢,桶盖破损。",
-        1 * D + 5,
+        1 * DAY + 5,
         (
-            Step(1 * D + 4, "dispatch", organisation="office-biguiyuan"),
-            Step(1 * D + 3, "acknowledge"),
-            Step(22, "submit_fix", text="已清运并更换新桶", photos=1),
+            Step("dispatch", 1, organisation="office-biguiyuan"),
+            Step("acknowledge", 1),
+            Step("submit_fix", 4, text="已清运并更换新桶", photos=1),
         ),
     ),
     # --- just reported, waiting for triage ---------------------------------------------------

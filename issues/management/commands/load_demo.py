@@ -2,7 +2,8 @@
 
 Reference data is keyed by code (and assignments by their full slot and start date); demo
 accounts by username; demo cases by a client token derived from the case's name. Cases are
-made through the issue services, each step replayed at its own moment in the past, so event
+made through the issue services, each step replayed at the moment `issues.demo.timeline` plans
+for it on the work calendar (office hours on working days, whenever the command runs), so event
 times, timestamps, deadlines and the green/yellow/red timer lights all agree.
 """
 
@@ -12,7 +13,9 @@ import datetime
 import random
 import unicodedata
 import uuid
+from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -37,8 +40,9 @@ from districts.models import (
 )
 from districts.taxonomy import install_default_taxonomy
 from issues.demo import data as demo_data
-from issues.demo.data import ACCOUNTS, CASES, DEMO_PASSWORD, Case, Step
+from issues.demo.data import ACCOUNTS, CASES, DEMO_PASSWORD, Step
 from issues.demo.photos import draw_photo
+from issues.demo.timeline import CasePlan, PlannedStep, Planner
 
 User = get_user_model()
 
@@ -290,32 +294,29 @@ class Command(BaseCommand):
     # --- cases -----------------------------------------------------------------------------
 
     def load_cases(self, *, now: datetime.datetime) -> int:
-        try:
-            from issues import services  # noqa: F401
-            from issues.photos import prepare_photos  # noqa: F401
-        except ImportError as error:
-            self.stderr.write(
-                f"Demo cases skipped: the issue services are not available ({error})."
-            )
-            return 0
+        """Replay every demo case not yet loaded, planned for `now`; returns how many."""
         from issues.models import Issue
 
-        existing = set(
+        known = dict(
             Issue.objects.filter(
                 client_token__in=[case_token(case.key) for case in CASES]
-            ).values_list("client_token", flat=True)
+            ).values_list("client_token", "reported_at")
         )
-        created = 0
-        # Oldest first, so case numbers follow the order in which problems were reported.
-        for case in sorted(CASES, key=lambda c: case_clock(c, now) - _hours(c.hours_ago)):
-            if case_token(case.key) in existing:
-                continue
+        reported = {
+            case.key: known[case_token(case.key)] for case in CASES if case_token(case.key) in known
+        }
+        codes = {case.category for case in CASES}
+        categories = {c.code: c for c in Category.objects.filter(code__in=codes)}
+        # Oldest first, so case numbers follow the order in which problems were reported, and a
+        # case that refers to another (a duplicate) always finds it.
+        plans = Planner(now, categories).plan(CASES, reported)
+        cast = Cast.load()
+        for plan in plans:
             try:
-                CaseRunner(case=case, now=now).run()
+                CaseRunner(plan=plan, category=categories[plan.case.category], cast=cast).run()
             except Exception as error:
-                raise CommandError(f"Demo case {case.key!r} failed: {error!r}") from error
-            created += 1
-        return created
+                raise CommandError(f"Demo case {plan.case.key!r} failed: {error!r}") from error
+        return len(plans)
 
     # --- output ----------------------------------------------------------------------------
 
@@ -344,19 +345,45 @@ class Command(BaseCommand):
         write("")
 
 
-class CaseRunner:
-    """Replays one demo case through the services, each step at its own moment."""
+@dataclass(frozen=True)
+class Cast:
+    """Who and where the demo cases need, read once for all of them."""
 
-    def __init__(self, *, case: Case, now: datetime.datetime) -> None:
-        self.case = case
-        self.now = now
-        self.clock = case_clock(case, now)
-        self.point = InspectionPoint.objects.select_related("community__district").get(
-            code=case.point
+    users: dict[str, Any]
+    handlers: dict[int, Any]  # organisation id -> its first active handler
+    points: dict[str, InspectionPoint]
+    organisations: dict[str, Organisation]
+
+    @classmethod
+    def load(cls) -> Cast:
+        users = list(User.objects.select_related("membership").order_by("pk"))
+        handlers: dict[int, Any] = {}
+        for user in users:
+            membership = getattr(user, "membership", None)
+            if user.is_active and membership is not None and membership.role == Role.HANDLER:
+                handlers.setdefault(membership.organisation_id, user)
+        return cls(
+            users={user.username: user for user in users},
+            handlers=handlers,
+            points={
+                point.code: point
+                for point in InspectionPoint.objects.select_related("community__district")
+            },
+            organisations={o.code: o for o in Organisation.objects.all()},
         )
-        self.category = Category.objects.get(code=case.category)
-        self.users = {u.username: u for u in User.objects.select_related("membership")}
-        rng = random.Random(case.key)
+
+
+class CaseRunner:
+    """Replays one planned demo case through the services, each step at its planned moment."""
+
+    def __init__(self, *, plan: CasePlan, category: Category, cast: Cast) -> None:
+        self.plan = plan
+        self.case = plan.case
+        self.point = cast.points[plan.case.point]
+        self.category = category
+        self.cast = cast
+        self.users = cast.users
+        rng = random.Random(plan.case.key)
         # Phones rarely stand exactly on the point: scatter a few metres around it.
         self.latitude = (self.point.latitude + Decimal(rng.uniform(-0.0004, 0.0004))).quantize(
             Decimal("0.000001")
@@ -365,9 +392,6 @@ class CaseRunner:
             Decimal("0.000001")
         )
         self.accuracy = round(rng.uniform(5, 25), 1)
-
-    def at(self, hours_ago: float) -> datetime.datetime:
-        return self.clock - _hours(hours_ago)
 
     def photos(self, count: int, kind: str, moment: datetime.datetime, index: int) -> list:
         from issues.photos import prepare_photos
@@ -396,18 +420,20 @@ class CaseRunner:
 
         from issues import services
 
-        case = self.case
-        reported_at = self.at(case.hours_ago)
+        case, plan = self.case, self.plan
         # Decoding and re-encoding photos is slow: do it before the transaction, as views do.
-        before = self.photos(case.photos, "before", reported_at, 0)
+        before = self.photos(case.photos, "before", plan.reported_at, 0)
         step_photos = [
             self.photos(
-                step.photos, PHOTO_KIND.get(step.action, "after"), self.at(step.hours_ago), i
+                planned.step.photos,
+                PHOTO_KIND.get(planned.step.action, "after"),
+                planned.at,
+                index,
             )
-            for i, step in enumerate(case.steps, start=1)
+            for index, planned in enumerate(plan.steps, start=1)
         ]
         with transaction.atomic():
-            with time_machine.travel(reported_at, tick=False):
+            with time_machine.travel(plan.reported_at, tick=False):
                 issue = services.issue_create(
                     reporter=self.users[case.reporter],
                     category=self.category,
@@ -421,45 +447,34 @@ class CaseRunner:
                     photos=before,
                     client_token=case_token(case.key),
                 )
-            for step, photos in zip(case.steps, step_photos, strict=True):
-                with time_machine.travel(self.at(step.hours_ago), tick=False):
-                    issue = self.perform(issue, step, photos)
+            for planned, photos in zip(plan.steps, step_photos, strict=True):
+                with time_machine.travel(planned.at, tick=False):
+                    issue = self.perform(issue, planned, photos)
 
     def actor_for(self, issue, step: Step):
         if step.actor:
             return self.users[step.actor]
         if step.action in SUPERVISOR_ACTIONS:
             # Binhe's own supervisor handles Binhe's cases; the zone-wide one the rest.
-            return self.users["dudao_binhe" if issue.district.code == "binhe" else "dudao"]
+            binhe = self.point.community.district.code == "binhe"
+            return self.users["dudao_binhe" if binhe else "dudao"]
         if step.action in HANDLER_ACTIONS:
-            handler = (
-                User.objects.filter(
-                    membership__role=Role.HANDLER,
-                    membership__organisation_id=issue.assigned_organisation_id,
-                    is_active=True,
-                )
-                .order_by("pk")
-                .first()
-            )
+            handler = self.cast.handlers.get(issue.assigned_organisation_id)
             if handler is None:
                 raise CommandError(f"No handler for {issue.assigned_organisation}.")
             return handler
         return self.users[self.case.reporter]
 
-    def perform(self, issue, step: Step, photos: list):
+    def perform(self, issue, planned: PlannedStep, photos: list):
         from issues import services
         from issues.models import ExtensionRequest, Issue
 
-        issue = Issue.objects.select_related("district").get(pk=issue.pk)
+        step = planned.step
         actor = self.actor_for(issue, step)
-        deadline = (
-            self.now + _hours(step.deadline_in_hours)
-            if step.deadline_in_hours is not None
-            else None
-        )
-        organisation = (
-            Organisation.objects.get(code=step.organisation) if step.organisation else None
-        )
+        # Dispatch deadlines are the category's, computed by the service; only an extension
+        # names one (planned on the work calendar).
+        deadline = None
+        organisation = self.cast.organisations[step.organisation] if step.organisation else None
         action = step.action
         if action == "dispatch":
             return services.issue_dispatch(
@@ -521,7 +536,10 @@ class CaseRunner:
             )
         if action == "request_extension":
             services.extension_request(
-                issue=issue, actor=actor, reason=step.text, requested_deadline=deadline
+                issue=issue,
+                actor=actor,
+                reason=step.text,
+                requested_deadline=planned.requested_deadline,
             )
             return issue
         if action in ("approve_extension", "refuse_extension"):
@@ -536,23 +554,6 @@ class CaseRunner:
             decide(extension=extension, actor=actor, note=step.text)
             return issue
         raise CommandError(f"Unknown demo step {action!r}.")
-
-
-def case_clock(case: Case, now: datetime.datetime) -> datetime.datetime:
-    """The moment a case's offsets count back from.
-
-    Cases still moving today count from the real time, so their timer lights are right. Cases
-    that ended a day or more ago count from 16:00 today, so their history falls in office
-    hours whatever time the command runs (offsets of a day or more never reach the future).
-    """
-    if min([case.hours_ago, *(step.hours_ago for step in case.steps)]) < 24:
-        return now
-    today = timezone.localdate(now)
-    return timezone.make_aware(datetime.datetime.combine(today, datetime.time(16, 0)))
-
-
-def _hours(value: float) -> datetime.timedelta:
-    return datetime.timedelta(hours=value)
 
 
 def _community_codes() -> list[str]:
