@@ -35,7 +35,15 @@ from districts.models import (
     Severity,
 )
 from issues.forms import CampaignDateField, DateInput
-from issues.models import CLOCK_STATUSES, EscalationLevel, Issue, Status, TimerLight
+from issues.models import (
+    CLOCK_STATUSES,
+    EscalationLevel,
+    Issue,
+    Status,
+    TimerLight,
+    pending_extension_q,
+    returned_q,
+)
 
 User = get_user_model()
 
@@ -214,6 +222,14 @@ class IssueFilterSet(django_filters.FilterSet):
     rework = AnyChoiceFilter(
         label=_("Sent back for rework"), choices=BOOLEAN_CHOICES, method="filter_rework"
     )
+    returned = AnyChoiceFilter(
+        label=_("Returned as not ours"), choices=BOOLEAN_CHOICES, method="filter_returned"
+    )
+    extension_pending = AnyChoiceFilter(
+        label=_("Extension request waiting"),
+        choices=BOOLEAN_CHOICES,
+        method="filter_extension_pending",
+    )
     # Plain text matched in SQL: an unknown user name lists nothing, exactly like a real user
     # with no reports, so the filter never tells which accounts exist.
     reporter = django_filters.CharFilter(
@@ -291,6 +307,15 @@ class IssueFilterSet(django_filters.FilterSet):
         if value == "true":
             return queryset.filter(rework_count__gt=0)
         return queryset.filter(rework_count=0)
+
+    def filter_returned(self, queryset: QuerySet[Issue], name: str, value: str) -> QuerySet[Issue]:
+        return queryset.filter(returned_q() if value == "true" else ~returned_q())
+
+    def filter_extension_pending(
+        self, queryset: QuerySet[Issue], name: str, value: str
+    ) -> QuerySet[Issue]:
+        wanted = pending_extension_q()
+        return queryset.filter(wanted if value == "true" else ~wanted)
 
     def filter_light(self, queryset: QuerySet[Issue], name: str, value: str) -> QuerySet[Issue]:
         """The derived timer light as SQL: the same thresholds as `Issue.timer_light`."""

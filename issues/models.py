@@ -7,7 +7,7 @@ import uuid
 
 from django.conf import settings
 from django.db import connections, models
-from django.db.models import BooleanField, F, Func, Q, TextField, Value
+from django.db.models import BooleanField, Exists, F, Func, OuterRef, Q, TextField, Value
 from django.db.models.functions import Upper
 from django.urls import reverse
 from django.utils import timezone
@@ -118,6 +118,24 @@ def _description_or_address_holds_pair(text: str) -> Func:
     )
 
 
+def returned_q() -> Q:
+    """The case was returned (回退) at least once: an EXISTS on the event log's issue index."""
+    return Q(
+        Exists(IssueEvent.objects.filter(issue_id=OuterRef("pk"), action=Action.RETURN).order_by())
+    )
+
+
+def pending_extension_q() -> Q:
+    """An extension request waits for a decision (the partial unique index serves it)."""
+    return Q(
+        Exists(
+            ExtensionRequest.objects.filter(
+                issue_id=OuterRef("pk"), status=ExtensionRequest.Status.PENDING
+            ).order_by()
+        )
+    )
+
+
 class IssueQuerySet(models.QuerySet["Issue"]):
     def visible_to(self, user) -> IssueQuerySet:
         """Issues the user may see: the same rule as `issues.permissions.can_view`, in SQL."""
@@ -132,6 +150,14 @@ class IssueQuerySet(models.QuerySet["Issue"]):
         if membership.role == Role.INSPECTOR:
             return self.filter(in_districts | Q(reporter=user))
         return self.filter(in_districts)
+
+    def returned(self) -> IssueQuerySet:
+        """Issues some organisation handed back as not theirs (回退) at least once."""
+        return self.filter(returned_q())
+
+    def with_pending_extension(self) -> IssueQuerySet:
+        """Issues whose organisation asked for a later deadline that awaits a decision."""
+        return self.filter(pending_extension_q())
 
     def open(self) -> IssueQuerySet:
         return self.filter(status__in=OPEN_STATUSES)

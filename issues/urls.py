@@ -11,6 +11,7 @@ urlpatterns: list = [
     path("issues/triage/", triage.triage, name="triage"),
     path("issues/triage/dispatch/", triage.bulk_dispatch, name="bulk_dispatch"),
     path("issues/verify/", triage.verify_queue, name="verify_queue"),
+    path("issues/extensions/", triage.extension_queue, name="extension_queue"),
     path("issues/", lists.issue_list, name="issue_list"),
     path("issues/export.csv", lists.issue_export_csv, name="issue_export"),
     path("notifications/", notifications.notification_list, name="notification_list"),

@@ -27,6 +27,8 @@ from issues.models import (
     OPEN_STATUSES,
     Issue,
     Status,
+    pending_extension_q,
+    returned_q,
 )
 
 # How many issues each home list shows; the full list is one link away.
@@ -48,6 +50,8 @@ TILE_LABELS = {
     "submitted": _("Awaiting verification"),
     "to_triage": _("To triage"),
     "escalated": _("Escalated"),
+    "returned": _("Returned, to dispatch again"),
+    "extensions": _("Extension requests"),
     "open": _("Open"),
     "closed_recently": _("Closed in the last 30 days"),
 }
@@ -160,6 +164,8 @@ def _supervisor_context(visible: QuerySet[Issue], now: datetime.datetime) -> dic
         to_verify=Count("pk", filter=Q(status=Status.SUBMITTED)),
         overdue=Count("pk", filter=_overdue_q(now)),
         escalated=Count("pk", filter=Q(escalation_level__gt=0)),
+        returned=Count("pk", filter=Q(status=Status.REPORTED) & returned_q()),
+        extensions=Count("pk", filter=pending_extension_q()),
     )
     listed = visible.with_list_related()
     return {
@@ -197,6 +203,17 @@ def _supervisor_context(visible: QuerySet[Issue], now: datetime.datetime) -> dic
                 "value": counts["escalated"],
                 "url": list_url(escalation_level=ESCALATED_LEVELS, status=_open_statuses()),
                 "tone": "warn",
+            },
+            {
+                "label": TILE_LABELS["returned"],
+                "value": counts["returned"],
+                "url": reverse("issues:triage") + "?returned=true",
+                "tone": "warn",
+            },
+            {
+                "label": TILE_LABELS["extensions"],
+                "value": counts["extensions"],
+                "url": reverse("issues:extension_queue"),
             },
         ],
         # The dedicated screens: bulk dispatch, and before/after photos side by side.

@@ -18,7 +18,7 @@ from districts.inputs import parse_id, parse_ids
 from districts.models import Organisation, Severity
 from districts.routing import route_many
 from issues import permissions, selectors, services
-from issues.models import Action, Issue, Photo, Status
+from issues.models import Action, ExtensionRequest, Issue, Photo, Status
 from issues.workflow import TransitionError
 
 # A queue page shows this many issues, oldest first; the rest wait for the next visit.
@@ -48,10 +48,13 @@ def _photos_of_kinds(*kinds: str) -> Prefetch:
 def triage(request: HttpRequest) -> HttpResponse:
     """Reported issues in scope awaiting dispatch, each with the routing suggestion preselected."""
     _require(policy.may_supervise(request.user))
+    # The returned queue: cases an organisation handed back, waiting for a new owner.
+    only_returned = request.GET.get("returned") == "true"
+    waiting = Issue.objects.visible_to(request.user).filter(status=Status.REPORTED)
+    if only_returned:
+        waiting = waiting.returned()
     rows = list(
-        Issue.objects.visible_to(request.user)
-        .filter(status=Status.REPORTED)
-        .with_list_related()
+        waiting.with_list_related()
         .prefetch_related(_photos_of_kinds(Photo.Kind.BEFORE))
         .order_by(_urgent_first(), "reported_at", "id")[: QUEUE_LIMIT + 1]
     )
@@ -77,7 +80,40 @@ def triage(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "issues/triage.html",
-        {"issues": rows, "more": more, "organisations": organisations, "limit": QUEUE_LIMIT},
+        {
+            "issues": rows,
+            "more": more,
+            "organisations": organisations,
+            "limit": QUEUE_LIMIT,
+            "only_returned": only_returned,
+        },
+    )
+
+
+@login_required
+@require_GET
+def extension_queue(request: HttpRequest) -> HttpResponse:
+    """Extension requests waiting for a decision in scope, oldest first, with their cases."""
+    _require(policy.may_supervise(request.user))
+    visible = Issue.objects.visible_to(request.user)
+    requests = list(
+        ExtensionRequest.objects.filter(
+            status=ExtensionRequest.Status.PENDING, issue__in=visible.values("pk")
+        )
+        .select_related(
+            "requested_by",
+            "issue__category",
+            "issue__community",
+            "issue__point",
+            "issue__assigned_organisation",
+        )
+        .order_by("created_at", "id")[: QUEUE_LIMIT + 1]
+    )
+    more = len(requests) > QUEUE_LIMIT
+    return render(
+        request,
+        "issues/extension_queue.html",
+        {"requests": requests[:QUEUE_LIMIT], "more": more, "limit": QUEUE_LIMIT},
     )
 
 

@@ -10,7 +10,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 from PIL import Image
 
 from issues import services
@@ -647,3 +647,42 @@ def test_fieldwalk_triage_shows_the_return_reason_and_routing_skips_the_returner
     detail = client.get(issue.get_absolute_url(), HTTP_ACCEPT_LANGUAGE="en").content.decode()
     assert "不属于本社区，属于市政道路" in detail
     assert "which returned this case" in detail
+
+
+def test_fieldwalk_supervisor_has_queues_for_returned_cases_and_extension_requests(
+    client, world, returned_by_community_office
+):
+    issue, _office, handler = returned_by_community_office
+    services.issue_return(issue=issue, actor=handler, reason="不归我们管")
+    other = issue_in(world, Status.IN_PROGRESS)
+    pending_extension(other, world)
+    plain = issue_in(world, Status.REPORTED)
+    client.force_login(world.bob)
+    home = client.get(reverse("home"), HTTP_ACCEPT_LANGUAGE="en")
+    with translation.override("en"):
+        tiles = {str(tile["label"]): tile for tile in home.context["tiles"]}
+    assert tiles["Returned, to dispatch again"]["value"] == 1
+    assert tiles["Extension requests"]["value"] == 1
+    returned = client.get(tiles["Returned, to dispatch again"]["url"])
+    assert [row.pk for row in returned.context["issues"]] == [issue.pk]
+    assert plain.pk not in [row.pk for row in returned.context["issues"]]
+    queue = client.get(tiles["Extension requests"]["url"])
+    assert [row.issue_id for row in queue.context["requests"]] == [other.pk]
+    listed = client.get(reverse("issues:issue_list"), {"extension_pending": "true"})
+    assert [row.pk for row in listed.context["rows"]] == [other.pk]
+    # Out of scope: dave (district B) sees neither; handlers may not open the queue.
+    client.force_login(world.dave)
+    assert client.get(reverse("issues:extension_queue")).context["requests"] == []
+    client.force_login(world.hank)
+    assert client.get(reverse("issues:extension_queue")).status_code == 403
+
+
+def test_fieldwalk_an_extension_decided_from_the_queue_returns_to_the_queue(client, world):
+    issue = issue_in(world, Status.IN_PROGRESS)
+    pending_extension(issue, world)
+    client.force_login(world.bob)
+    queue_url = reverse("issues:extension_queue")
+    response = client.post(act_url(issue, "refuse_extension"), {"next": queue_url})
+    assert response.status_code == 302
+    assert response["Location"] == queue_url
+    assert not ExtensionRequest.objects.filter(issue=issue, status="pending").exists()

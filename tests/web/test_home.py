@@ -206,7 +206,14 @@ def test_supervisor_home_shows_triage_verification_overdue_and_escalated(client,
     assert [issue.pk for issue in response.context["to_verify"]] == [submitted.pk]
     assert [issue.pk for issue in response.context["overdue"]] == [overdue.pk]
     values = {str(tile["label"]): tile["value"] for tile in response.context["tiles"]}
-    assert values == {"To triage": 1, "Awaiting verification": 1, "Overdue": 1, "Escalated": 1}
+    assert values == {
+        "To triage": 1,
+        "Awaiting verification": 1,
+        "Overdue": 1,
+        "Escalated": 1,
+        "Returned, to dispatch again": 0,
+        "Extension requests": 0,
+    }
     assert elsewhere.case_number not in response.content.decode()
 
 
