@@ -559,9 +559,14 @@ class UserAdmin(AuditedAdmin, DjangoUserAdmin):
 class AuditEntryAdmin(admin.ModelAdmin):
     """The audit log is a record: nobody adds, edits or deletes entries here."""
 
-    list_display = ["created_at", "actor", "action", "object_type", "object_id", "summary"]
+    list_display = ["created_at", "actor", "action", "object_type", "object_id", "change"]
     list_filter = ["action", "object_type"]
     search_fields = ["summary", "object_id", "actor__username"]
+
+    @admin.display(description=_("summary"), ordering="summary")
+    def change(self, entry: AuditEntry) -> str:
+        return entry.display_summary
+
     list_select_related = ["actor"]
     date_hierarchy = "created_at"
 

@@ -8,6 +8,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone, translation
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 
@@ -549,6 +550,21 @@ class AuditEntry(models.Model):
 
     def __str__(self) -> str:
         return self.summary
+
+    @property
+    def display_summary(self) -> str:
+        """The summary in the reader's language, from the message and parameters it recorded."""
+        recorded = (self.data or {}).get("_summary")
+        if not isinstance(recorded, dict):
+            return self.summary
+        params = {
+            key: gettext(value["msgid"]) if isinstance(value, dict) else str(value)
+            for key, value in (recorded.get("params") or {}).items()
+        }
+        try:
+            return gettext(recorded["message"]) % params if params else gettext(recorded["message"])
+        except (KeyError, TypeError, ValueError):
+            return self.summary
 
 
 class LoginFailureCount(models.Model):

@@ -12,7 +12,9 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.functional import Promise
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from districts.models import (
     AuditEntry,
@@ -33,23 +35,50 @@ User = get_user_model()
 # --- audit -------------------------------------------------------------------------------------
 
 
+def _msgid(text: Any) -> str | None:
+    """The untranslated message of a lazy translation (gettext_lazy), or None for plain text."""
+    if isinstance(text, Promise):
+        args = getattr(text, "_args", ())
+        if len(args) == 1 and isinstance(args[0], str):
+            return args[0]
+    return None
+
+
 def audit_record(
     *,
     actor: Any,
     action: str,
     object_type: str,
     object_id: Any = "",
-    summary: str,
+    summary: Promise | str,
+    summary_params: dict[str, Any] | None = None,
     data: dict | None = None,
 ) -> AuditEntry:
-    """Append one audit row; callers run inside the transaction of the change it records."""
+    """Append one audit row; callers run inside the transaction of the change it records.
+
+    Pass `summary` as a lazy message with `summary_params` (lazy labels welcome): the row keeps
+    the text in the writer's language for search, and the message and parameters, so the change
+    log reads in each reader's language (`AuditEntry.display_summary`).
+    """
+    params = summary_params or {}
+    data = dict(data or {})
+    message = _msgid(summary)
+    if message is not None:
+        data["_summary"] = {
+            "message": message,
+            "params": {
+                key: {"msgid": _msgid(value)} if _msgid(value) else str(value)
+                for key, value in params.items()
+            },
+        }
+    text = str(summary) % {key: str(value) for key, value in params.items()} if params else summary
     return AuditEntry.objects.create(
         actor=actor if getattr(actor, "pk", None) else None,
         action=action,
         object_type=object_type,
         object_id=str(object_id or ""),
-        summary=summary[:300],
-        data=data or {},
+        summary=str(text)[:300],
+        data=data,
     )
 
 
@@ -211,10 +240,11 @@ def responsibility_assign(
         action="responsibility_assign",
         object_type="responsibility",
         object_id=created.pk,
-        summary=_("Assigned %(organisation)s: %(scope)s from %(date)s")
-        % {
+        summary=gettext_lazy("Assigned %(organisation)s: %(kind)s %(scope)s from %(date)s"),
+        summary_params={
             "organisation": organisation.name,
-            "scope": f"{created.get_kind_display()} {created.scope_label}",
+            "kind": OwnerKind(kind).label,
+            "scope": created.scope_label,
             "date": valid_from.isoformat(),
         },
         data={
@@ -262,10 +292,11 @@ def responsibility_end(
         action="responsibility_end",
         object_type="responsibility",
         object_id=row.pk,
-        summary=_("Ended %(organisation)s: %(scope)s on %(date)s")
-        % {
+        summary=gettext_lazy("Ended %(organisation)s: %(kind)s %(scope)s on %(date)s"),
+        summary_params={
             "organisation": row.organisation.name,
-            "scope": f"{row.get_kind_display()} {row.scope_label}",
+            "kind": OwnerKind(row.kind).label,
+            "scope": row.scope_label,
             "date": valid_to.isoformat(),
         },
         data={
@@ -318,10 +349,13 @@ def responsibility_withdraw(
         action="responsibility_withdraw",
         object_type="responsibility",
         object_id=row.pk,
-        summary=_("Withdrew %(organisation)s: %(scope)s from %(date)s (not yet in force)")
-        % {
+        summary=gettext_lazy(
+            "Withdrew %(organisation)s: %(kind)s %(scope)s from %(date)s (not yet in force)"
+        ),
+        summary_params={
             "organisation": row.organisation.name,
-            "scope": f"{row.get_kind_display()} {row.scope_label}",
+            "kind": OwnerKind(row.kind).label,
+            "scope": row.scope_label,
             "date": row.valid_from.isoformat(),
         },
         data={
@@ -453,8 +487,8 @@ def staff_create(
         action="staff_create",
         object_type="user",
         object_id=user.pk,
-        summary=_("Created account %(username)s (%(role)s)")
-        % {"username": username, "role": membership.get_role_display()},
+        summary=gettext_lazy("Created account %(username)s (%(role)s)"),
+        summary_params={"username": username, "role": Role(role).label},
         data=_staff_snapshot(user),
     )
     return user
@@ -503,8 +537,8 @@ def staff_update(
             action="staff_update",
             object_type="user",
             object_id=user.pk,
-            summary=_("Changed account %(username)s: %(fields)s")
-            % {"username": user.get_username(), "fields": ", ".join(sorted(changes))},
+            summary=gettext_lazy("Changed account %(username)s: %(fields)s"),
+            summary_params={"username": user.get_username(), "fields": ", ".join(sorted(changes))},
             data={"changes": changes},
         )
     return user
@@ -534,7 +568,8 @@ def staff_disable(*, actor: Any, user: Any) -> Any:
         action="staff_disable",
         object_type="user",
         object_id=user.pk,
-        summary=_("Disabled account %(username)s") % {"username": user.get_username()},
+        summary=gettext_lazy("Disabled account %(username)s"),
+        summary_params={"username": user.get_username()},
     )
     return user
 
@@ -558,6 +593,7 @@ def staff_enable(*, actor: Any, user: Any, password: str) -> Any:
         action="staff_enable",
         object_type="user",
         object_id=user.pk,
-        summary=_("Enabled account %(username)s") % {"username": user.get_username()},
+        summary=gettext_lazy("Enabled account %(username)s"),
+        summary_params={"username": user.get_username()},
     )
     return user

@@ -14,6 +14,8 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from issues.models import (
+    EVENT_ROLE_LABELS,
+    NOTIFICATION_KIND_LABELS,
     CalendarDay,
     CaseCounter,
     Escalation,
@@ -231,6 +233,31 @@ class IssueAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         return obj.get_absolute_url()
 
 
+class LabelledValueFilter(admin.SimpleListFilter):
+    """A list filter over a text column whose values have words but no model choices."""
+
+    labels: dict = {}
+
+    def lookups(self, request, model_admin):
+        return [(value, label) for value, label in self.labels.items()]
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        return queryset.filter(**{self.parameter_name: value}) if value else queryset
+
+
+class ActorRoleFilter(LabelledValueFilter):
+    title = _("role")
+    parameter_name = "actor_role"
+    labels = EVENT_ROLE_LABELS
+
+
+class NotificationKindFilter(LabelledValueFilter):
+    title = _("kind")
+    parameter_name = "kind"
+    labels = NOTIFICATION_KIND_LABELS
+
+
 @admin.register(IssueEvent)
 class IssueEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """The append-only event log."""
@@ -240,12 +267,17 @@ class IssueEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "issue",
         "action",
         "actor",
-        "actor_role",
+        "role",
         "from_status",
         "to_status",
         "organisation",
     ]
-    list_filter = ["action", "actor_role", "to_status"]
+    list_filter = ["action", ActorRoleFilter, "to_status"]
+
+    @admin.display(description=_("role"), ordering="actor_role")
+    def role(self, event: IssueEvent) -> str:
+        return event.actor_role_label
+
     search_fields = ["issue__case_number", "note", "actor__username", "actor__first_name"]
     list_select_related = ["issue", "actor", "organisation"]
     date_hierarchy = "created_at"
@@ -312,8 +344,13 @@ class CaseCounterAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 @admin.register(Notification)
 class NotificationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ["created_at", "user", "kind", "title", "issue", "read_at"]
-    list_filter = ["kind"]
+    list_display = ["created_at", "user", "about", "title", "issue", "read_at"]
+    list_filter = [NotificationKindFilter]
+
+    @admin.display(description=_("kind"), ordering="kind")
+    def about(self, notification: Notification) -> str:
+        return notification.kind_label
+
     search_fields = ["title", "body", "user__username", "issue__case_number"]
     list_select_related = ["user", "issue"]
     date_hierarchy = "created_at"

@@ -525,6 +525,19 @@ class IssueEvent(models.Model):
     def delete(self, *args, **kwargs):
         raise ValueError("Issue events are append-only.")
 
+    @property
+    def actor_role_label(self) -> str:
+        """The role the actor acted in, in words ("" when unknown)."""
+        return str(EVENT_ROLE_LABELS.get(self.actor_role, ""))
+
+    @property
+    def escalation_label(self) -> str:
+        """For an escalation, the level it raised the case to in words (催办, 督办函, 挂牌督办)."""
+        level = (self.data or {}).get("level") if self.action == Action.ESCALATE else None
+        if level not in EscalationLevel.values:
+            return ""
+        return str(EscalationLevel(level).label)
+
 
 class ExtensionRequest(models.Model):
     """A request by the organisation for a later deadline (延期), decided by a supervisor."""
@@ -662,6 +675,20 @@ class NotificationQuerySet(models.QuerySet["Notification"]):
         return self.filter(read_at__isnull=True)
 
 
+# What a notification is about, in words: the action that caused it, or a reminder the job sent
+# (the job writes "reminder_<kind>" and "digest"; `issues` names them without importing it).
+NOTIFICATION_KIND_LABELS = {
+    **{action.value: action.label for action in Action},
+    "digest": _("reminder summary"),
+    "reminder_due_soon": _("reminder: due soon"),
+    "reminder_overdue": _("reminder: overdue (催办)"),
+    "reminder_escalation": _("reminder: escalation (督办)"),
+    "reminder_awaiting_verification": _("reminder: awaiting verification"),
+}
+# Who wrote an event when nobody did: auto-dispatch, the reminder job.
+EVENT_ROLE_LABELS = {**{role.value: role.label for role in Role}, "system": _("system")}
+
+
 class Notification(models.Model):
     """An in-app notification for one user (the bell), usually about one issue."""
 
@@ -728,3 +755,8 @@ class Notification(models.Model):
 
     def __str__(self) -> str:
         return self.title
+
+    @property
+    def kind_label(self) -> str:
+        """What the notification is about, in words."""
+        return str(NOTIFICATION_KIND_LABELS.get(self.kind, _("notification")))

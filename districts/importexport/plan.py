@@ -10,6 +10,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, models, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from districts.importexport.specs import BATCH_SIZE, KIND_ORDER, SPECS
 from districts.models import (
@@ -193,11 +194,17 @@ def import_apply(*, actor: Any, plan: ImportPlan, source_name: str = "") -> Impo
             actor=actor,
             action="import",
             object_type="import",
-            summary=_("Imported %(name)s: %(counts)s")
-            % {
+            summary=gettext_lazy("Imported %(name)s: %(counts)s"),
+            summary_params={
                 "name": source_name or "-",
                 "counts": "; ".join(
-                    f"{kind} +{c['created']} ~{c['updated']} ={c['unchanged']}"
+                    _("%(kind)s: %(created)d new, %(updated)d changed, %(unchanged)d unchanged")
+                    % {
+                        "kind": SPECS[kind].label if kind in SPECS else kind,
+                        "created": c["created"],
+                        "updated": c["updated"],
+                        "unchanged": c["unchanged"],
+                    }
                     for kind, c in counts.items()
                 ),
             },

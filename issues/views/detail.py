@@ -16,7 +16,6 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
 from districts.geo import amap_marker_url
-from districts.models import Role
 from districts.routing import RoutingDecision, route
 from issues import calendar, permissions, selectors, services, workflow
 from issues.forms import IssueActionForm, add_service_error
@@ -99,7 +98,7 @@ def detail_context(
         # The timeline names the organisation when it changes, not on every line.
         event.organisation_changed = event.organisation_id != previous_organisation_id
         previous_organisation_id = event.organisation_id or previous_organisation_id
-        event.role_label = Role(event.actor_role).label if event.actor_role in Role.values else ""
+        event.role_label = event.actor_role_label
     extensions = list(issue.extension_requests.select_related("requested_by", "decided_by"))
     pending_extension = next(
         (e for e in extensions if e.status == ExtensionRequest.Status.PENDING), None
