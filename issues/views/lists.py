@@ -191,7 +191,9 @@ def issue_list(request: HttpRequest) -> HttpResponse:
         "role": policy.role_of(request.user),
         "now": timezone.now(),
         "export_query": "" if export_query == "?" else export_query,
-        "filters_open": filterset.active_filter_count > 0 or not filterset.is_valid(),
+        # Folded on phones even when a link set filters ("my reports"): the badge counts them,
+        # and the rows come first; open only to show what needs correcting.
+        "filters_open": not filterset.is_valid(),
         **page,
     }
     return render(request, "issues/list.html", context)

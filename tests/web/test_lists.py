@@ -439,3 +439,22 @@ def test_security_reporter_filter_answers_alike_for_unknown_and_silent_users(cli
     assert unknown.status_code == silent.status_code == 200
     assert not unknown.context["filters_invalid"] and not silent.context["filters_invalid"]
     assert list(unknown.context["rows"]) == list(silent.context["rows"]) == []
+
+
+def test_fieldwalk_my_reports_open_with_the_filters_folded(client, world):
+    client.force_login(world.alice)
+    mine = client.get(reverse("issues:issue_list"), {"reporter": world.alice.username})
+    assert mine.context["filters_open"] is False
+    assert '<details class="filters" open' not in mine.content.decode()
+    wrong = client.get(reverse("issues:issue_list"), {"reported_to": "9999-12-31"})
+    assert wrong.context["filters_open"] is True
+
+
+def test_fieldwalk_the_print_stylesheet_drops_the_actions_card():
+    from pathlib import Path
+
+    from django.conf import settings
+
+    css = (Path(settings.BASE_DIR) / "static/css/app.css").read_text(encoding="utf-8")
+    print_rules = css[css.index("@media print") :]
+    assert ".card-actions" in print_rules.split("}")[0]
