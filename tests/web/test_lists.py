@@ -445,7 +445,7 @@ def test_fieldwalk_my_reports_open_with_the_filters_folded(client, world):
     client.force_login(world.alice)
     mine = client.get(reverse("issues:issue_list"), {"reporter": world.alice.username})
     assert mine.context["filters_open"] is False
-    assert '<details class="filters" open' not in mine.content.decode()
+    assert '<details class="card filters" open>' not in mine.content.decode()
     wrong = client.get(reverse("issues:issue_list"), {"reported_to": "9999-12-31"})
     assert wrong.context["filters_open"] is True
 
