@@ -56,6 +56,7 @@ INSTALLED_APPS = [
     "districts",
     "issues",
     "reminders",
+    "stats",
 ]
 
 MIDDLEWARE = [
