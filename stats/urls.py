@@ -1,0 +1,10 @@
+from django.urls import path
+
+from stats import views
+
+app_name = "stats"
+
+urlpatterns = [
+    path("dashboard/", views.dashboard, name="dashboard"),
+    path("dashboard/my-organisation/", views.my_organisation, name="my_organisation"),
+]

@@ -1,0 +1,66 @@
+"""Dashboards, the 红黑榜, the 通报 and the 整改台账: read-only pages over `stats.selectors`."""
+
+from __future__ import annotations
+
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.utils import timezone
+from django.views.decorators.http import require_GET
+
+from districts import policy
+from stats import selectors
+from stats.forms import PRESETS, DashboardFilterForm
+from stats.models import RankingSettings
+
+
+def _filter_form(request: HttpRequest) -> DashboardFilterForm:
+    settings = RankingSettings.load()
+    return DashboardFilterForm(
+        request.GET or None, user=request.user, campaign_start=settings.campaign_start
+    )
+
+
+def _render_dashboard(
+    request: HttpRequest, context: dict, form: DashboardFilterForm
+) -> HttpResponse:
+    context.update(
+        {
+            "form": form,
+            "presets": PRESETS,
+            "preset": form.preset,
+            "filters_invalid": form.is_bound and not form.is_valid(),
+            "scope_query": form.scope_params(),
+        }
+    )
+    return render(request, "stats/dashboard.html", context)
+
+
+@require_GET
+@login_required
+def dashboard(request: HttpRequest) -> HttpResponse:
+    """Leaders', supervisors' and admins' figures for their districts."""
+    if not policy.may_read_dashboards(request.user):
+        raise PermissionDenied
+    form = _filter_form(request)
+    now = timezone.now()
+    context = selectors.dashboard(request.user, form, now, today=timezone.localdate(now))
+    context["kind"] = "zone"
+    return _render_dashboard(request, context, form)
+
+
+@require_GET
+@login_required
+def my_organisation(request: HttpRequest) -> HttpResponse:
+    """A handler's figures for their own organisation's cases."""
+    if not policy.may_handle(request.user):
+        raise PermissionDenied
+    form = _filter_form(request)
+    now = timezone.now()
+    context = selectors.organisation_dashboard(
+        request.user, form, now, today=timezone.localdate(now)
+    )
+    context["kind"] = "organisation"
+    context["organisation"] = policy.membership_of(request.user).organisation
+    return _render_dashboard(request, context, form)
