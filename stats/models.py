@@ -118,7 +118,7 @@ class WeeklyRanking(models.Model):
         return f"{year}-W{week:02d} {self.get_kind_display()}"
 
     def get_absolute_url(self) -> str:
-        return reverse("stats:ranking_week", kwargs={"week": self.week_label, "kind": self.kind})
+        return f"{reverse('stats:ranking')}?week={self.week_label}"
 
     @property
     def week_label(self) -> str:

@@ -16,9 +16,12 @@ from django.urls import reverse
 from django.utils.http import urlencode
 from django.utils.translation import gettext_lazy as _
 
+from districts import policy
 from issues.models import Issue
 from stats import kpis
 from stats.forms import DashboardFilterForm, monday_of
+from stats.models import RankingEntry, RankingSettings, WeeklyRanking
+from stats.services import rank_units, week_period
 
 TREND_WEEKS = 12
 
@@ -286,3 +289,120 @@ def organisation_dashboard(
             kpis.RATES[name] for name in ("on_time_rate", "rework_rate", "extension_rate")
         ],
     }
+
+
+# --- the 红黑榜 --------------------------------------------------------------------------------
+
+
+def ranking_page(user: Any, week_start: datetime.date, now: datetime.datetime) -> dict[str, Any]:
+    """The week's 红黑榜 as the user may read it.
+
+    Zone-wide readers see the published (frozen) lists, or a provisional computation before the
+    week is frozen. Readers of some districts see the frozen district list for their districts
+    (a district's figures are its own cases) and the organisations ranked on their districts'
+    cases only, computed for them: a published organisation figure would count cases elsewhere.
+    """
+    zone_wide = policy.covers_all_districts(user)
+    frozen = {
+        ranking.kind: ranking for ranking in WeeklyRanking.objects.filter(week_start=week_start)
+    }
+    settings = RankingSettings.load()
+    boards = []
+    for kind in (WeeklyRanking.Kind.ORGANISATION, WeeklyRanking.Kind.DISTRICT):
+        ranking = frozen.get(kind)
+        live_for_scope = not zone_wide and kind == WeeklyRanking.Kind.ORGANISATION
+        if ranking is not None and not live_for_scope:
+            entries = ranking.entries.all()
+            if not zone_wide:
+                entries = entries.filter(district__in=policy.districts_in_scope(user))
+            rows = [
+                {
+                    "key": entry.organisation_id or entry.district_id,
+                    "label": entry.label,
+                    "rank": entry.rank,
+                    "board": entry.board,
+                    "due": entry.due,
+                    "closed_on_time": entry.closed_on_time,
+                    "late": entry.late,
+                    "on_time_rate": kpis.format_rate(entry.on_time_rate),
+                    "rework_rate": kpis.format_rate(entry.rework_rate),
+                }
+                for entry in entries
+            ]
+            status = "frozen"
+        else:
+            units = rank_units(
+                Issue.objects.visible_to(user),
+                week_start=week_start,
+                kind=kind,
+                settings=settings,
+                now=now,
+            )
+            rows = [
+                {
+                    "key": unit.key,
+                    "label": unit.label,
+                    "rank": unit.rank,
+                    "board": unit.board,
+                    "due": unit.due,
+                    "closed_on_time": unit.closed_on_time,
+                    "late": unit.late,
+                    "on_time_rate": kpis.format_rate(unit.on_time_rate),
+                    "rework_rate": kpis.format_rate(unit.rework_rate),
+                }
+                for unit in units
+            ]
+            status = "scoped" if live_for_scope else "provisional"
+        boards.append(
+            {
+                "kind": kind,
+                "title": WeeklyRanking.Kind(kind).label,
+                "status": status,
+                "frozen_at": ranking.frozen_at if ranking is not None else None,
+                "rows": rows,
+                "red": [row for row in rows if row["board"] == RankingEntry.Board.RED],
+                "black": [row for row in rows if row["board"] == RankingEntry.Board.BLACK],
+                "history_linkable": zone_wide or kind == WeeklyRanking.Kind.DISTRICT,
+            }
+        )
+    weeks = list(
+        WeeklyRanking.objects.filter(kind=WeeklyRanking.Kind.DISTRICT)
+        .order_by("-week_start")
+        .values_list("week_start", flat=True)[:52]
+    )
+    period = week_period(week_start)
+    return {
+        "week_start": week_start,
+        "week_label": kpis._time_label("week", week_start),
+        "period": period,
+        "boards": boards,
+        "weeks": [{"start": week, "label": kpis._time_label("week", week)} for week in weeks],
+        "previous_week": kpis._time_label("week", week_start - datetime.timedelta(days=7)),
+        "next_week": kpis._time_label("week", week_start + datetime.timedelta(days=7)),
+        "settings": settings,
+    }
+
+
+def ranking_history(kind: str, pk: int, *, weeks: int = 26) -> list[dict[str, Any]]:
+    """A unit's place in the frozen rankings, newest week first."""
+    unit = (
+        {"organisation_id": pk} if kind == WeeklyRanking.Kind.ORGANISATION else {"district_id": pk}
+    )
+    entries = (
+        RankingEntry.objects.filter(ranking__kind=kind, **unit)
+        .select_related("ranking")
+        .order_by("-ranking__week_start")[:weeks]
+    )
+    return [
+        {
+            "week": entry.ranking.week_label,
+            "url": entry.ranking.get_absolute_url(),
+            "rank": entry.rank,
+            "board": entry.board,
+            "due": entry.due,
+            "on_time_rate": kpis.format_rate(entry.on_time_rate),
+            "late": entry.late,
+            "rework_rate": kpis.format_rate(entry.rework_rate),
+        }
+        for entry in entries
+    ]

@@ -7,4 +7,6 @@ app_name = "stats"
 urlpatterns = [
     path("dashboard/", views.dashboard, name="dashboard"),
     path("dashboard/my-organisation/", views.my_organisation, name="my_organisation"),
+    path("ranking/", views.ranking, name="ranking"),
+    path("ranking/history/<str:kind>/<int:pk>/", views.ranking_history, name="ranking_history"),
 ]

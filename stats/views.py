@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from districts import policy
-from stats import selectors
+from stats import selectors, services
 from stats.forms import PRESETS, DashboardFilterForm
-from stats.models import RankingSettings
+from stats.models import RankingSettings, WeeklyRanking
 
 
 def _filter_form(request: HttpRequest) -> DashboardFilterForm:
@@ -64,3 +64,44 @@ def my_organisation(request: HttpRequest) -> HttpResponse:
     context["kind"] = "organisation"
     context["organisation"] = policy.membership_of(request.user).organisation
     return _render_dashboard(request, context, form)
+
+
+def _require_reader(request: HttpRequest) -> None:
+    if not policy.may_read_dashboards(request.user):
+        raise PermissionDenied
+
+
+@require_GET
+@login_required
+def ranking(request: HttpRequest) -> HttpResponse:
+    """The weekly 红黑榜: the week asked for, else the last frozen one, else last week's."""
+    _require_reader(request)
+    now = timezone.now()
+    week_start = None
+    if request.GET.get("week"):
+        week_start = services.parse_week(request.GET["week"])
+    if week_start is None:
+        latest = WeeklyRanking.objects.order_by("-week_start").first()
+        week_start = (
+            latest.week_start if latest else services.last_ended_week(timezone.localdate(now))
+        )
+    context = selectors.ranking_page(request.user, week_start, now)
+    return render(request, "stats/ranking.html", context)
+
+
+@require_GET
+@login_required
+def ranking_history(request: HttpRequest, kind: str, pk: int) -> HttpResponse:
+    """A unit's rank week by week in the published lists."""
+    _require_reader(request)
+    if kind == WeeklyRanking.Kind.DISTRICT:
+        unit = policy.districts_in_scope(request.user).filter(pk=pk).first()
+    elif kind == WeeklyRanking.Kind.ORGANISATION and policy.covers_all_districts(request.user):
+        # Published organisation figures count cases in every district: zone-wide readers only.
+        unit = policy.organisations_in_scope(request.user).filter(pk=pk).first()
+    else:
+        unit = None
+    if unit is None:
+        raise Http404
+    context = {"unit": unit, "kind": kind, "rows": selectors.ranking_history(kind, pk)}
+    return render(request, "stats/ranking_history.html", context)
