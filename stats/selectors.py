@@ -11,13 +11,13 @@ import datetime
 from collections.abc import Iterable
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import Count, Q, QuerySet
 from django.urls import reverse
 from django.utils.http import urlencode
 from django.utils.translation import gettext_lazy as _
 
 from districts import policy
-from issues.models import Issue
+from issues.models import Escalation, Issue
 from stats import kpis
 from stats.forms import DashboardFilterForm, monday_of
 from stats.models import RankingEntry, RankingSettings, WeeklyRanking
@@ -406,3 +406,90 @@ def ranking_history(kind: str, pk: int, *, weeks: int = 26) -> list[dict[str, An
         }
         for entry in entries
     ]
+
+
+# --- the 通报 (weekly notice) -----------------------------------------------------------------
+
+NOTICE_CASE_LIMIT = 200
+# Escalation levels that count as 督办 (a supervision letter or a listing), not a reminder.
+SUPERVISION_LEVELS = (2, 3)
+NOTICE_COUNTS = ("reported", "dispatched", "due", "closed_on_time", "late", "closed", "reworked")
+NOTICE_RATES = ("on_time_rate", "closure_rate", "rework_rate", "overdue_rate")
+
+
+def _notice_table(report: kpis.KpiReport) -> dict[str, Any]:
+    all_measures = kpis.measures(report.now)
+    rows = [
+        {
+            "label": row.label,
+            "counts": [row.counts[name] for name in NOTICE_COUNTS],
+            "rates": [kpis.format_rate(row.rates[name]) for name in NOTICE_RATES],
+        }
+        for row in report.rows
+        if row.key is not None
+    ]
+    total = {
+        "label": _("Total"),
+        "counts": [report.total.counts[name] for name in NOTICE_COUNTS],
+        "rates": [kpis.format_rate(report.total.rates[name]) for name in NOTICE_RATES],
+    }
+    return {
+        "title": kpis.GROUPING_LABELS[report.grouping or ""],
+        "headers": [all_measures[name].label for name in NOTICE_COUNTS]
+        + [kpis.RATES[name].label for name in NOTICE_RATES],
+        "rows": rows,
+        "total": total,
+    }
+
+
+def notice(user: Any, week_start: datetime.date, now: datetime.datetime) -> dict[str, Any]:
+    """The week's 通报 for the user's scope: figures per district and unit, the 红黑榜, the
+    overdue and escalated cases, and the units supervised (督办) more than once."""
+    period = week_period(week_start)
+    scope = Issue.objects.visible_to(user)
+    districts = kpis.compute(
+        scope, period=period, grouping="district", now=now, include_times=False
+    )
+    organisations = kpis.compute(
+        scope, period=period, grouping="organisation", now=now, include_times=False
+    )
+    overdue = list(
+        scope.overdue(now).with_list_related().order_by("deadline", "id")[:NOTICE_CASE_LIMIT]
+    )
+    first, after = period.bounds()
+    escalations = list(
+        Escalation.objects.filter(issue__in=scope, created_at__gte=first, created_at__lt=after)
+        .select_related("issue", "issue__district", "issue__assigned_organisation")
+        .order_by("-level", "created_at", "id")[:NOTICE_CASE_LIMIT]
+    )
+    repeated = list(
+        scope.filter(
+            escalations__created_at__gte=first,
+            escalations__created_at__lt=after,
+            escalations__level__in=SUPERVISION_LEVELS,
+            assigned_organisation__isnull=False,
+        )
+        .values("assigned_organisation__name")
+        .annotate(
+            supervised=Count("escalations", filter=Q(escalations__level__in=SUPERVISION_LEVELS)),
+            cases=Count("pk", distinct=True),
+        )
+        .filter(supervised__gte=2)
+        .order_by("-supervised", "assigned_organisation__name")
+    )
+    ranking = ranking_page(user, week_start, now)
+    return {
+        "week_start": week_start,
+        "week_label": kpis._time_label("week", week_start),
+        "period": period,
+        "now": now,
+        "district_table": _notice_table(districts),
+        "organisation_table": _notice_table(organisations),
+        "boards": ranking["boards"],
+        "overdue": overdue,
+        "escalations": escalations,
+        "repeated": repeated,
+        "previous_week": ranking["previous_week"],
+        "next_week": ranking["next_week"],
+        "rates_help": [kpis.RATES[name] for name in NOTICE_RATES],
+    }

@@ -8,5 +8,7 @@ urlpatterns = [
     path("dashboard/", views.dashboard, name="dashboard"),
     path("dashboard/my-organisation/", views.my_organisation, name="my_organisation"),
     path("ranking/", views.ranking, name="ranking"),
+    path("notice/", views.notice, name="notice"),
+    path("notice.xlsx", views.notice_xlsx, name="notice_xlsx"),
     path("ranking/history/<str:kind>/<int:pk>/", views.ranking_history, name="ranking_history"),
 ]

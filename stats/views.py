@@ -10,7 +10,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from districts import policy
-from stats import selectors, services
+from stats import exports, selectors, services
 from stats.forms import PRESETS, DashboardFilterForm
 from stats.models import RankingSettings, WeeklyRanking
 
@@ -105,3 +105,36 @@ def ranking_history(request: HttpRequest, kind: str, pk: int) -> HttpResponse:
         raise Http404
     context = {"unit": unit, "kind": kind, "rows": selectors.ranking_history(kind, pk)}
     return render(request, "stats/ranking_history.html", context)
+
+
+def _notice_week(request: HttpRequest) -> tuple:
+    now = timezone.now()
+    week_start = services.parse_week(request.GET.get("week", "")) or services.last_ended_week(
+        timezone.localdate(now)
+    )
+    return week_start, now
+
+
+@require_GET
+@login_required
+def notice(request: HttpRequest) -> HttpResponse:
+    """The weekly 通报, printable on A4."""
+    _require_reader(request)
+    week_start, now = _notice_week(request)
+    context = selectors.notice(request.user, week_start, now)
+    return render(request, "stats/notice.html", context)
+
+
+@require_GET
+@login_required
+def notice_xlsx(request: HttpRequest) -> HttpResponse:
+    """The weekly 通报 as a workbook."""
+    _require_reader(request)
+    week_start, now = _notice_week(request)
+    context = selectors.notice(request.user, week_start, now)
+    response = HttpResponse(
+        exports.notice_workbook(context),
+        content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    )
+    response["Content-Disposition"] = f'attachment; filename="notice-{context["week_label"]}.xlsx"'
+    return response
