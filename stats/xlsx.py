@@ -27,9 +27,7 @@ def cell(worksheet: Any, value: Any, *, bold: bool = False) -> Any:
         value = timezone.localtime(value).replace(tzinfo=None)
         result = WriteOnlyCell(worksheet, value=value)
         result.number_format = "yyyy-mm-dd hh:mm"
-    elif isinstance(value, bool) or value is None:
-        result = WriteOnlyCell(worksheet, value=value)
-    elif isinstance(value, int | float):
+    elif isinstance(value, bool) or value is None or isinstance(value, int | float):
         result = WriteOnlyCell(worksheet, value=value)
     else:
         result = WriteOnlyCell(worksheet, value=neutralise(str(value)))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import io
+from pathlib import Path
 
 import pytest
 from django.urls import reverse
@@ -53,7 +54,7 @@ def test_notice_page_shows_the_week_figures_lists_and_cases(client, world, cases
 def test_notice_print_stylesheet_sets_a4(client, world):
     from django.contrib.staticfiles import finders
 
-    css = open(finders.find("css/notice.css"), encoding="utf-8").read()
+    css = Path(finders.find("css/notice.css")).read_text(encoding="utf-8")
     assert "size: A4" in css
     assert "@media print" in css
 
