@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime
 from decimal import Decimal
 
+from django.conf import settings as django_settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
@@ -193,3 +194,47 @@ class RankingEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.ranking} {self.label} #{self.rank or '-'}"
+
+
+def ledger_upload_path(export: LedgerExport, filename: str) -> str:
+    return f"ledgers/{timezone.now():%Y/%m}/ledger-{export.pk}-{export.token}.xlsx"
+
+
+class LedgerExport(models.Model):
+    """A 整改台账 workbook built in the background for one user's filtered list."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("waiting")
+        RUNNING = "running", _("being built")
+        DONE = "done", _("ready")
+        FAILED = "failed", _("failed")
+
+    user = models.ForeignKey(
+        django_settings.AUTH_USER_MODEL,
+        verbose_name=_("user"),
+        on_delete=models.CASCADE,
+        related_name="+",
+    )
+    query = models.TextField(_("list filters"), blank=True)
+    token = models.CharField(_("token"), max_length=32, editable=False)
+    status = models.CharField(_("status"), max_length=8, choices=Status, default=Status.PENDING)
+    total = models.PositiveIntegerField(_("rows"), default=0)
+    done = models.PositiveIntegerField(_("rows written"), default=0)
+    file = models.FileField(_("file"), upload_to=ledger_upload_path, max_length=200, blank=True)
+    error = models.TextField(_("error"), blank=True)
+    created_at = models.DateTimeField(_("requested at"), default=timezone.now)
+    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = _("ledger export")
+        verbose_name_plural = _("ledger exports")
+
+    def __str__(self) -> str:
+        return f"{self.user} {self.created_at:%Y-%m-%d %H:%M} {self.get_status_display()}"
+
+    @property
+    def percent(self) -> int:
+        if not self.total:
+            return 100 if self.status == self.Status.DONE else 0
+        return min(100, round(self.done * 100 / self.total))

@@ -13,7 +13,7 @@ from django.utils import timezone
 from issues.models import Issue
 from stats import kpis
 from stats.forms import monday_of
-from stats.models import RankingEntry, RankingSettings, WeeklyRanking
+from stats.models import LedgerExport, RankingEntry, RankingSettings, WeeklyRanking
 
 
 @dataclass
@@ -187,3 +187,71 @@ def last_ended_week(today: datetime.date | None = None) -> datetime.date:
     """The Monday of the last week that has ended."""
     today = today or timezone.localdate()
     return monday_of(today) - datetime.timedelta(days=7)
+
+
+# --- the 整改台账 built in the background -------------------------------------------------------
+
+
+def ledger_filterset(user: Any, query: str):
+    """The issue list's filterset for a user and a query string, on the user's visible cases."""
+    from django.http import QueryDict
+    from django.test import RequestFactory
+
+    from issues.filters import IssueFilterSet
+
+    request = RequestFactory().get("/", QueryDict(query))
+    request.user = user
+    return IssueFilterSet(
+        QueryDict(query), queryset=Issue.objects.visible_to(user), request=request
+    )
+
+
+@transaction.atomic
+def ledger_export_request(*, user: Any, query: str) -> LedgerExport:
+    """Record a ledger to build and queue its task once the row is committed."""
+    import secrets
+
+    from stats.tasks import build_ledger_task
+
+    export = LedgerExport.objects.create(user=user, query=query, token=secrets.token_hex(16))
+    transaction.on_commit(lambda: build_ledger_task.delay(export_id=export.pk))
+    return export
+
+
+def ledger_export_build(*, export_id: int) -> LedgerExport | None:
+    """Build a requested ledger; a ledger already claimed or finished is left alone."""
+    import tempfile
+
+    from django.core.files import File
+
+    from stats.ledger import write_ledger
+
+    claimed = LedgerExport.objects.filter(pk=export_id, status=LedgerExport.Status.PENDING).update(
+        status=LedgerExport.Status.RUNNING
+    )
+    if not claimed:
+        return None
+    export = LedgerExport.objects.select_related("user").get(pk=export_id)
+    filterset = ledger_filterset(export.user, export.query)
+    if not filterset.is_valid():
+        LedgerExport.objects.filter(pk=export_id).update(
+            status=LedgerExport.Status.FAILED, error="invalid filters", finished_at=timezone.now()
+        )
+        return export
+    queryset = filterset.qs
+    total = queryset.count()
+    LedgerExport.objects.filter(pk=export_id).update(total=total)
+
+    def progress(done: int) -> None:
+        LedgerExport.objects.filter(pk=export_id).update(done=done)
+
+    # The workbook goes to a temporary file, never to memory, then into storage.
+    with tempfile.TemporaryFile() as handle:
+        write_ledger(queryset, handle, progress=progress)
+        handle.seek(0)
+        export.file.save("ledger.xlsx", File(handle), save=False)
+    LedgerExport.objects.filter(pk=export_id).update(
+        status=LedgerExport.Status.DONE, file=export.file.name, finished_at=timezone.now()
+    )
+    export.refresh_from_db()
+    return export

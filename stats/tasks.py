@@ -25,3 +25,10 @@ def freeze_weekly_ranking_task() -> dict:
     week_start = services.last_ended_week(timezone.localdate(now))
     rankings = services.ranking_freeze(week_start=week_start, now=now)
     return {"week": week_start.isoformat(), "rankings": [ranking.pk for ranking in rankings]}
+
+
+@shared_task(**COMMON, soft_time_limit=600, time_limit=660)
+def build_ledger_task(*, export_id: int) -> dict:
+    """Build a requested 整改台账 workbook; a rerun of a claimed export does nothing."""
+    export = services.ledger_export_build(export_id=export_id)
+    return {"export": export_id, "status": export.status if export else "skipped"}

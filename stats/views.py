@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import tempfile
+
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_GET, require_POST
 
 from districts import policy
 from stats import exports, selectors, services
 from stats.forms import PRESETS, DashboardFilterForm
-from stats.models import RankingSettings, WeeklyRanking
+from stats.ledger import LEDGER_DIRECT_MAX, write_ledger
+from stats.models import LedgerExport, RankingSettings, WeeklyRanking
 
 
 def _filter_form(request: HttpRequest) -> DashboardFilterForm:
@@ -137,4 +140,77 @@ def notice_xlsx(request: HttpRequest) -> HttpResponse:
         content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
     )
     response["Content-Disposition"] = f'attachment; filename="notice-{context["week_label"]}.xlsx"'
+    return response
+
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+def _require_role(request: HttpRequest) -> None:
+    # Whoever works with the issue list may take its ledger, in their own scope.
+    if policy.role_of(request.user) is None:
+        raise PermissionDenied
+
+
+@require_GET
+@login_required
+def ledger(request: HttpRequest) -> HttpResponse:
+    """The filtered list as a 整改台账 workbook: at once when small, else offered as a task."""
+    _require_role(request)
+    query = request.GET.urlencode()
+    filterset = services.ledger_filterset(request.user, query)
+    if not filterset.is_valid():
+        return render(request, "stats/ledger.html", {"invalid": True, "query": query}, status=400)
+    total = filterset.qs.count()
+    if total > LEDGER_DIRECT_MAX:
+        return render(request, "stats/ledger.html", {"total": total, "query": query})
+    # FileResponse closes the file when the response is done.
+    handle = tempfile.TemporaryFile()  # noqa: SIM115
+    write_ledger(filterset.qs, handle)
+    handle.seek(0)
+    now = timezone.localtime()
+    response = FileResponse(
+        handle, content_type=XLSX, as_attachment=True, filename=f"ledger-{now:%Y%m%d-%H%M}.xlsx"
+    )
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@require_POST
+@login_required
+def ledger_start(request: HttpRequest) -> HttpResponse:
+    """Queue a large ledger; the status page shows its progress and the download."""
+    _require_role(request)
+    query = request.POST.get("query", "")[:4000]
+    if not services.ledger_filterset(request.user, query).is_valid():
+        return render(request, "stats/ledger.html", {"invalid": True, "query": query}, status=400)
+    export = services.ledger_export_request(user=request.user, query=query)
+    return redirect("stats:ledger_status", pk=export.pk)
+
+
+def _own_export(request: HttpRequest, pk: int) -> LedgerExport:
+    # Another user's export is a 404, like a case out of scope.
+    return get_object_or_404(LedgerExport, pk=pk, user=request.user)
+
+
+@require_GET
+@login_required
+def ledger_status(request: HttpRequest, pk: int) -> HttpResponse:
+    export = _own_export(request, pk)
+    return render(request, "stats/ledger_status.html", {"export": export})
+
+
+@require_GET
+@login_required
+def ledger_download(request: HttpRequest, pk: int) -> HttpResponse:
+    export = _own_export(request, pk)
+    if export.status != LedgerExport.Status.DONE or not export.file:
+        raise Http404
+    response = FileResponse(
+        export.file.open("rb"),
+        content_type=XLSX,
+        as_attachment=True,
+        filename=f"ledger-{export.created_at:%Y%m%d-%H%M}.xlsx",
+    )
+    response["Cache-Control"] = "no-store"
     return response
