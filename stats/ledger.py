@@ -16,7 +16,6 @@ from typing import Any, BinaryIO
 from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import pgettext
 from openpyxl.drawing.image import Image as OpenpyxlImage
 
 from issues.models import Action, EscalationLevel, Issue, IssueEvent, Photo, Status
@@ -34,33 +33,33 @@ ROW_HEIGHT_POINTS = 48
 
 
 def ledger_columns() -> list[str]:
-    """The ledger's columns, named as the campaign office's 整改台账 names them."""
+    """The ledger's columns, as the campaign office's 整改台账 names them."""
     return [
-        pgettext("ledger column", "No."),  # 序号
-        pgettext("ledger column", "Case number"),  # 案件编号
-        pgettext("ledger column", "District"),  # 街道
-        pgettext("ledger column", "Community"),  # 社区
-        pgettext("ledger column", "Inspection point"),  # 点位
-        pgettext("ledger column", "Category"),  # 问题类别
-        pgettext("ledger column", "Description"),  # 问题描述
-        pgettext("ledger column", "Reporter"),  # 上报人
-        pgettext("ledger column", "Reported at"),  # 上报时间
-        pgettext("ledger column", "Responsible organisation"),  # 责任单位
-        pgettext("ledger column", "Dispatched at"),  # 派遣时间
-        pgettext("ledger column", "Deadline"),  # 整改时限
-        pgettext("ledger column", "Acknowledged at"),  # 签收时间
-        pgettext("ledger column", "Fix submitted at"),  # 整改反馈时间
-        pgettext("ledger column", "Fix measures"),  # 整改措施
-        pgettext("ledger column", "Verified by"),  # 核查人
-        pgettext("ledger column", "Verified at"),  # 核查时间
-        pgettext("ledger column", "Closed at"),  # 结案时间
-        pgettext("ledger column", "Rework count"),  # 返工次数
-        pgettext("ledger column", "Extension count"),  # 延期次数
-        pgettext("ledger column", "Overdue"),  # 是否超期
-        pgettext("ledger column", "Escalation level"),  # 督办级别
-        pgettext("ledger column", "Closed out"),  # 是否销号
-        pgettext("ledger column", "Before photo"),  # 整改前照片
-        pgettext("ledger column", "After photo"),  # 整改后照片
+        _("No."),
+        _("Case number"),
+        _("District"),
+        _("Community"),
+        _("Inspection point"),
+        _("Category"),
+        _("Description"),
+        _("Reporter"),
+        _("Reported at"),
+        _("Responsible organisation"),
+        _("Dispatched at"),
+        _("Rectification deadline"),
+        _("Acknowledged at"),
+        _("Fix submitted at"),
+        _("Fix measures"),
+        _("Verified by"),
+        _("Verified at"),
+        _("Closed at"),
+        _("Rework count"),
+        _("Extension count"),
+        _("Is overdue"),
+        _("Escalation level"),
+        _("Closed out"),
+        _("Before photo"),
+        _("After photo"),
     ]
 
 

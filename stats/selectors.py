@@ -14,6 +14,7 @@ from typing import Any
 from django.db.models import Count, Q, QuerySet
 from django.urls import reverse
 from django.utils.http import urlencode
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from districts import policy
@@ -71,7 +72,8 @@ def _change(current: float | int | None, previous: float | int | None, *, is_rat
         delta_points = delta * 100
         if abs(delta_points) < 0.05:
             return "±0"
-        return f"{delta_points:+.1f} pp".replace("-", "−")
+        points = f"{delta_points:+.1f}".replace("-", "−")
+        return gettext("%(points)s pp") % {"points": points}
     return "±0" if delta == 0 else f"{delta:+d}".replace("-", "−")
 
 
