@@ -27,6 +27,7 @@ times in Python from the cohort's rows.
 from __future__ import annotations
 
 import datetime
+import functools
 import math
 import re
 from collections.abc import Iterable
@@ -132,8 +133,10 @@ def _late(now: datetime.datetime) -> Q:
     return Q(status=Status.CLOSED, closed_at__gt=F("deadline")) | _overdue_now(now)
 
 
+@functools.lru_cache(maxsize=16)
 def measures(now: datetime.datetime) -> dict[str, Measure]:
-    """Every count, keyed by name (the order is the order of the tables)."""
+    """Every count, keyed by name (the order is the order of the tables); a page asks hundreds of
+    times for the same instant, so the answer is kept (treat it as read-only)."""
     closed = Q(status=Status.CLOSED)
     verified = Q(status=Status.CLOSED, fixed_on_spot=False)
     items = [
@@ -274,7 +277,8 @@ COHORT_FILTERS: dict[str, Q] = {
     "dispatched": Q(),
     "due": Q(status__in=DUE_STATUSES),
     "closed": Q(status=Status.CLOSED),
-    "now": Q(),
+    # Every stock figure is of open cases: read only them (a partial index holds them).
+    "now": Q(status__in=OPEN_STATUSES),
 }
 # The issue list's date-range parameters of each cohort (issues.filters.IssueFilterSet).
 COHORT_LIST_DATES = {
@@ -643,10 +647,12 @@ def compute(
             for name in names:
                 total.counts[name] = (total.counts[name] or 0) + counts[name]
     # Groups seen only in some cohorts have zero in the others (or None for ungroupable stock).
+    stock = {item.name for item in all_measures.values() if item.cohort == "now"}
+    ungrouped = stock if grouping in TIME_GROUPINGS else set()
     for row in rows.values():
         for name in total.counts:
             if name not in row.counts:
-                row.counts[name] = None if _stock_ungrouped(name, grouping) else 0
+                row.counts[name] = None if name in ungrouped else 0
 
     if include_times:
         time_rows = (
@@ -668,12 +674,6 @@ def compute(
         rows = {}
     ordered = _label_rows(grouping, list(rows.values()))
     return KpiReport(period=period, grouping=grouping, now=now, total=total, rows=ordered)
-
-
-def _stock_ungrouped(name: str, grouping: str | None) -> bool:
-    return grouping in TIME_GROUPINGS and name in {
-        key for key, item in measures(timezone.now()).items() if item.cohort == "now"
-    }
 
 
 def _empty_times() -> dict[str, dict[str, float | None]]:
