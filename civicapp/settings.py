@@ -56,6 +56,7 @@ INSTALLED_APPS = [
     "districts",
     "issues",
     "reminders",
+    "stats",
 ]
 
 MIDDLEWARE = [
@@ -182,6 +183,11 @@ CELERY_BEAT_SCHEDULE: dict = {
     "send-digest": {
         "task": "reminders.tasks.send_digest_task",
         "schedule": crontab(hour=REMINDER_DIGEST_HOUR, minute=0),  # CELERY_TIMEZONE local time
+    },
+    # The 红黑榜 of the week that ended, published before the Monday morning meeting.
+    "freeze-weekly-ranking": {
+        "task": "stats.tasks.freeze_weekly_ranking_task",
+        "schedule": crontab(hour=6, minute=30, day_of_week=1),
     },
 }
 

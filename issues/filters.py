@@ -15,9 +15,11 @@ from django.contrib.auth import get_user_model
 from django.db.models import (
     DateTimeField,
     DurationField,
+    Exists,
     ExpressionWrapper,
     F,
     OrderBy,
+    OuterRef,
     Q,
     QuerySet,
 )
@@ -37,8 +39,10 @@ from districts.models import (
 from issues.forms import CampaignDateField, DateInput
 from issues.models import (
     CLOCK_STATUSES,
+    Action,
     EscalationLevel,
     Issue,
+    IssueEvent,
     Status,
     TimerLight,
     pending_extension_q,
@@ -72,6 +76,12 @@ YELLOW_FROM_FRACTION = 0.8
 
 ANY_LABEL = _("Any")
 BOOLEAN_CHOICES = [("true", _("yes")), ("false", _("no"))]
+# How a case with a deadline fared against it (the dashboards' 按期 / 超期 figures link here).
+TIMELINESS_CHOICES = [
+    ("on_time", _("closed on time")),
+    ("closed_late", _("closed late")),
+    ("late", _("late: closed late or overdue now")),
+]
 
 
 def sort_order(field: str, ascending: bool) -> list[OrderBy]:
@@ -162,6 +172,7 @@ class IssueFilterForm(forms.Form):
         ("reported_from", "reported_to"),
         ("dispatched_from", "dispatched_to"),
         ("closed_from", "closed_to"),
+        ("deadline_from", "deadline_to"),
     )
 
     def clean(self) -> dict[str, Any]:
@@ -222,6 +233,21 @@ class IssueFilterSet(django_filters.FilterSet):
     rework = AnyChoiceFilter(
         label=_("Sent back for rework"), choices=BOOLEAN_CHOICES, method="filter_rework"
     )
+    big_class = AnyChoiceFilter(
+        label=_("Big class"), field_name="category__big_class", choices=Category.BigClass.choices
+    )
+    timeliness = AnyChoiceFilter(
+        label=_("Timeliness"), choices=TIMELINESS_CHOICES, method="filter_timeliness"
+    )
+    fixed_on_spot = AnyChoiceFilter(
+        label=_("Fixed on the spot"), choices=BOOLEAN_CHOICES, method="filter_fixed_on_spot"
+    )
+    extended = AnyChoiceFilter(
+        label=_("Extension granted"), choices=BOOLEAN_CHOICES, method="filter_extended"
+    )
+    redirected = AnyChoiceFilter(
+        label=_("Returned or reassigned"), choices=BOOLEAN_CHOICES, method="filter_redirected"
+    )
     returned = AnyChoiceFilter(
         label=_("Returned as not ours"), choices=BOOLEAN_CHOICES, method="filter_returned"
     )
@@ -261,6 +287,12 @@ class IssueFilterSet(django_filters.FilterSet):
     )
     closed_to = CampaignDateFilter(
         label=_("Closed until"), field_name="closed_at", method="filter_to", widget=DateInput
+    )
+    deadline_from = CampaignDateFilter(
+        label=_("Deadline from"), field_name="deadline", method="filter_from", widget=DateInput
+    )
+    deadline_to = CampaignDateFilter(
+        label=_("Deadline until"), field_name="deadline", method="filter_to", widget=DateInput
     )
 
     class Meta:
@@ -316,6 +348,38 @@ class IssueFilterSet(django_filters.FilterSet):
     ) -> QuerySet[Issue]:
         wanted = pending_extension_q()
         return queryset.filter(wanted if value == "true" else ~wanted)
+
+    def filter_timeliness(
+        self, queryset: QuerySet[Issue], name: str, value: str
+    ) -> QuerySet[Issue]:
+        closed_on_time = Q(status=Status.CLOSED, closed_at__lte=F("deadline"))
+        closed_late = Q(status=Status.CLOSED, closed_at__gt=F("deadline"))
+        if value == "on_time":
+            return queryset.filter(closed_on_time)
+        if value == "closed_late":
+            return queryset.filter(closed_late)
+        return queryset.filter(closed_late | Q(status__in=CLOCK_STATUSES, deadline__lt=self.now))
+
+    def filter_fixed_on_spot(
+        self, queryset: QuerySet[Issue], name: str, value: str
+    ) -> QuerySet[Issue]:
+        return queryset.filter(fixed_on_spot=value == "true")
+
+    def filter_extended(self, queryset: QuerySet[Issue], name: str, value: str) -> QuerySet[Issue]:
+        if value == "true":
+            return queryset.filter(extension_count__gt=0)
+        return queryset.filter(extension_count=0)
+
+    def filter_redirected(
+        self, queryset: QuerySet[Issue], name: str, value: str
+    ) -> QuerySet[Issue]:
+        """Cases an organisation handed back (回退) or a supervisor reassigned, ever."""
+        redirected = Exists(
+            IssueEvent.objects.filter(
+                issue=OuterRef("pk"), action__in=(Action.RETURN, Action.REASSIGN)
+            )
+        )
+        return queryset.filter(redirected if value == "true" else ~redirected)
 
     def filter_light(self, queryset: QuerySet[Issue], name: str, value: str) -> QuerySet[Issue]:
         """The derived timer light as SQL: the same thresholds as `Issue.timer_light`."""

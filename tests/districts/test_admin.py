@@ -18,6 +18,7 @@ from issues.calendar import is_working_day
 from issues.models import CalendarDay, Issue, IssueEvent
 from reminders.models import ChannelConfig, ChannelKind
 from reminders.services import reminders_run
+from stats.services import ranking_freeze
 from tests.factories import ResponsibilityFactory, UserFactory
 from tests.issues.lifecycle_support import photos
 
@@ -70,6 +71,9 @@ def populated(world):
     while not is_working_day(timezone.localdate(later)):
         later += datetime.timedelta(days=1)
     reminders_run(now=later)
+    # The 红黑榜 settings and one frozen week (stats app).
+    week = timezone.localdate() - datetime.timedelta(days=timezone.localdate().weekday() + 7)
+    ranking_freeze(week_start=week)
     return world
 
 

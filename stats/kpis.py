@@ -1,0 +1,982 @@
+"""The campaign's figures (domain.md §7): counts, rates and times for any scope, period, grouping.
+
+Every figure is defined once, here: which cases it counts (a *cohort*: the cases whose date of a
+given kind falls in the period), the condition inside the cohort, and the issue-list filters that
+show exactly those cases. Rates follow the 数字城管 evaluation practice; their definitions below are
+shown to users as footnotes. A rate whose denominator is zero is undefined (shown "—").
+
+Cohorts (period = local days ``start``..``end`` inclusive, Asia/Shanghai):
+
+- reported    ``reported_at`` in the period (every report, whatever became of it);
+- dispatched  ``dispatched_at`` in the period (the latest dispatch of the case);
+- due         ``deadline`` in the period, for a case still dispatched or closed (not sent back to
+  triage, rejected or cancelled): the cases that had to be finished in the period (应结案);
+- closed      ``closed_at`` in the period and the case closed;
+- now         the stock at the moment of reading: open, overdue, parked, escalated (no period).
+
+Times (natural hours and working hours on the work calendar, mean and P90 = percentile_cont 0.9):
+report→dispatch, dispatch→acknowledge and dispatch→first fix over the dispatched cohort;
+last fix→verification over the closed cases that went through verification.
+
+Queries: one per cohort for the counts, one per time cohort, one for group labels; the same number
+whatever the data size. Working hours are computed in PostgreSQL too (a day table built from the
+work calendar inside the same statement); other databases (the embedded SQLite demo) compute the
+times in Python from the cohort's rows.
+"""
+
+from __future__ import annotations
+
+import datetime
+import functools
+import math
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.db import connections
+from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet
+from django.db.models.functions import TruncDay, TruncMonth, TruncWeek
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from districts.models import (
+    Category,
+    Community,
+    District,
+    InspectionPoint,
+    Organisation,
+    PointType,
+)
+from issues import calendar as work_calendar
+from issues.models import (
+    CLOCK_STATUSES,
+    DISPATCHED_STATUSES,
+    OPEN_STATUSES,
+    Action,
+    Issue,
+    IssueEvent,
+    Status,
+)
+
+UNDEFINED = "—"
+
+# Cases that had to be finished: still in the organisation's hands, or closed.
+DUE_STATUSES = (*DISPATCHED_STATUSES, Status.CLOSED)
+# A report that was taken up (dispatched or fixed on the spot), not rejected or still waiting.
+ACCEPTED_STATUSES = (*DISPATCHED_STATUSES, Status.CLOSED)
+# Hand-backs that make a dispatch inaccurate.
+REDIRECT_ACTIONS = (Action.RETURN, Action.REASSIGN)
+
+
+def _values(statuses: Iterable[str]) -> list[str]:
+    return [str(status) for status in statuses]
+
+
+# --- periods ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Period:
+    """Local days `start`..`end`, both included."""
+
+    start: datetime.date
+    end: datetime.date
+
+    def __post_init__(self) -> None:
+        if self.end < self.start:
+            raise ValueError("A period ends on or after its start.")
+
+    @property
+    def days(self) -> int:
+        return (self.end - self.start).days + 1
+
+    def bounds(self) -> tuple[datetime.datetime, datetime.datetime]:
+        """[first instant, first instant after) in the zone's time zone."""
+        zone = timezone.get_default_timezone()
+        first = datetime.datetime.combine(self.start, datetime.time.min, tzinfo=zone)
+        after = datetime.datetime.combine(
+            self.end + datetime.timedelta(days=1), datetime.time.min, tzinfo=zone
+        )
+        return first, after
+
+    def previous(self) -> Period:
+        """The period of the same length just before this one."""
+        return Period(
+            self.start - datetime.timedelta(days=self.days),
+            self.start - datetime.timedelta(days=1),
+        )
+
+
+# --- what each figure counts -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Measure:
+    """One count: the cohort it belongs to, its condition there, and the list filters for it."""
+
+    name: str
+    label: Any
+    cohort: str
+    condition: Q
+    list_filters: dict[str, Any]
+
+
+def _overdue_now(now: datetime.datetime) -> Q:
+    return Q(status__in=CLOCK_STATUSES, deadline__lt=now)
+
+
+def _late(now: datetime.datetime) -> Q:
+    """Closed after its deadline, or still on the organisation's clock past it."""
+    return Q(status=Status.CLOSED, closed_at__gt=F("deadline")) | _overdue_now(now)
+
+
+@functools.lru_cache(maxsize=16)
+def measures(now: datetime.datetime) -> dict[str, Measure]:
+    """Every count, keyed by name (the order is the order of the tables); a page asks hundreds of
+    times for the same instant, so the answer is kept (treat it as read-only)."""
+    closed = Q(status=Status.CLOSED)
+    verified = Q(status=Status.CLOSED, fixed_on_spot=False)
+    items = [
+        Measure("reported", _("Reported"), "reported", Q(), {}),
+        Measure(
+            "accepted",
+            _("Accepted reports"),
+            "reported",
+            Q(status__in=ACCEPTED_STATUSES),
+            {"status": _values(ACCEPTED_STATUSES)},
+        ),
+        Measure(
+            "rejected",
+            _("Rejected"),
+            "reported",
+            Q(status=Status.REJECTED),
+            {"status": [str(Status.REJECTED)]},
+        ),
+        Measure(
+            "fixed_on_spot",
+            _("Fixed on the spot"),
+            "reported",
+            Q(fixed_on_spot=True),
+            {"fixed_on_spot": "true"},
+        ),
+        Measure("dispatched", _("Filed (dispatched)"), "dispatched", Q(), {}),
+        Measure(
+            "returned",
+            _("Returned or reassigned"),
+            "dispatched",
+            Q(redirected=True),
+            {"redirected": "true"},
+        ),
+        Measure(
+            "dispatched_right",
+            _("Dispatched right first time"),
+            "dispatched",
+            Q(redirected=False),
+            {"redirected": "false"},
+        ),
+        Measure("due", _("Due in the period"), "due", Q(), {}),
+        Measure(
+            "due_closed",
+            _("Due and closed"),
+            "due",
+            closed,
+            {"status": [str(Status.CLOSED)]},
+        ),
+        Measure(
+            "closed_on_time",
+            _("Closed on time"),
+            "due",
+            Q(status=Status.CLOSED, closed_at__lte=F("deadline")),
+            {"timeliness": "on_time"},
+        ),
+        Measure(
+            "closed_late",
+            _("Closed late"),
+            "due",
+            Q(status=Status.CLOSED, closed_at__gt=F("deadline")),
+            {"timeliness": "closed_late"},
+        ),
+        Measure(
+            "late",
+            _("Overdue (closed late or still open)"),
+            "due",
+            _late(now),
+            {"timeliness": "late"},
+        ),
+        Measure(
+            "extended",
+            _("Extended"),
+            "due",
+            Q(extension_count__gt=0),
+            {"extended": "true"},
+        ),
+        Measure("closed", _("Closed"), "closed", Q(), {}),
+        Measure(
+            "verified",
+            _("Fixes verified"),
+            "closed",
+            Q(fixed_on_spot=False),
+            {"fixed_on_spot": "false"},
+        ),
+        Measure(
+            "reworked",
+            _("Reworked"),
+            "closed",
+            verified & Q(rework_count__gt=0),
+            {"fixed_on_spot": "false", "rework": "true"},
+        ),
+        Measure(
+            "open",
+            _("Open now"),
+            "now",
+            Q(status__in=OPEN_STATUSES),
+            {"status": _values(OPEN_STATUSES)},
+        ),
+        Measure(
+            "overdue_now",
+            _("Overdue now"),
+            "now",
+            _overdue_now(now),
+            {"overdue": "true"},
+        ),
+        Measure(
+            "parked",
+            _("Parked"),
+            "now",
+            Q(status=Status.PARKED),
+            {"status": [str(Status.PARKED)]},
+        ),
+    ]
+    for level in (1, 2, 3):
+        items.append(
+            Measure(
+                f"escalated_{level}",
+                [_("Reminded (催办)"), _("Supervision letter (督办函)"), _("Listed (挂牌督办)")][
+                    level - 1
+                ],
+                "now",
+                Q(status__in=OPEN_STATUSES, escalation_level=level),
+                {"escalation_level": [str(level)], "status": _values(OPEN_STATUSES)},
+            )
+        )
+    return {item.name: item for item in items}
+
+
+# The date column and base condition of each cohort, with the list filters that express them.
+COHORT_FIELDS = {
+    "reported": "reported_at",
+    "dispatched": "dispatched_at",
+    "due": "deadline",
+    "closed": "closed_at",
+}
+COHORT_FILTERS: dict[str, Q] = {
+    "reported": Q(),
+    "dispatched": Q(),
+    "due": Q(status__in=DUE_STATUSES),
+    "closed": Q(status=Status.CLOSED),
+    # Every stock figure is of open cases: read only them (a partial index holds them).
+    "now": Q(status__in=OPEN_STATUSES),
+}
+# The issue list's date-range parameters of each cohort (issues.filters.IssueFilterSet).
+COHORT_LIST_DATES = {
+    "reported": ("reported_from", "reported_to"),
+    "dispatched": ("dispatched_from", "dispatched_to"),
+    "due": ("deadline_from", "deadline_to"),
+    "closed": ("closed_from", "closed_to"),
+}
+COHORT_LIST_FILTERS: dict[str, dict[str, Any]] = {
+    "reported": {},
+    "dispatched": {},
+    "due": {"status": _values(DUE_STATUSES)},
+    "closed": {"status": [str(Status.CLOSED)]},
+    "now": {},
+}
+
+
+def list_filters(name: str, period: Period, now: datetime.datetime) -> dict[str, Any]:
+    """The issue-list parameters that show exactly the cases a count counts."""
+    measure = measures(now)[name]
+    params: dict[str, Any] = dict(COHORT_LIST_FILTERS[measure.cohort])
+    if measure.cohort in COHORT_LIST_DATES:
+        start_name, end_name = COHORT_LIST_DATES[measure.cohort]
+        params[start_name] = period.start.isoformat()
+        params[end_name] = period.end.isoformat()
+    params.update(measure.list_filters)
+    return params
+
+
+# --- rates -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Rate:
+    """A rate of the 数字城管 practice: numerator ÷ denominator, both counts above."""
+
+    name: str
+    label: Any
+    numerator: str
+    denominator: str
+    definition: Any
+
+
+RATES: dict[str, Rate] = {
+    rate.name: rate
+    for rate in [
+        Rate(
+            "on_time_rate",
+            _("On-time closure rate (按期结案率)"),
+            "closed_on_time",
+            "due",
+            _("Cases closed by their deadline ÷ cases whose deadline fell in the period."),
+        ),
+        Rate(
+            "closure_rate",
+            _("Closure rate (结案率)"),
+            "due_closed",
+            "due",
+            _("Cases closed ÷ cases whose deadline fell in the period."),
+        ),
+        Rate(
+            "rework_rate",
+            _("Rework rate (返工率)"),
+            "reworked",
+            "verified",
+            _(
+                "Cases sent back for rework at least once ÷ fixes verified and closed in the "
+                "period."
+            ),
+        ),
+        Rate(
+            "extension_rate",
+            _("Extension rate (延期率)"),
+            "extended",
+            "due",
+            _("Cases granted an extension ÷ cases whose deadline fell in the period."),
+        ),
+        Rate(
+            "overdue_rate",
+            _("Overdue rate (超期率)"),
+            "late",
+            "due",
+            _(
+                "Cases closed after their deadline or still open past it ÷ cases whose deadline "
+                "fell in the period."
+            ),
+        ),
+        Rate(
+            "on_spot_rate",
+            _("On-the-spot rate (自处置率)"),
+            "fixed_on_spot",
+            "reported",
+            _("Reports fixed on the spot by the inspector ÷ reports made in the period."),
+        ),
+        Rate(
+            "dispatch_accuracy_rate",
+            _("Dispatch accuracy (准确派遣率)"),
+            "dispatched_right",
+            "dispatched",
+            _(
+                "Cases dispatched and never returned or reassigned ÷ cases dispatched in the "
+                "period."
+            ),
+        ),
+        Rate(
+            "valid_report_rate",
+            _("Valid report rate (有效上报率)"),
+            "accepted",
+            "reported",
+            _(
+                "Reports dispatched or fixed on the spot (not rejected, cancelled or waiting) ÷ "
+                "reports made in the period."
+            ),
+        ),
+    ]
+}
+
+
+def rate(numerator: int | None, denominator: int | None) -> float | None:
+    """numerator ÷ denominator, None (undefined) when the denominator is zero or unknown."""
+    if not denominator or numerator is None:
+        return None
+    return numerator / denominator
+
+
+def format_rate(value: float | None) -> str:
+    """A rate as a percentage with one decimal, "—" when undefined (never 0 % or 100 %)."""
+    if value is None:
+        return UNDEFINED
+    return f"{value * 100:.1f}%"
+
+
+def format_hours(value: float | None) -> str:
+    if value is None:
+        return UNDEFINED
+    return f"{value:.1f}"
+
+
+# --- times -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Duration:
+    name: str
+    label: Any
+    cohort: str  # "dispatched" or "verified"
+    start: str
+    end: str
+
+
+DURATIONS: dict[str, Duration] = {
+    item.name: item
+    for item in [
+        Duration(
+            "report_to_dispatch",
+            _("Report → dispatch"),
+            "dispatched",
+            "reported_at",
+            "dispatched_at",
+        ),
+        Duration(
+            "dispatch_to_acknowledge",
+            _("Dispatch → acknowledge"),
+            "dispatched",
+            "dispatched_at",
+            "acknowledged_at",
+        ),
+        Duration(
+            "dispatch_to_fix",
+            _("Dispatch → fix submitted"),
+            "dispatched",
+            "dispatched_at",
+            "first_submitted_at",
+        ),
+        Duration(
+            "fix_to_verify",
+            _("Fix submitted → verified"),
+            "verified",
+            "submitted_at",
+            "verified_at",
+        ),
+    ]
+}
+STATISTICS = ("mean", "p90", "mean_working", "p90_working")
+
+
+# --- groupings -------------------------------------------------------------------------------
+
+GROUPINGS: dict[str, str] = {
+    "district": "district_id",
+    "community": "community_id",
+    "point_type": "point__point_type_id",
+    "point": "point_id",
+    "category": "category_id",
+    "big_class": "category__big_class",
+    "organisation": "assigned_organisation_id",
+    "reporter": "reporter_id",
+}
+TIME_GROUPINGS = {"day": TruncDay, "week": TruncWeek, "month": TruncMonth}
+GROUPING_LABELS = {
+    "district": _("District"),
+    "community": _("Community"),
+    "point_type": _("Point type"),
+    "point": _("Inspection point"),
+    "category": _("Category"),
+    "big_class": _("Big class"),
+    "organisation": _("Organisation"),
+    "reporter": _("Reporter"),
+    "day": _("Day"),
+    "week": _("Week"),
+    "month": _("Month"),
+}
+# The issue-list parameter that narrows to one group (time groups narrow the cohort's dates).
+GROUPING_LIST_PARAMS = {
+    "district": "district",
+    "community": "community",
+    "point_type": "point_type",
+    "point": "point",
+    "category": "category",
+    "big_class": "big_class",
+    "organisation": "organisation",
+    "reporter": "reporter",
+}
+NO_GROUP_LABEL = _("(none)")
+
+
+# --- the report ------------------------------------------------------------------------------
+
+
+@dataclass
+class KpiRow:
+    """The figures of one group, or of the whole scope."""
+
+    key: Any
+    label: str = ""
+    counts: dict[str, int | None] = field(default_factory=dict)
+    times: dict[str, dict[str, float | None]] = field(default_factory=dict)
+    list_key: str | None = None
+
+    @property
+    def rates(self) -> dict[str, float | None]:
+        return {
+            name: rate(self.counts.get(item.numerator), self.counts.get(item.denominator))
+            for name, item in RATES.items()
+        }
+
+
+@dataclass
+class KpiReport:
+    period: Period
+    grouping: str | None
+    now: datetime.datetime
+    total: KpiRow
+    rows: list[KpiRow]
+
+
+def _bucket(value: Any) -> datetime.date | None:
+    if value is None:
+        return None
+    if isinstance(value, datetime.datetime):
+        if timezone.is_naive(value):
+            return value.date()  # truncated in SQL to the zone's wall clock already
+        return timezone.localtime(value, timezone.get_default_timezone()).date()
+    return value
+
+
+def _group_expression(grouping: str | None, date_field: str | None):
+    if grouping is None:
+        return None
+    if grouping in TIME_GROUPINGS:
+        if date_field is None:
+            return None
+        return TIME_GROUPINGS[grouping](date_field, tzinfo=timezone.get_default_timezone())
+    return F(GROUPINGS[grouping])
+
+
+def _redirected() -> Exists:
+    return Exists(IssueEvent.objects.filter(issue=OuterRef("pk"), action__in=REDIRECT_ACTIONS))
+
+
+def cohort_queryset(scope: QuerySet[Issue], cohort: str, period: Period | None) -> QuerySet[Issue]:
+    """The cases of a cohort in a period (the now cohort ignores the period)."""
+    queryset = scope.filter(COHORT_FILTERS[cohort])
+    if cohort in COHORT_FIELDS and period is not None:
+        first, after = period.bounds()
+        column = COHORT_FIELDS[cohort]
+        queryset = queryset.filter(**{f"{column}__gte": first, f"{column}__lt": after})
+    if cohort == "dispatched":
+        queryset = queryset.alias(redirected=_redirected())
+    return queryset
+
+
+def _count_cohort(
+    scope: QuerySet[Issue],
+    cohort: str,
+    period: Period,
+    grouping: str | None,
+    cohort_measures: list[Measure],
+) -> dict[Any, dict[str, int]] | None:
+    """{group key: {measure: count}} for one cohort, in one query; None if it cannot group."""
+    date_field = COHORT_FIELDS.get(cohort)
+    if grouping in TIME_GROUPINGS and date_field is None:
+        return None
+    queryset = cohort_queryset(scope, cohort, period).order_by()
+    aggregates = {
+        item.name: Count("pk", filter=item.condition) if item.condition else Count("pk")
+        for item in cohort_measures
+    }
+    expression = _group_expression(grouping, date_field)
+    if expression is None:
+        return {None: queryset.aggregate(**aggregates)}
+    rows = queryset.annotate(group_key=expression).values("group_key").annotate(**aggregates)
+    result: dict[Any, dict[str, int]] = {}
+    for row in rows:
+        key = row.pop("group_key")
+        if grouping in TIME_GROUPINGS:
+            key = _bucket(key)
+        result[key] = row
+    return result
+
+
+def compute(
+    scope: QuerySet[Issue],
+    *,
+    period: Period,
+    grouping: str | None = None,
+    now: datetime.datetime | None = None,
+    include_times: bool = True,
+    include_stock: bool = True,
+    python_times: bool = False,
+) -> KpiReport:
+    """Every figure for the cases of `scope` (already restricted to what the user may see).
+
+    `grouping` is one of GROUPINGS or TIME_GROUPINGS (None: totals only). Totals are the sums
+    of the groups for counts, and computed over the whole scope for times.
+    """
+    if grouping is not None and grouping not in GROUPINGS and grouping not in TIME_GROUPINGS:
+        raise ValueError(f"Unknown grouping {grouping!r}.")
+    now = now or timezone.now()
+    all_measures = measures(now)
+    by_cohort: dict[str, list[Measure]] = {}
+    for item in all_measures.values():
+        if item.cohort == "now" and not include_stock:
+            continue
+        by_cohort.setdefault(item.cohort, []).append(item)
+
+    rows: dict[Any, KpiRow] = {}
+    total = KpiRow(key=None)
+    for cohort, cohort_measures in by_cohort.items():
+        grouped = _count_cohort(scope, cohort, period, grouping, cohort_measures)
+        names = [item.name for item in cohort_measures]
+        if grouped is None:
+            # Stock has no date: it cannot be split by day, week or month.
+            totals = _count_cohort(scope, cohort, period, None, cohort_measures) or {}
+            total.counts.update(totals.get(None, {}))
+            for row in rows.values():
+                row.counts.update(dict.fromkeys(names))
+            continue
+        for name in names:
+            total.counts.setdefault(name, 0)
+        for key, counts in grouped.items():
+            row = rows.get(key)
+            if row is None:
+                row = rows[key] = KpiRow(key=key)
+            row.counts.update(counts)
+            for name in names:
+                total.counts[name] = (total.counts[name] or 0) + counts[name]
+    # Groups seen only in some cohorts have zero in the others (or None for ungroupable stock).
+    stock = {item.name for item in all_measures.values() if item.cohort == "now"}
+    ungrouped = stock if grouping in TIME_GROUPINGS else set()
+    for row in rows.values():
+        for name in total.counts:
+            if name not in row.counts:
+                row.counts[name] = None if name in ungrouped else 0
+
+    if include_times:
+        time_rows = (
+            python_durations(scope, period=period, grouping=grouping)
+            if python_times or connections[scope.db].vendor != "postgresql"
+            else sql_durations(scope, period=period, grouping=grouping)
+        )
+        total.times = time_rows.pop(TOTAL, _empty_times())
+        for key, times in time_rows.items():
+            row = rows.get(key)
+            if row is None:
+                row = rows[key] = KpiRow(key=key, counts=dict.fromkeys(total.counts, 0))
+            row.times = times
+        for row in rows.values():
+            if not row.times:
+                row.times = _empty_times()
+
+    if grouping is None:
+        rows = {}
+    ordered = _label_rows(grouping, list(rows.values()))
+    return KpiReport(period=period, grouping=grouping, now=now, total=total, rows=ordered)
+
+
+def _empty_times() -> dict[str, dict[str, float | None]]:
+    return {name: dict.fromkeys(STATISTICS) for name in DURATIONS}
+
+
+# --- labels ----------------------------------------------------------------------------------
+
+_LABEL_MODELS = {
+    "district": District,
+    "community": Community,
+    "point_type": PointType,
+    "point": InspectionPoint,
+    "category": Category,
+    "organisation": Organisation,
+}
+
+
+def _label_rows(grouping: str | None, rows: list[KpiRow]) -> list[KpiRow]:
+    """Names for the group keys (one query) and a stable order."""
+    if grouping is None or not rows:
+        return rows
+    keys = [row.key for row in rows if row.key is not None]
+    names: dict[Any, str] = {}
+    order: dict[Any, Any] = {}
+    if grouping in _LABEL_MODELS:
+        model = _LABEL_MODELS[grouping]
+        for obj in model.objects.filter(pk__in=keys):
+            names[obj.pk] = getattr(obj, "display_name", None) or str(obj)
+            order[obj.pk] = (getattr(obj, "sort_order", 0), getattr(obj, "code", ""), obj.pk)
+    elif grouping == "big_class":
+        labels = dict(Category.BigClass.choices)
+        for key in keys:
+            names[key] = str(labels.get(key, key))
+            order[key] = list(labels).index(key) if key in labels else 99
+    elif grouping == "reporter":
+        for user in get_user_model().objects.filter(pk__in=keys):
+            names[user.pk] = user.get_full_name() or user.get_username()
+            order[user.pk] = user.get_username()
+            names[("username", user.pk)] = user.get_username()
+    for row in rows:
+        if row.key is None:
+            row.label = str(NO_GROUP_LABEL)
+        elif grouping in TIME_GROUPINGS:
+            row.label = _time_label(grouping, row.key)
+            row.list_key = None
+        else:
+            row.label = names.get(row.key, str(row.key))
+            row.list_key = (
+                names.get(("username", row.key)) if grouping == "reporter" else str(row.key)
+            )
+    if grouping in TIME_GROUPINGS:
+        return sorted(rows, key=lambda row: (row.key is None, row.key or datetime.date.min))
+    return sorted(rows, key=lambda row: (row.key is None, str(order.get(row.key, row.label))))
+
+
+def _time_label(grouping: str, day: datetime.date) -> str:
+    if grouping == "week":
+        year, week, _weekday = day.isocalendar()
+        return f"{year}-W{week:02d}"
+    if grouping == "month":
+        return f"{day:%Y-%m}"
+    return day.isoformat()
+
+
+def time_bucket_period(grouping: str, day: datetime.date, within: Period) -> Period:
+    """The days of one time bucket, clipped to the report's period (for list links)."""
+    if grouping == "day":
+        end = day
+    elif grouping == "week":
+        end = day + datetime.timedelta(days=6)
+    else:
+        next_month = (day.replace(day=28) + datetime.timedelta(days=4)).replace(day=1)
+        end = next_month - datetime.timedelta(days=1)
+    return Period(max(day, within.start), min(end, within.end))
+
+
+# --- times in SQL ----------------------------------------------------------------------------
+
+TOTAL = "__total__"
+
+
+def _duration_cohorts() -> dict[str, list[Duration]]:
+    cohorts: dict[str, list[Duration]] = {}
+    for item in DURATIONS.values():
+        cohorts.setdefault(item.cohort, []).append(item)
+    return cohorts
+
+
+def _time_cohort_queryset(scope: QuerySet[Issue], cohort: str, period: Period):
+    if cohort == "dispatched":
+        return cohort_queryset(scope, "dispatched", period), "dispatched_at"
+    queryset = cohort_queryset(scope, "closed", period).filter(fixed_on_spot=False)
+    return queryset, "closed_at"
+
+
+def _period_seconds() -> list[tuple[int, int]]:
+    def seconds(moment: datetime.time) -> int:
+        return moment.hour * 3600 + moment.minute * 60 + moment.second
+
+    return [(seconds(start), seconds(end)) for start, end in work_calendar.working_periods()]
+
+
+def sql_durations(
+    scope: QuerySet[Issue], *, period: Period, grouping: str | None
+) -> dict[Any, dict[str, dict[str, float | None]]]:
+    """Mean and P90 of every duration, natural and working hours, per group and in total.
+
+    One statement per time cohort. Working time is W(end) − W(start), where W(t) is the working
+    seconds from the first day involved up to t: a day table from generate_series and the
+    calendar rows, its running sum in an array, and the working periods clipped to the time of
+    day — all inside PostgreSQL.
+    """
+    zone = str(settings.TIME_ZONE)
+    if not re.fullmatch(r"[A-Za-z0-9_/+-]+", zone):
+        raise ValueError(f"Unexpected TIME_ZONE {zone!r}.")
+    periods = _period_seconds()
+    day_length = sum(end - start for start, end in periods)
+    result: dict[Any, dict[str, dict[str, float | None]]] = {}
+    for cohort, durations in _duration_cohorts().items():
+        queryset, date_field = _time_cohort_queryset(scope, cohort, period)
+        expression = _group_expression(grouping, date_field)
+        columns: dict[str, Any] = {}
+        if expression is not None:
+            columns["group_key"] = expression
+        inner = queryset.order_by().annotate(**columns) if columns else queryset.order_by()
+        fields = (["group_key"] if columns else []) + sorted(
+            {name for item in durations for name in (item.start, item.end)}
+        )
+        inner_sql, inner_params = inner.values(*fields).query.sql_with_params()
+        stamps = [name for name in fields if name != "group_key"]
+
+        def local(column: str) -> str:
+            return f"(r.\"{column}\" AT TIME ZONE '{zone}')"
+
+        def working(column: str) -> str:
+            moment = local(column)
+            index = f"(({moment})::date - cal.first + 1)"
+            second = f"EXTRACT(EPOCH FROM ({moment})::time)"
+            clipped = " + ".join(
+                f"GREATEST(0, LEAST({second}, {end}) - {start})" for start, end in periods
+            )
+            return (
+                f"(cal.before[{index}] + CASE WHEN cal.working[{index}] THEN {clipped} ELSE 0 END)"
+            )
+
+        select_parts: list[str] = []
+        select_params: list[Any] = []
+        for item in durations:
+            select_parts.append(
+                f'EXTRACT(EPOCH FROM r."{item.end}" - r."{item.start}") / 3600.0 AS n_{item.name}'
+            )
+            select_parts.append(
+                f"({working(item.end)} - {working(item.start)}) / 3600.0 AS w_{item.name}"
+            )
+        aggregate_parts = []
+        for item in durations:
+            for prefix, suffix in (("n", ""), ("w", "_working")):
+                column = f"{prefix}_{item.name}"
+                aggregate_parts.append(f"AVG({column}) AS mean{suffix}__{item.name}")
+                aggregate_parts.append(
+                    "percentile_cont(0.9) WITHIN GROUP (ORDER BY "
+                    f"{column}) AS p90{suffix}__{item.name}"
+                )
+        least = ", ".join(f'r."{name}"' for name in stamps)
+        group_select = "x.group_key, GROUPING(x.group_key) AS is_total" if columns else "NULL, 1"
+        group_by = "GROUP BY GROUPING SETS ((x.group_key), ())" if columns else ""
+        sql = f"""
+            WITH r AS MATERIALIZED ({inner_sql}),
+            bounds AS (
+                SELECT (MIN(LEAST({least})) AT TIME ZONE '{zone}')::date AS first,
+                       (MAX(GREATEST({least})) AT TIME ZONE '{zone}')::date AS last
+                FROM r
+            ),
+            days AS (
+                SELECT g.day::date AS day,
+                       COALESCE(c.is_working_day, EXTRACT(ISODOW FROM g.day) < 6) AS working
+                FROM bounds
+                CROSS JOIN generate_series(bounds.first, bounds.last, interval '1 day') AS g(day)
+                LEFT JOIN issues_calendarday c ON c.date = g.day::date
+            ),
+            cal AS (
+                SELECT (SELECT first FROM bounds) AS first,
+                       ARRAY_AGG(before ORDER BY day) AS before,
+                       ARRAY_AGG(working ORDER BY day) AS working
+                FROM (
+                    SELECT day, working,
+                           COALESCE(SUM(CASE WHEN working THEN {day_length} ELSE 0 END)
+                               OVER (ORDER BY day ROWS BETWEEN UNBOUNDED PRECEDING
+                                     AND 1 PRECEDING), 0) AS before
+                    FROM days
+                ) AS d
+            )
+            SELECT {group_select}, {", ".join(aggregate_parts)}
+            FROM (
+                SELECT {"r.group_key, " if columns else ""}{", ".join(select_parts)}
+                FROM r CROSS JOIN cal
+            ) AS x
+            {group_by}
+        """  # noqa: S608 - every interpolated name comes from this module, values are params
+        params = [*inner_params, *select_params]
+        with connections[scope.db].cursor() as cursor:
+            cursor.execute(sql, params)
+            names = [column.name for column in cursor.description]
+            fetched = cursor.fetchall()
+        for values in fetched:
+            row = dict(zip(names, values, strict=True))
+            is_total = row.get("is_total", 1) if columns else 1
+            key = TOTAL if is_total else row["group_key"]
+            if key != TOTAL and grouping in TIME_GROUPINGS:
+                key = _bucket(key)
+            target = result.setdefault(key, _empty_times())
+            for item in durations:
+                for statistic in STATISTICS:
+                    value = row[f"{statistic}__{item.name}"]
+                    target[item.name][statistic] = None if value is None else float(value)
+    return result
+
+
+# --- times in Python (other databases; the reference the SQL is tested against) --------------
+
+
+def percentile(values: list[float], fraction: float) -> float | None:
+    """percentile_cont: linear interpolation between the closest ranks."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    position = fraction * (len(ordered) - 1)
+    lower = math.floor(position)
+    upper = math.ceil(position)
+    return ordered[lower] + (ordered[upper] - ordered[lower]) * (position - lower)
+
+
+def python_durations(
+    scope: QuerySet[Issue], *, period: Period, grouping: str | None
+) -> dict[Any, dict[str, dict[str, float | None]]]:
+    """The same figures as `sql_durations`, from the cohort's rows (one query per cohort)."""
+    result: dict[Any, dict[str, dict[str, float | None]]] = {}
+    calendar_cache: dict[str, Any] = {}
+    for cohort, durations in _duration_cohorts().items():
+        queryset, date_field = _time_cohort_queryset(scope, cohort, period)
+        expression = _group_expression(grouping, date_field)
+        fields = sorted({name for item in durations for name in (item.start, item.end)})
+        queryset = queryset.order_by()
+        if expression is not None:
+            queryset = queryset.annotate(group_key=expression)
+            fields = ["group_key", *fields]
+        samples: dict[Any, dict[str, dict[str, list[float]]]] = {}
+        for row in queryset.values(*fields):
+            keys = [TOTAL]
+            if expression is not None:
+                key = row["group_key"]
+                keys.append(_bucket(key) if grouping in TIME_GROUPINGS else key)
+            for item in durations:
+                start, end = row[item.start], row[item.end]
+                if start is None or end is None:
+                    continue
+                natural = (end - start).total_seconds() / 3600
+                working = _working_seconds(start, end, calendar_cache) / 3600
+                for key in keys:
+                    bucket = samples.setdefault(key, {}).setdefault(item.name, {"n": [], "w": []})
+                    bucket["n"].append(natural)
+                    bucket["w"].append(working)
+        for key, by_duration in samples.items():
+            target = result.setdefault(key, _empty_times())
+            for name, values in by_duration.items():
+                target[name]["mean"] = sum(values["n"]) / len(values["n"])
+                target[name]["p90"] = percentile(values["n"], 0.9)
+                target[name]["mean_working"] = sum(values["w"]) / len(values["w"])
+                target[name]["p90_working"] = percentile(values["w"], 0.9)
+        for item in durations:
+            result.setdefault(TOTAL, _empty_times())
+            if expression is not None:
+                for key in list(result):
+                    result[key].setdefault(item.name, dict.fromkeys(STATISTICS))
+    return result
+
+
+def _working_seconds(
+    start: datetime.datetime, end: datetime.datetime, cache: dict[str, Any]
+) -> float:
+    """Working seconds between two instants on the work calendar (one calendar load per call
+    of `python_durations`, widened when a case falls outside it)."""
+    zone = timezone.get_default_timezone()
+    first = min(start, end).astimezone(zone).date()
+    last = max(start, end).astimezone(zone).date()
+    calendar = cache.get("calendar")
+    if calendar is None:
+        calendar = cache["calendar"] = work_calendar.WorkCalendar(first, last)
+    periods = cache.setdefault("periods", work_calendar.working_periods())
+    sign = 1.0
+    if end < start:
+        start, end, sign = end, start, -1.0
+    local_start = start.astimezone(zone).replace(tzinfo=None)
+    local_end = end.astimezone(zone).replace(tzinfo=None)
+    total = 0.0
+    day = local_start.date()
+    while day <= local_end.date():
+        if calendar.is_working_day(day):
+            for period_start, period_end in periods:
+                begin = max(datetime.datetime.combine(day, period_start), local_start)
+                finish = min(datetime.datetime.combine(day, period_end), local_end)
+                if finish > begin:
+                    total += (finish - begin).total_seconds()
+        day += datetime.timedelta(days=1)
+    return sign * total

@@ -1,0 +1,34 @@
+"""Celery tasks of the stats app; each re-reads the database and calls a service."""
+
+from __future__ import annotations
+
+from celery import shared_task
+from django.db import OperationalError
+from django.utils import timezone
+
+from stats import services
+
+COMMON = {
+    "acks_late": True,
+    "reject_on_worker_lost": True,
+    "autoretry_for": (OperationalError,),
+    "retry_backoff": True,
+    "retry_jitter": True,
+    "max_retries": 3,
+}
+
+
+@shared_task(**COMMON, soft_time_limit=240, time_limit=300)
+def freeze_weekly_ranking_task() -> dict:
+    """Freeze last week's 红黑榜 (Monday morning); a week already frozen is left as it was."""
+    now = timezone.now()
+    week_start = services.last_ended_week(timezone.localdate(now))
+    rankings = services.ranking_freeze(week_start=week_start, now=now)
+    return {"week": week_start.isoformat(), "rankings": [ranking.pk for ranking in rankings]}
+
+
+@shared_task(**COMMON, soft_time_limit=600, time_limit=660)
+def build_ledger_task(*, export_id: int) -> dict:
+    """Build a requested 整改台账 workbook; a rerun of a claimed export does nothing."""
+    export = services.ledger_export_build(export_id=export_id)
+    return {"export": export_id, "status": export.status if export else "skipped"}

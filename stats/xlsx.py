@@ -1,0 +1,41 @@
+"""Small helpers for the workbooks the stats app writes (openpyxl, write-only mode)."""
+
+from __future__ import annotations
+
+import datetime
+from typing import Any
+
+from django.utils import timezone
+
+# A cell starting with one of these would be read as a formula by Excel or WPS (CSV/XLSX
+# injection); such text is written with a leading apostrophe and as a plain string.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralise(text: str) -> str:
+    """Text that no spreadsheet will run as a formula."""
+    return "'" + text if text.startswith(FORMULA_STARTS) else text
+
+
+def cell(worksheet: Any, value: Any, *, bold: bool = False) -> Any:
+    """A write-only cell: numbers stay numbers, datetimes become local wall-clock times,
+    everything else is neutralised text."""
+    from openpyxl.cell import WriteOnlyCell
+    from openpyxl.styles import Font
+
+    if isinstance(value, datetime.datetime):
+        value = timezone.localtime(value).replace(tzinfo=None)
+        result = WriteOnlyCell(worksheet, value=value)
+        result.number_format = "yyyy-mm-dd hh:mm"
+    elif isinstance(value, bool) or value is None or isinstance(value, int | float):
+        result = WriteOnlyCell(worksheet, value=value)
+    else:
+        result = WriteOnlyCell(worksheet, value=neutralise(str(value)))
+        result.data_type = "s"
+    if bold:
+        result.font = Font(bold=True)
+    return result
+
+
+def row(worksheet: Any, values: list[Any], *, bold: bool = False) -> list[Any]:
+    return [cell(worksheet, value, bold=bold) for value in values]

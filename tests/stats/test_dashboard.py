@@ -1,0 +1,213 @@
+"""The dashboards: who may read them, what they show, and that every number opens its list."""
+
+from __future__ import annotations
+
+import datetime
+import re
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from districts.models import Role
+from tests.factories import make_issue, make_staff
+from tests.stats.fixtures import build_cases
+from tests.stats.helpers import list_count
+
+pytestmark = pytest.mark.django_db
+
+CUSTOM = {"period": "custom", "start": "2025-09-22", "end": "2025-10-12"}
+URL = reverse("stats:dashboard")
+
+
+@pytest.fixture
+def cases(world):
+    return build_cases(world)
+
+
+def test_dashboard_asks_anonymous_visitors_to_log_in(client):
+    response = client.get(URL)
+    assert response.status_code == 302
+    assert reverse("login") in response["Location"]
+
+
+@pytest.mark.parametrize("persona", ["alice", "hank"])
+def test_dashboard_is_forbidden_to_inspectors_and_handlers(client, world, persona):
+    client.force_login(getattr(world, persona))
+    assert client.get(URL).status_code == 403
+
+
+def test_dashboard_my_organisation_is_for_handlers_only(client, world):
+    url = reverse("stats:my_organisation")
+    client.force_login(world.leo)
+    assert client.get(url).status_code == 403
+    client.force_login(world.hank)
+    assert client.get(url).status_code == 200
+
+
+@pytest.mark.parametrize("persona", ["leo", "bob", "adam"])
+def test_dashboard_opens_for_leaders_supervisors_and_admins(client, world, persona):
+    client.force_login(getattr(world, persona))
+    response = client.get(URL)
+    assert response.status_code == 200
+    assert reverse("stats:dashboard") in response.content.decode()  # the menu links here
+
+
+def test_dashboard_every_tile_links_to_a_list_of_exactly_its_count(client, world, cases):
+    client.force_login(world.leo)
+    response = client.get(URL, CUSTOM)
+    tiles = response.context["tiles"]
+    assert [tile["value"] for tile in tiles["counts"]] == [7, 5, 4, 3, 3, 1]
+    for tile in tiles["counts"]:
+        assert list_count(world.leo, tile["url"]) == tile["value"], tile["name"]
+    for tile in tiles["rates"] + response.context["more_rates"]:
+        assert list_count(world.leo, tile["numerator_url"]) == tile["numerator"], tile["name"]
+        assert list_count(world.leo, tile["denominator_url"]) == tile["denominator"], tile["name"]
+    on_time = next(tile for tile in tiles["rates"] if tile["name"] == "on_time_rate")
+    assert on_time["value"] == "25.0%"
+
+
+def test_dashboard_breakdown_tables_link_every_cell_to_its_list(client, world, cases):
+    client.force_login(world.leo)
+    response = client.get(URL, CUSTOM)
+    tables = response.context["breakdowns"]
+    assert [table["grouping"] for table in tables] == ["district", "organisation"]
+    checked = 0
+    for table in tables:
+        for row in table["rows"]:
+            for cell in row["cells"]:
+                assert cell["url"], (table["grouping"], row["label"])
+                assert list_count(world.leo, cell["url"]) == cell["value"]
+                checked += 1
+    assert checked == 2 * 2 * 6
+
+
+def test_dashboard_filters_by_district_and_big_class(client, world, cases):
+    client.force_login(world.leo)
+    response = client.get(
+        URL, {**CUSTOM, "district": world.district_a.pk, "big_class": "city_appearance"}
+    )
+    tiles = {tile["name"]: tile for tile in response.context["tiles"]["counts"]}
+    assert tiles["reported"]["value"] == 3  # C1, C2, C5
+    assert "district=" in tiles["reported"]["url"]
+    assert "big_class=city_appearance" in tiles["reported"]["url"]
+    assert list_count(world.leo, tiles["reported"]["url"]) == 3
+
+
+def test_dashboard_period_presets_and_previous_period_change(client, world):
+    client.force_login(world.leo)
+    today = timezone.localdate()
+    make_issue(world)  # reported now: this week
+    response = client.get(URL, {"period": "this_week"})
+    period = response.context["period"]
+    assert period.start.weekday() == 0
+    assert period.end >= period.start
+    tiles = {tile["name"]: tile for tile in response.context["tiles"]["counts"]}
+    assert tiles["reported"]["value"] == 1
+    assert tiles["reported"]["change"] == "+1"
+    last_week = client.get(URL, {"period": "last_week"}).context["period"]
+    assert last_week.days == 7
+    assert last_week.end < period.start
+    month = client.get(URL, {"period": "this_month"}).context["period"]
+    assert month.start.day == 1
+    campaign = client.get(URL, {"period": "campaign"}).context["period"]
+    assert campaign.start <= today
+
+
+def test_dashboard_bad_filters_never_fail(client, world):
+    client.force_login(world.leo)
+    for params in (
+        {"period": "custom", "start": "2025-10-01", "end": "2025-09-01"},
+        {"period": "custom"},
+        {"period": "nonsense", "district": "abc", "big_class": "x"},
+        {"period": "custom", "start": "1900-01-01", "end": "2025-01-01"},
+    ):
+        response = client.get(URL, params)
+        assert response.status_code == 200
+        assert response.context["filters_invalid"]
+
+
+def test_dashboard_has_no_inline_script_and_ships_its_data_as_json(client, world, cases):
+    client.force_login(world.leo)
+    html = client.get(URL, CUSTOM).content.decode()
+    scripts = re.findall(r"<script([^>]*)>", html)
+    for attributes in scripts:
+        assert "src=" in attributes or 'type="application/json"' in attributes, attributes
+    assert 'id="trend-data"' in html
+    assert "vendor/echarts/echarts.min.js" in html
+    assert "<table" in html  # the chart's accessible fallback
+
+
+def test_dashboard_scope_leader_of_one_district_sees_only_it(client, world, cases):
+    lena = make_staff("lena", Role.LEADER, districts=[world.district_a])
+    client.force_login(lena)
+    response = client.get(URL, CUSTOM)
+    tiles = {tile["name"]: tile["value"] for tile in response.context["tiles"]["counts"]}
+    assert tiles["reported"] == 4
+    district_rows = response.context["breakdowns"][0]["rows"]
+    assert [row["key"] for row in district_rows] == [world.district_a.pk]
+    organisation_rows = response.context["breakdowns"][1]["rows"]
+    assert world.org_y.pk not in [row["key"] for row in organisation_rows]
+    html = response.content.decode()
+    assert world.district_b.name not in html
+    # Asking for the other district is refused, not answered.
+    response = client.get(URL, {**CUSTOM, "district": world.district_b.pk})
+    assert response.context["filters_invalid"]
+    assert response.context["tiles"]["counts"][0]["value"] == 0 or world.district_b.name not in (
+        response.content.decode()
+    )
+
+
+def test_dashboard_scope_supervisor_of_the_other_district(client, world, cases):
+    client.force_login(world.dave)
+    response = client.get(URL, CUSTOM)
+    tiles = {tile["name"]: tile for tile in response.context["tiles"]["counts"]}
+    assert tiles["reported"]["value"] == 3
+    for tile in response.context["tiles"]["counts"]:
+        assert list_count(world.dave, tile["url"]) == tile["value"]
+
+
+def test_dashboard_scope_handler_sees_their_organisation_only(client, world, cases):
+    client.force_login(world.hank)
+    response = client.get(reverse("stats:my_organisation"), CUSTOM)
+    tiles = {tile["name"]: tile for tile in response.context["tiles"]["counts"]}
+    assert tiles["dispatched"]["value"] == 3
+    assert tiles["due"]["value"] == 3
+    assert tiles["overdue_now"]["value"] == 0  # C3 is Y's
+    for tile in response.context["tiles"]["counts"]:
+        assert list_count(world.hank, tile["url"]) == tile["value"]
+
+
+def _seed(world, count: int) -> None:
+    from tests.factories import IssueFactory
+
+    now = datetime.datetime.now(datetime.UTC)
+    IssueFactory.create_batch(
+        count,
+        community=world.community_a,
+        category=world.category,
+        reporter=world.alice,
+        reported_at=now - datetime.timedelta(days=2),
+    )
+
+
+@pytest.mark.parametrize("count", [10, 100])
+def test_dashboard_query_count_is_the_same_for_10_and_100_cases(
+    client, world, count, django_assert_num_queries
+):
+    _seed(world, count)
+    client.force_login(world.leo)
+    client.get(URL)  # warm the session and the settings row
+    with django_assert_num_queries(27):
+        assert client.get(URL, {"period": "campaign"}).status_code == 200
+
+
+@pytest.mark.parametrize("count", [10, 100])
+def test_dashboard_my_organisation_query_count_is_pinned(
+    client, world, count, django_assert_num_queries
+):
+    _seed(world, count)
+    client.force_login(world.hank)
+    client.get(reverse("stats:my_organisation"))
+    with django_assert_num_queries(22):
+        assert client.get(reverse("stats:my_organisation")).status_code == 200
