@@ -24,6 +24,7 @@ urlpatterns = [
     path("i18n/setlang/", language.set_language, name="set_language"),
     path("admin/", admin.site.urls),
     path("manage/", include("districts.urls")),
+    path("rounds/", include("rounds.urls")),
     path("", home.home, name="home"),
     path("", include("issues.urls")),
 ]

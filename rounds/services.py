@@ -390,6 +390,7 @@ def _ensure_visit(
 ) -> Visit:
     lat, lng, accuracy = _coordinates(latitude, longitude, accuracy_m)
     visit = Visit.objects.filter(round_point=round_point).first()
+    changed = visit is None
     if visit is None:
         visit = Visit(
             round_point=round_point,
@@ -400,7 +401,9 @@ def _ensure_visit(
         )
     elif started_at < visit.started_at:
         visit.started_at = started_at  # a replayed earlier start is the true one
+        changed = True
     if lat is not None and visit.latitude is None:
+        changed = True
         distance = distance_m(
             float(lat),
             float(lng),
@@ -411,7 +414,8 @@ def _ensure_visit(
         visit.distance_m = round(distance, 1)
         # Recorded and flagged, never refused: the supervisor judges the far visits.
         visit.is_far = distance > far_radius_m()
-    visit.save()
+    if changed:
+        visit.save()
     return visit
 
 
