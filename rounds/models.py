@@ -123,6 +123,11 @@ class RoundPoint(models.Model):
         blank=True,
         related_name="+",
     )
+    # Sums of the observations' snapshot weights, kept by the service that writes them, so the
+    # results of a round of thousands of points read one row per point.
+    met_weight = models.PositiveIntegerField(_("weighted met"), default=0)
+    applicable_weight = models.PositiveIntegerField(_("weighted applicable"), default=0)
+    marked = models.PositiveIntegerField(_("standards marked"), default=0)
 
     class Meta:
         ordering = ["round", "id"]
@@ -241,6 +246,14 @@ class Observation(models.Model):
                 fields=["round_point", "check_item"], name="observation_one_per_standard"
             ),
             models.CheckConstraint(condition=Q(weight__gte=1), name="observation_weight_positive"),
+        ]
+        indexes = [
+            # Failed standards of a round: the most failed, the repeat failures.
+            models.Index(
+                fields=["round_point", "check_item"],
+                condition=Q(result="no"),
+                name="observation_failed_idx",
+            )
         ]
 
     def __str__(self) -> str:

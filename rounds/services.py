@@ -23,6 +23,8 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files.base import ContentFile
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import IntegrityError, transaction
+from django.db.models import Count, OuterRef, Q, Subquery, Sum
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -579,7 +581,50 @@ def observation_record(
     if photos:
         observation.photo.save(f"{token.hex}.jpg", ContentFile(photos[0].content), save=False)
     observation.save()
+    round_point_recount(round_point=round_point)
     return ObservationOutcome(observation, applied=True)
+
+
+def _sums(observations: Any) -> dict[str, Any]:
+    return observations.aggregate(
+        met=Coalesce(Sum("weight", filter=Q(result=Observation.Result.MET)), 0),
+        applicable=Coalesce(
+            Sum(
+                "weight",
+                filter=Q(result__in=[Observation.Result.MET, Observation.Result.FAILED]),
+            ),
+            0,
+        ),
+        marked=Count("pk"),
+    )
+
+
+def round_point_recount(*, round_point: RoundPoint) -> None:
+    """Refresh the point's weighted sums from its observations (inside the caller's lock)."""
+    sums = _sums(Observation.objects.filter(round_point=round_point))
+    RoundPoint.objects.filter(pk=round_point.pk).update(
+        met_weight=sums["met"], applicable_weight=sums["applicable"], marked=sums["marked"]
+    )
+
+
+@transaction.atomic
+def round_recount(*, round_: Round) -> None:
+    """Refresh every point's sums of a round in one statement (after a bulk load or a repair)."""
+    points = Observation.objects.filter(round_point=OuterRef("pk")).order_by().values("round_point")
+    met = points.annotate(total=Sum("weight", filter=Q(result=Observation.Result.MET))).values(
+        "total"
+    )
+    applicable = points.annotate(
+        total=Sum(
+            "weight", filter=Q(result__in=[Observation.Result.MET, Observation.Result.FAILED])
+        )
+    ).values("total")
+    marked = points.annotate(total=Count("pk")).values("total")
+    RoundPoint.objects.filter(round=round_).update(
+        met_weight=Coalesce(Subquery(met), 0),
+        applicable_weight=Coalesce(Subquery(applicable), 0),
+        marked=Coalesce(Subquery(marked), 0),
+    )
 
 
 def _photo_of(observation: Observation) -> list[PreparedPhoto]:
