@@ -39,6 +39,9 @@ from rounds.models import Observation, Round, RoundPoint, Visit
 
 # A token namespace for the case an observation files: one observation, one case, ever.
 CASE_TOKEN_NAMESPACE = uuid.UUID("6f1c2a4e-4b1d-4f0e-9a57-0c1d7e3b5a10")
+# The balanced assignment: k-means passes, and how many nearest centres each point bids for.
+PASSES = 5
+NEAREST_CENTRES = 8
 # How far ahead of the server's clock a phone's capture time may be before it is not believed.
 CLOCK_SKEW = datetime.timedelta(minutes=5)
 
@@ -111,27 +114,36 @@ def assign_balanced(
     centres += [centres[i % len(centres)] for i in range(len(assignees) - len(centres))]
     capacity = math.ceil(len(ordered) / len(assignees))
 
-    def eligible(assignee: Assignee, point: InspectionPoint) -> bool:
-        return assignee.district_ids is None or district_of[point.pk] in assignee.district_ids
-
+    every = list(range(len(assignees)))
+    eligible: dict[int, list[int]] = {}
     for point in ordered:
-        if not any(eligible(a, point) for a in assignees):
+        district = district_of[point.pk]
+        allowed = [
+            index
+            for index in every
+            if assignees[index].district_ids is None or district in assignees[index].district_ids
+        ]
+        if not allowed:
             raise ValidationError(
                 {
                     "inspectors": _("Nobody chosen works in the district of “%(point)s”.")
                     % {"point": point.name}
                 }
             )
+        eligible[point.pk] = allowed
 
     result: dict[int, int] = {}
-    for _pass in range(6):
+    for _pass in range(PASSES):
+        # Each point bids for its few nearest centres only; the rest is a fallback below.
         pairs = []
+        ranked: dict[int, list[tuple[float, int]]] = {}
         for point in ordered:
             x, y = coords[point.pk]
-            for index, assignee in enumerate(assignees):
-                if eligible(assignee, point):
-                    cx, cy = centres[index]
-                    pairs.append(((x - cx) ** 2 + (y - cy) ** 2, point.pk, index))
+            distances = sorted(
+                ((x - centres[i][0]) ** 2 + (y - centres[i][1]) ** 2, i) for i in eligible[point.pk]
+            )
+            ranked[point.pk] = distances
+            pairs.extend((d, point.pk, i) for d, i in distances[:NEAREST_CENTRES])
         pairs.sort()
         load = [0] * len(assignees)
         result = {}
@@ -140,18 +152,20 @@ def assign_balanced(
                 continue
             result[point_pk] = index
             load[index] += 1
-        for point in ordered:  # eligibility may leave a point over capacity: give it anyway
+        for point in ordered:  # its nearest were full: the nearest with room, else the nearest
             if point.pk not in result:
-                index = next(i for i, a in enumerate(assignees) if eligible(a, point))
+                choices = ranked[point.pk]
+                index = next((i for _d, i in choices if load[i] < capacity), choices[0][1])
                 result[point.pk] = index
                 load[index] += 1
+        members: dict[int, list[tuple[float, float]]] = {}
+        for point_pk, index in result.items():
+            members.setdefault(index, []).append(coords[point_pk])
         moved = False
-        for index in range(len(assignees)):
-            mine = [coords[pk] for pk, i in result.items() if i == index]
-            if mine:
-                centre = (sum(x for x, _ in mine) / len(mine), sum(y for _, y in mine) / len(mine))
-                moved |= centre != centres[index]
-                centres[index] = centre
+        for index, mine in members.items():
+            centre = (sum(x for x, _ in mine) / len(mine), sum(y for _, y in mine) / len(mine))
+            moved |= centre != centres[index]
+            centres[index] = centre
         if not moved:
             break
     return {pk: assignees[index].key for pk, index in result.items()}
