@@ -57,6 +57,7 @@ INSTALLED_APPS = [
     "issues",
     "reminders",
     "stats",
+    "rounds",
 ]
 
 MIDDLEWARE = [
@@ -158,6 +159,8 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 CELERY_TIMEZONE = "Asia/Shanghai"
 # Reminders (reminders app, domain.md §5): the job, the delivery sweep and the daily digest.
 REMINDER_INTERVAL_MINUTES = env_int("REMINDER_INTERVAL_MINUTES", 5)
+# A round's visit farther than this from its point is recorded and flagged (metres).
+ROUNDS_FAR_VISIT_RADIUS_M = env_int("ROUNDS_FAR_VISIT_RADIUS_M", 200)
 REMINDER_DIGEST_HOUR = env_int("REMINDER_DIGEST_HOUR", 8)
 REMINDER_DUE_SOON_PERCENT = env_int("REMINDER_DUE_SOON_PERCENT", 75)
 REMINDER_VERIFY_AFTER_WORKING_DAYS = env_int("REMINDER_VERIFY_AFTER_WORKING_DAYS", 1)

@@ -25,6 +25,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("manage/", include("districts.urls")),
     path("stats/", include("stats.urls")),
+    path("rounds/", include("rounds.urls")),
     path("", home.home, name="home"),
     path("", include("issues.urls")),
 ]

@@ -137,7 +137,16 @@ class CommunityAdmin(AuditedAdmin):
 
 class CheckItemInline(admin.TabularInline):
     model = CheckItem
-    fields = ["text", "text_en", "sort_order"]
+    fields = [
+        "text",
+        "text_en",
+        "weight",
+        "category",
+        "photo_required_on_fail",
+        "is_active",
+        "sort_order",
+    ]
+    autocomplete_fields = ["category"]
     extra = 1
 
 
@@ -158,11 +167,19 @@ class PointTypeAdmin(AuditedAdmin):
 
 @admin.register(CheckItem)
 class CheckItemAdmin(AuditedAdmin):
-    list_display = ["text", "text_en", "point_type", "sort_order"]
-    list_filter = ["point_type"]
+    list_display = [
+        "text",
+        "point_type",
+        "weight",
+        "category",
+        "photo_required_on_fail",
+        "is_active",
+        "sort_order",
+    ]
+    list_filter = ["point_type", "is_active"]
     search_fields = ["text", "text_en", "point_type__name"]
-    list_select_related = ["point_type"]
-    autocomplete_fields = ["point_type"]
+    list_select_related = ["point_type", "category"]
+    autocomplete_fields = ["point_type", "category"]
 
 
 @admin.register(InspectionPoint)

@@ -124,6 +124,22 @@ class CheckItem(models.Model):
     )
     text = models.CharField(_("standard"), max_length=200)
     text_en = models.CharField(_("English text"), max_length=300, blank=True)
+    weight = models.PositiveSmallIntegerField(
+        _("weight"), default=1, help_text=_("How much the standard counts in a point's score.")
+    )
+    category = models.ForeignKey(
+        "Category",
+        verbose_name=_("linked issue category"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text=_("The category of the case filed when this standard fails."),
+    )
+    photo_required_on_fail = models.BooleanField(_("photo required when failed"), default=True)
+    is_active = models.BooleanField(
+        _("active"), default=True, help_text=_("Inactive standards are no longer checked.")
+    )
     sort_order = models.PositiveIntegerField(_("sort order"), default=0)
 
     class Meta:
@@ -133,7 +149,8 @@ class CheckItem(models.Model):
         constraints = [
             models.UniqueConstraint(
                 fields=["point_type", "text"], name="checkitem_unique_text_per_type"
-            )
+            ),
+            models.CheckConstraint(condition=Q(weight__gte=1), name="checkitem_weight_positive"),
         ]
 
     def __str__(self) -> str:
