@@ -34,7 +34,15 @@ from districts.models import (
     PointType,
     Severity,
 )
-from issues.models import CLOCK_STATUSES, EscalationLevel, Issue, Status, TimerLight
+from issues.models import (
+    CLOCK_STATUSES,
+    TIMER_YELLOW_FROM,
+    EscalationLevel,
+    Issue,
+    Status,
+    TimerLight,
+    overdue_q,
+)
 
 User = get_user_model()
 
@@ -58,8 +66,6 @@ SORT_CHOICES = [
 ]
 PAGE_SIZES = (10, 20, 50, 100)
 DEFAULT_PAGE_SIZE = 20
-# The share of the allowed time after which the timer light turns yellow (domain.md §4).
-YELLOW_FROM_FRACTION = 0.8
 
 ANY_LABEL = _("Any")
 BOOLEAN_CHOICES = [("true", _("yes")), ("false", _("no"))]
@@ -288,7 +294,7 @@ class IssueFilterSet(django_filters.FilterSet):
         return queryset.filter(escalation_level__in=[int(level) for level in value])
 
     def filter_overdue(self, queryset: QuerySet[Issue], name: str, value: str) -> QuerySet[Issue]:
-        overdue = Q(status__in=CLOCK_STATUSES, deadline__lt=self.now)
+        overdue = overdue_q(self.now)
         return queryset.filter(overdue) if value == "true" else queryset.exclude(overdue)
 
     def filter_rework(self, queryset: QuerySet[Issue], name: str, value: str) -> QuerySet[Issue]:
@@ -306,7 +312,7 @@ class IssueFilterSet(django_filters.FilterSet):
         )
         yellow_from = ExpressionWrapper(
             F("clock_started_at")
-            + ExpressionWrapper(allowed * YELLOW_FROM_FRACTION, output_field=DurationField()),
+            + ExpressionWrapper(allowed * TIMER_YELLOW_FROM, output_field=DurationField()),
             output_field=DateTimeField(),
         )
         # An allowance of zero or less counts as used up: red, as in Issue.elapsed_fraction.

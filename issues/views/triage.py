@@ -5,7 +5,6 @@ from __future__ import annotations
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db.models import Case, IntegerField, Prefetch, Value, When
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -14,14 +13,12 @@ from django.utils.translation import ngettext
 from django.views.decorators.http import require_GET, require_POST
 
 from districts import policy
-from districts.models import Organisation, Severity
+from districts.models import Organisation
 from districts.routing import route_many
-from issues import permissions, services
-from issues.models import Action, Issue, Photo, Status
+from issues import permissions, selectors, services
+from issues.models import Action, Issue
+from issues.selectors import QUEUE_LIMIT
 from issues.workflow import TransitionError
-
-# A queue page shows this many issues, oldest first; the rest wait for the next visit.
-QUEUE_LIMIT = 60
 
 
 def _require(allowed: bool) -> None:
@@ -29,33 +26,12 @@ def _require(allowed: bool) -> None:
         raise PermissionDenied
 
 
-def _urgent_first():
-    return Case(
-        When(severity=Severity.URGENT, then=Value(0)),
-        When(severity=Severity.MAJOR, then=Value(1)),
-        default=Value(2),
-        output_field=IntegerField(),
-    )
-
-
-def _photos_of_kinds(*kinds: str) -> Prefetch:
-    return Prefetch("photos", queryset=Photo.objects.filter(kind__in=kinds), to_attr="shown_photos")
-
-
 @login_required
 @require_GET
 def triage(request: HttpRequest) -> HttpResponse:
     """Reported issues in scope awaiting dispatch, each with the routing suggestion preselected."""
     _require(policy.may_supervise(request.user))
-    rows = list(
-        Issue.objects.visible_to(request.user)
-        .filter(status=Status.REPORTED)
-        .with_list_related()
-        .prefetch_related(_photos_of_kinds(Photo.Kind.BEFORE))
-        .order_by(_urgent_first(), "reported_at", "id")[: QUEUE_LIMIT + 1]
-    )
-    more = len(rows) > QUEUE_LIMIT
-    rows = rows[:QUEUE_LIMIT]
+    rows, more = selectors.triage_queue(request.user, limit=QUEUE_LIMIT)
     # One routing query for the whole queue, however many places and categories it spans.
     places = {(issue.category_id, issue.community_id, issue.point_id): issue for issue in rows}
     suggestions = route_many(
@@ -140,20 +116,8 @@ def bulk_dispatch(request: HttpRequest) -> HttpResponse:
 def verify_queue(request: HttpRequest) -> HttpResponse:
     """Fixes awaiting verification in scope, before and after photos together, oldest first."""
     _require(policy.may_verify(request.user))
-    rows = list(
-        Issue.objects.visible_to(request.user)
-        .filter(status=Status.SUBMITTED)
-        .with_list_related()
-        # Not last_fix_by: the checks need only its id, and an eighth joined table tripled the
-        # time PostgreSQL spent planning this query (to 20-25 ms, more than running it).
-        .prefetch_related(_photos_of_kinds(Photo.Kind.BEFORE, Photo.Kind.AFTER))
-        .order_by("submitted_at", "id")[: QUEUE_LIMIT + 1]
-    )
-    more = len(rows) > QUEUE_LIMIT
-    rows = rows[:QUEUE_LIMIT]
+    rows, more = selectors.verify_queue(request.user, limit=QUEUE_LIMIT)
     for issue in rows:
-        issue.before_photos = [p for p in issue.shown_photos if p.kind == Photo.Kind.BEFORE]
-        issue.after_photos = [p for p in issue.shown_photos if p.kind == Photo.Kind.AFTER]
         issue.may_pass = permissions.can_act(request.user, Action.VERIFY_PASS, issue)
         issue.may_fail = permissions.can_act(request.user, Action.VERIFY_FAIL, issue)
     return render(
