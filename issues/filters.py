@@ -43,6 +43,7 @@ from issues.models import (
     TimerLight,
     overdue_q,
 )
+from issues.pickers import PickerChoiceField
 
 User = get_user_model()
 
@@ -90,15 +91,15 @@ def _district_choices(request) -> QuerySet[District]:
 
 
 def _community_choices(request) -> QuerySet[Community]:
-    return policy.communities_in_scope(request.user).only("id", "name", "name_en")
+    return policy.communities_in_scope(request.user).only("id", "name", "name_en", "code")
 
 
 def _point_choices(request) -> QuerySet[InspectionPoint]:
-    return policy.points_in_scope(request.user).only("id", "name")
+    return policy.points_in_scope(request.user).only("id", "name", "code")
 
 
 def _organisation_choices(request) -> QuerySet[Organisation]:
-    return policy.organisations_in_scope(request.user).only("id", "name", "name_en")
+    return policy.organisations_in_scope(request.user).only("id", "name", "name_en", "code")
 
 
 def _point_type_choices(request) -> QuerySet[PointType]:
@@ -126,6 +127,16 @@ class DisplayNameChoiceFilter(django_filters.ModelChoiceFilter):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("empty_label", ANY_LABEL)
         super().__init__(*args, **kwargs)
+
+
+class PickerChoiceFilter(django_filters.ModelChoiceFilter):
+    """A model choice with many options, as a searchable picker (`issues.pickers`): the page
+    carries only the chosen value, never the list."""
+
+    field_class = PickerChoiceField
+
+    def __init__(self, *args: Any, kind: str, **kwargs: Any) -> None:
+        super().__init__(*args, kind=kind, **kwargs)
 
 
 class AnyChoiceFilter(django_filters.ChoiceFilter):
@@ -193,11 +204,13 @@ class IssueFilterSet(django_filters.FilterSet):
         ),
     )
     district = DisplayNameChoiceFilter(label=_("District"), queryset=_district_choices)
-    community = DisplayNameChoiceFilter(label=_("Community"), queryset=_community_choices)
+    community = PickerChoiceFilter(
+        label=_("Community"), queryset=_community_choices, kind="community"
+    )
     point_type = DisplayNameChoiceFilter(
         label=_("Point type"), field_name="point__point_type", queryset=_point_type_choices
     )
-    point = DisplayNameChoiceFilter(label=_("Inspection point"), queryset=_point_choices)
+    point = PickerChoiceFilter(label=_("Inspection point"), queryset=_point_choices, kind="point")
     category = DisplayNameChoiceFilter(label=_("Category"), queryset=_category_choices)
     status = django_filters.MultipleChoiceFilter(
         label=_("Status"),
@@ -206,10 +219,11 @@ class IssueFilterSet(django_filters.FilterSet):
         widget=forms.CheckboxSelectMultiple,
         distinct=False,
     )
-    organisation = DisplayNameChoiceFilter(
+    organisation = PickerChoiceFilter(
         label=_("Organisation"),
         field_name="assigned_organisation",
         queryset=_organisation_choices,
+        kind="organisation",
     )
     severity = AnyChoiceFilter(label=_("Severity"), choices=Severity.choices)
     overdue = AnyChoiceFilter(label=_("Overdue"), choices=BOOLEAN_CHOICES, method="filter_overdue")
