@@ -44,6 +44,7 @@ from issues.models import (
     overdue_q,
 )
 from issues.pickers import PickerChoiceField
+from issues.widgets import FastCheckboxSelectMultiple, FastSelect
 
 User = get_user_model()
 
@@ -126,6 +127,7 @@ class DisplayNameChoiceFilter(django_filters.ModelChoiceFilter):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("empty_label", ANY_LABEL)
+        kwargs.setdefault("widget", FastSelect)
         super().__init__(*args, **kwargs)
 
 
@@ -144,6 +146,7 @@ class AnyChoiceFilter(django_filters.ChoiceFilter):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("empty_label", ANY_LABEL)
+        kwargs.setdefault("widget", FastSelect)
         super().__init__(*args, **kwargs)
 
 
@@ -164,13 +167,16 @@ def local_day_start(day: datetime.date) -> datetime.datetime:
 class IssueFilterForm(forms.Form):
     """The filter form's own fields (sort, page size) and cross-field checks (date ranges)."""
 
-    sort = forms.ChoiceField(label=_("Sort"), choices=SORT_CHOICES, required=False)
+    sort = forms.ChoiceField(
+        label=_("Sort"), choices=SORT_CHOICES, required=False, widget=FastSelect
+    )
     per_page = forms.TypedChoiceField(
         label=_("Rows per page"),
         choices=[(str(size), str(size)) for size in PAGE_SIZES],
         coerce=int,
         required=False,
         empty_value=DEFAULT_PAGE_SIZE,
+        widget=FastSelect,
     )
 
     DATE_RANGES = (
@@ -216,7 +222,7 @@ class IssueFilterSet(django_filters.FilterSet):
         label=_("Status"),
         choices=Status.choices,
         method="filter_status",
-        widget=forms.CheckboxSelectMultiple,
+        widget=FastCheckboxSelectMultiple,
         distinct=False,
     )
     organisation = PickerChoiceFilter(
@@ -234,7 +240,7 @@ class IssueFilterSet(django_filters.FilterSet):
         label=_("Escalation level"),
         choices=EscalationLevel.choices,
         method="filter_escalation_level",
-        widget=forms.CheckboxSelectMultiple,
+        widget=FastCheckboxSelectMultiple,
         distinct=False,
     )
     rework = AnyChoiceFilter(
