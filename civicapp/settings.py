@@ -115,6 +115,9 @@ if REDIS_URL:
             "TIMEOUT": 300,
         }
     }
+    # Sessions read from Redis (no query per request) with the database behind them; a Redis
+    # outage falls back to the database (districts/sessions.py).
+    SESSION_ENGINE = "districts.sessions"
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 

@@ -288,3 +288,69 @@ def test_budget_home_queries_do_not_grow_with_the_issues(client, world):
         make_issue(world, status=Status.SUBMITTED, submitted_at=timezone.now())
         make_issue(world, status=Status.ASSIGNED, deadline=timezone.now() - datetime.timedelta(1))
     assert _measure(client, "/")[1] == before
+
+
+# ---------- per-request lookups: sessions in Redis, and every change seen at once ----------
+
+REDIS_SESSIONS = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": "redis://127.0.0.1:6379/11",
+    }
+}
+# A port nothing listens on: the cache is "down".
+DOWN_SESSIONS = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": "redis://127.0.0.1:1/0",
+        "OPTIONS": {"socket_connect_timeout": 0.2, "socket_timeout": 0.2},
+    }
+}
+
+
+def _session_queries(client) -> list[str]:
+    with CaptureQueriesContext(connection) as captured:
+        assert client.get("/").status_code == 200
+    return [query["sql"] for query in captured.captured_queries if "django_session" in query["sql"]]
+
+
+def test_fast_sessions_in_redis_cost_no_query(client, world, settings):
+    settings.CACHES = REDIS_SESSIONS
+    settings.SESSION_ENGINE = "districts.sessions"
+    client.force_login(world.bob)
+    client.get("/")
+    assert _session_queries(client) == []
+
+
+def test_fast_sessions_survive_redis_down(client, world, settings):
+    settings.CACHES = DOWN_SESSIONS
+    settings.SESSION_ENGINE = "districts.sessions"
+    client.force_login(world.bob)
+    # The database behind the cache answers: the page works, the session is read from it.
+    assert len(_session_queries(client)) == 1
+
+
+def test_fast_new_category_shows_on_the_next_request(client, world):
+    from tests.factories import CategoryFactory
+
+    client.force_login(world.bob)
+    client.get(LIST_URL)
+    CategoryFactory(code="NEW_CATEGORY_T", name="新增类别")
+    assert "新增类别" in client.get(LIST_URL).content.decode()
+
+
+def test_fast_changed_membership_shows_on_the_next_request(client, world):
+    issue_b = make_issue(world, where="b")
+    client.force_login(world.bob)
+    assert issue_b.case_number not in client.get(LIST_URL).content.decode()
+    world.bob.membership.districts.add(world.district_b)
+    assert issue_b.case_number in client.get(LIST_URL).content.decode()
+
+
+def test_fast_read_notification_shows_on_the_next_request(client, world):
+    note = Notification.objects.create(user=world.bob, kind="x", title="t")
+    client.force_login(world.bob)
+    html = client.get("/", **EN).content.decode()
+    assert "1 unread" in html
+    client.post(reverse("issues:notification_read", args=[note.pk]))
+    assert "1 unread" not in client.get("/", **EN).content.decode()
