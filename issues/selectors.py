@@ -169,3 +169,36 @@ def verify_queue(user, *, limit: int = QUEUE_LIMIT) -> tuple[list[Issue], bool]:
         issue.before_photos = [p for p in issue.shown_photos if p.kind == Photo.Kind.BEFORE]
         issue.after_photos = [p for p in issue.shown_photos if p.kind == Photo.Kind.AFTER]
     return rows, more
+
+
+# ---- duplicates -------------------------------------------------------------------------------
+
+# Candidates for "mark as duplicate": reported this many days around the issue, at most this many.
+DUPLICATE_WINDOW_DAYS = 14
+DUPLICATE_CANDIDATES = 5
+
+
+def duplicate_candidates(issue: Issue, user) -> list[Issue]:
+    """Issues the user may see that could be the original of `issue`: the same category, at the
+    same point or in the same community, reported within two weeks before it; same point first,
+    then the nearest in time. One query."""
+    window = datetime.timedelta(days=DUPLICATE_WINDOW_DAYS)
+    place = Q(community_id=issue.community_id)
+    same_point: Case | Value = Value(1)
+    if issue.point_id:
+        place |= Q(point_id=issue.point_id)
+        same_point = Case(
+            When(point_id=issue.point_id, then=Value(0)),
+            default=Value(1),
+            output_field=IntegerField(),
+        )
+    return list(
+        Issue.objects.visible_to(user)
+        .filter(place, category_id=issue.category_id, zone_id=issue.zone_id)
+        .filter(reported_at__gte=issue.reported_at - window, reported_at__lte=issue.reported_at)
+        .exclude(pk=issue.pk)
+        .exclude(status__in=[Status.REJECTED, Status.CANCELLED])
+        .select_related("point", "community")
+        .annotate(same_point=same_point)
+        .order_by("same_point", "-reported_at", "-id")[:DUPLICATE_CANDIDATES]
+    )

@@ -18,7 +18,7 @@ from django.views.decorators.http import require_GET, require_POST
 from districts.geo import amap_marker_url
 from districts.models import Role
 from districts.routing import RoutingDecision, route
-from issues import calendar, permissions, services, workflow
+from issues import calendar, permissions, selectors, services, workflow
 from issues.forms import IssueActionForm, add_service_error
 from issues.models import Action, ExtensionRequest, Issue, Photo
 from issues.workflow import Transition, TransitionError
@@ -137,6 +137,12 @@ def detail_context(
                 "multipart": "photos" in form.fields,
             }
         )
+    # "Mark as duplicate" offers likely originals (issues.selectors), still taking any number.
+    duplicate_candidates: list[Issue] = []
+    for item in action_forms:
+        if "duplicate_of" in item["form"].fields:
+            duplicate_candidates = selectors.duplicate_candidates(issue, user)
+            item["form"].fields["duplicate_of"].widget.attrs["list"] = "duplicate-candidates"
     # The main action leads; the rest keep the table's order.
     action_forms.sort(key=lambda item: not item["primary"])
     if action_forms and not any(item["open"] for item in action_forms):
@@ -152,6 +158,7 @@ def detail_context(
     )
     return {
         "issue": issue,
+        "duplicate_candidates": duplicate_candidates,
         "photo_groups": _photo_groups(photos),
         "photo_count": len(photos),
         "events": events,

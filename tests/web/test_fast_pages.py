@@ -354,3 +354,30 @@ def test_fast_read_notification_shows_on_the_next_request(client, world):
     assert "1 unread" in html
     client.post(reverse("issues:notification_read", args=[note.pk]))
     assert "1 unread" not in client.get("/", **EN).content.decode()
+
+
+# ---------- mark as duplicate offers candidates ----------
+
+
+def test_fieldwalk_mark_duplicate_offers_nearby_recent_issues_of_the_category(client, world):
+    from tests.factories import CategoryFactory
+
+    now = timezone.now()
+    original = make_issue(world, point=world.point_a, reported_at=now - datetime.timedelta(days=1))
+    same_community = make_issue(world, reported_at=now - datetime.timedelta(days=2))
+    other_category = make_issue(
+        world, category=CategoryFactory(code="OTHER_T"), reported_at=now - datetime.timedelta(1)
+    )
+    too_old = make_issue(world, point=world.point_a, reported_at=now - datetime.timedelta(30))
+    elsewhere = make_issue(world, where="b", reported_at=now - datetime.timedelta(days=1))
+    issue = make_issue(world, point=world.point_a, reported_at=now)
+    client.force_login(world.bob)
+    response = client.get(reverse("issues:issue_detail", args=[issue.pk]), **EN)
+    shown = [candidate.pk for candidate in response.context["duplicate_candidates"]]
+    # The same point first, then the same community; never another category, old or far away.
+    assert shown == [original.pk, same_community.pk]
+    html = response.content.decode()
+    assert 'list="duplicate-candidates"' in html
+    assert f'<option value="{original.case_number}">' in html
+    for absent in (other_category, too_old, elsewhere):
+        assert absent.pk not in shown
