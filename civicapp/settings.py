@@ -134,6 +134,9 @@ if REDIS_URL:
             "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
         }
     }
+    # Sessions read from Redis (no query per request) with the database behind them; a Redis
+    # outage falls back to the database (districts/sessions.py).
+    SESSION_ENGINE = "districts.sessions"
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 

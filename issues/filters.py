@@ -39,15 +39,19 @@ from districts.models import (
 from issues.forms import CampaignDateField, DateInput
 from issues.models import (
     CLOCK_STATUSES,
+    TIMER_YELLOW_FROM,
     Action,
     EscalationLevel,
     Issue,
     IssueEvent,
     Status,
     TimerLight,
+    overdue_q,
     pending_extension_q,
     returned_q,
 )
+from issues.pickers import PickerChoiceField
+from issues.widgets import FastCheckboxSelectMultiple, FastSelect
 
 User = get_user_model()
 
@@ -71,8 +75,6 @@ SORT_CHOICES = [
 ]
 PAGE_SIZES = (10, 20, 50, 100)
 DEFAULT_PAGE_SIZE = 20
-# The share of the allowed time after which the timer light turns yellow (domain.md §4).
-YELLOW_FROM_FRACTION = 0.8
 
 ANY_LABEL = _("Any")
 BOOLEAN_CHOICES = [("true", _("yes")), ("false", _("no"))]
@@ -103,15 +105,15 @@ def _district_choices(request) -> QuerySet[District]:
 
 
 def _community_choices(request) -> QuerySet[Community]:
-    return policy.communities_in_scope(request.user).only("id", "name", "name_en")
+    return policy.communities_in_scope(request.user).only("id", "name", "name_en", "code")
 
 
 def _point_choices(request) -> QuerySet[InspectionPoint]:
-    return policy.points_in_scope(request.user).only("id", "name")
+    return policy.points_in_scope(request.user).only("id", "name", "code")
 
 
 def _organisation_choices(request) -> QuerySet[Organisation]:
-    return policy.organisations_in_scope(request.user).only("id", "name", "name_en")
+    return policy.organisations_in_scope(request.user).only("id", "name", "name_en", "code")
 
 
 def _point_type_choices(request) -> QuerySet[PointType]:
@@ -134,7 +136,18 @@ class DisplayNameChoiceFilter(django_filters.ModelChoiceFilter):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("empty_label", ANY_LABEL)
+        kwargs.setdefault("widget", FastSelect)
         super().__init__(*args, **kwargs)
+
+
+class PickerChoiceFilter(django_filters.ModelChoiceFilter):
+    """A model choice with many options, as a searchable picker (`issues.pickers`): the page
+    carries only the chosen value, never the list."""
+
+    field_class = PickerChoiceField
+
+    def __init__(self, *args: Any, kind: str, **kwargs: Any) -> None:
+        super().__init__(*args, kind=kind, **kwargs)
 
 
 class AnyChoiceFilter(django_filters.ChoiceFilter):
@@ -142,6 +155,7 @@ class AnyChoiceFilter(django_filters.ChoiceFilter):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("empty_label", ANY_LABEL)
+        kwargs.setdefault("widget", FastSelect)
         super().__init__(*args, **kwargs)
 
 
@@ -159,13 +173,16 @@ def local_day_start(day: datetime.date) -> datetime.datetime:
 class IssueFilterForm(forms.Form):
     """The filter form's own fields (sort, page size) and cross-field checks (date ranges)."""
 
-    sort = forms.ChoiceField(label=_("Sort"), choices=SORT_CHOICES, required=False)
+    sort = forms.ChoiceField(
+        label=_("Sort"), choices=SORT_CHOICES, required=False, widget=FastSelect
+    )
     per_page = forms.TypedChoiceField(
         label=_("Rows per page"),
         choices=[(str(size), str(size)) for size in PAGE_SIZES],
         coerce=int,
         required=False,
         empty_value=DEFAULT_PAGE_SIZE,
+        widget=FastSelect,
     )
 
     DATE_RANGES = (
@@ -200,23 +217,26 @@ class IssueFilterSet(django_filters.FilterSet):
         ),
     )
     district = DisplayNameChoiceFilter(label=_("District"), queryset=_district_choices)
-    community = DisplayNameChoiceFilter(label=_("Community"), queryset=_community_choices)
+    community = PickerChoiceFilter(
+        label=_("Community"), queryset=_community_choices, kind="community"
+    )
     point_type = DisplayNameChoiceFilter(
         label=_("Point type"), field_name="point__point_type", queryset=_point_type_choices
     )
-    point = DisplayNameChoiceFilter(label=_("Inspection point"), queryset=_point_choices)
+    point = PickerChoiceFilter(label=_("Inspection point"), queryset=_point_choices, kind="point")
     category = DisplayNameChoiceFilter(label=_("Category"), queryset=_category_choices)
     status = django_filters.MultipleChoiceFilter(
         label=_("Status"),
         choices=Status.choices,
         method="filter_status",
-        widget=forms.CheckboxSelectMultiple,
+        widget=FastCheckboxSelectMultiple,
         distinct=False,
     )
-    organisation = DisplayNameChoiceFilter(
+    organisation = PickerChoiceFilter(
         label=_("Organisation"),
         field_name="assigned_organisation",
         queryset=_organisation_choices,
+        kind="organisation",
     )
     severity = AnyChoiceFilter(label=_("Severity"), choices=Severity.choices)
     overdue = AnyChoiceFilter(label=_("Overdue"), choices=BOOLEAN_CHOICES, method="filter_overdue")
@@ -227,7 +247,7 @@ class IssueFilterSet(django_filters.FilterSet):
         label=_("Escalation level"),
         choices=EscalationLevel.choices,
         method="filter_escalation_level",
-        widget=forms.CheckboxSelectMultiple,
+        widget=FastCheckboxSelectMultiple,
         distinct=False,
     )
     rework = AnyChoiceFilter(
@@ -332,7 +352,7 @@ class IssueFilterSet(django_filters.FilterSet):
         return queryset.filter(escalation_level__in=[int(level) for level in value])
 
     def filter_overdue(self, queryset: QuerySet[Issue], name: str, value: str) -> QuerySet[Issue]:
-        overdue = Q(status__in=CLOCK_STATUSES, deadline__lt=self.now)
+        overdue = overdue_q(self.now)
         return queryset.filter(overdue) if value == "true" else queryset.exclude(overdue)
 
     def filter_rework(self, queryset: QuerySet[Issue], name: str, value: str) -> QuerySet[Issue]:
@@ -391,7 +411,7 @@ class IssueFilterSet(django_filters.FilterSet):
         )
         yellow_from = ExpressionWrapper(
             F("clock_started_at")
-            + ExpressionWrapper(allowed * YELLOW_FROM_FRACTION, output_field=DurationField()),
+            + ExpressionWrapper(allowed * TIMER_YELLOW_FROM, output_field=DurationField()),
             output_field=DateTimeField(),
         )
         # An allowance of zero or less counts as used up: red, as in Issue.elapsed_fraction.

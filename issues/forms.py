@@ -30,6 +30,7 @@ from districts.models import (
 from issues import workflow
 from issues.models import Action, EscalationLevel, Issue
 from issues.photos import PreparedPhoto, prepare_photos
+from issues.pickers import PickerChoiceField
 from issues.workflow import Transition
 
 # Hidden fields the report page's script fills from the original photo's EXIF, one per photo
@@ -209,11 +210,20 @@ class IssueReportForm(forms.Form):
         label=_("Photos"),
         error_messages={"required": _("Take or choose at least one photo of the problem.")},
     )
-    point = forms.ModelChoiceField(
-        label=_("Inspection point"), queryset=InspectionPoint.objects.none(), required=False
+    # Pickers (`issues.pickers`): the page carries the chosen value, never every point.
+    point = PickerChoiceField(
+        label=_("Inspection point"),
+        queryset=InspectionPoint.objects.none(),
+        required=False,
+        kind="point",
+        reporting=True,
     )
-    community = forms.ModelChoiceField(
-        label=_("Community"), queryset=Community.objects.none(), required=False
+    community = PickerChoiceField(
+        label=_("Community"),
+        queryset=Community.objects.none(),
+        required=False,
+        kind="community",
+        reporting=True,
     )
     address = forms.CharField(label=_("Address or landmark"), max_length=200, required=False)
     latitude = forms.DecimalField(

@@ -6,9 +6,8 @@ import datetime
 import uuid
 
 from django.conf import settings
-from django.db import connections, models
-from django.db.models import BooleanField, Exists, F, Func, OuterRef, Q, TextField, Value
-from django.db.models.functions import Upper
+from django.db import models
+from django.db.models import Exists, OuterRef, Q
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -24,6 +23,7 @@ from districts.models import (
     Severity,
     Zone,
 )
+from issues import search
 
 
 class Status(models.TextChoices):
@@ -84,38 +84,23 @@ class EscalationLevel(models.IntegerChoices):
     LISTED = 3, _("listed for supervision (挂牌督办)")
 
 
+def overdue_q(now: datetime.datetime) -> Q:
+    """The one condition of "overdue": the organisation's clock runs and the deadline passed.
+
+    Home tiles, the list's filter, the reminder job and `Issue.is_overdue` all mean this.
+    """
+    return Q(status__in=CLOCK_STATUSES, deadline__lt=now)
+
+
+# The share of the allowed time after which the timer light turns yellow (domain.md §4); red
+# from 100 %. `Issue.timer_light` and the list's light filter read it.
+TIMER_YELLOW_FROM = 0.8
+
+
 class TimerLight(models.TextChoices):
     GREEN = "green", _("green")
     YELLOW = "yellow", _("yellow")
     RED = "red", _("red")
-
-
-def _character_pairs(expression) -> Func:
-    """PostgreSQL's `issue_character_pairs(UPPER(...))`: the adjacent character pairs of a text."""
-    return Func(Upper(expression), function="issue_character_pairs", output_field=TextField())
-
-
-def _description_or_address_holds_pair(text: str) -> Func:
-    """PostgreSQL: the two characters of `text` stand side by side in the description or the
-    address (the same test as `__icontains` for two characters without a space).
-
-    The left side repeats, term for term, the expression of the index `issue_search_pairs_idx`
-    (migration 0004); any other spelling of it would not use the index.
-    """
-    searchable = Func(
-        F("description"),
-        F("address"),
-        template="(%(expressions)s)",
-        arg_joiner=" || ' ' || ",
-        output_field=TextField(),
-    )
-    return Func(
-        _character_pairs(searchable),
-        _character_pairs(Value(text)),
-        template="%(expressions)s",
-        arg_joiner=" @> ",
-        output_field=BooleanField(),
-    )
 
 
 def returned_q() -> Q:
@@ -164,30 +149,12 @@ class IssueQuerySet(models.QuerySet["Issue"]):
 
     def overdue(self, now: datetime.datetime | None = None) -> IssueQuerySet:
         """Issues whose organisation's clock runs and whose deadline has passed."""
-        return self.filter(status__in=CLOCK_STATUSES, deadline__lt=now or timezone.now())
+        return self.filter(overdue_q(now or timezone.now()))
 
     def search(self, text: str) -> IssueQuerySet:
-        """Issues whose case number starts with the text, or whose description or address
-        contains it; blank text leaves the queryset as it is."""
-        text = text.strip()
-        if not text:
-            return self
-        if len(text) == 2 and connections[self.db].vendor == "postgresql":
-            # pg_trgm's index finds nothing in two characters, the length of most Chinese words
-            # people search for (垃圾, 井盖, 路灯); an index of character pairs does. The space
-            # joining description and address never forms a pair with text that has no space.
-            return self.filter(
-                Q(case_number__startswith=text)
-                | Q(description__icontains=text)
-                | Q(address__icontains=text),
-                Q(case_number__startswith=text) | Q(_description_or_address_holds_pair(text)),
-            )
-        # On PostgreSQL the trigram index `issue_search_trgm_idx` serves these as written.
-        return self.filter(
-            Q(case_number__startswith=text)
-            | Q(description__icontains=text)
-            | Q(address__icontains=text)
-        )
+        """Issues matching a search text as people type it (`issues.search`); blank text
+        leaves the queryset as it is."""
+        return search.apply(self, text)
 
     def with_list_related(self) -> IssueQuerySet:
         """The related rows a list or card shows, in the same query.
@@ -372,6 +339,24 @@ class Issue(models.Model):
             models.Index(fields=["deadline", "id"], name="issue_deadline_idx"),
             # "Closed from/until" filters and the leaders' "closed in the last 30 days" tile.
             models.Index(fields=["closed_at"], name="issue_closed_idx"),
+            # The open work (a few per cent of the table) in every order the list offers: a list
+            # restricted to open statuses reads these, not the whole history backwards.
+            *[
+                models.Index(
+                    fields=[*prefix, field, "id"],
+                    name=f"issue_open_{name}_idx",
+                    condition=Q(status__in=OPEN_STATUSES),
+                )
+                for field, short in (
+                    ("reported_at", "rep"),
+                    ("deadline", "dl"),
+                    ("updated_at", "upd"),
+                )
+                for prefix, name in (
+                    ((), short),
+                    (("assigned_organisation",), f"org_{short}"),
+                )
+            ],
         ]
 
     def __str__(self) -> str:
@@ -405,7 +390,7 @@ class Issue(models.Model):
         fraction = self.elapsed_fraction(now)
         if fraction is None:
             return None
-        if fraction < 0.8:
+        if fraction < TIMER_YELLOW_FROM:
             return TimerLight.GREEN
         if fraction <= 1.0:
             return TimerLight.YELLOW

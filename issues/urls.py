@@ -1,6 +1,6 @@
 from django.urls import path
 
-from issues.views import detail, lists, notifications, photos, report, triage
+from issues.views import detail, lists, notifications, photos, pickers, report, triage
 
 app_name = "issues"
 
@@ -14,6 +14,7 @@ urlpatterns: list = [
     path("issues/extensions/", triage.extension_queue, name="extension_queue"),
     path("issues/", lists.issue_list, name="issue_list"),
     path("issues/export.csv", lists.issue_export_csv, name="issue_export"),
+    path("pick/<str:kind>/", pickers.picker, name="picker"),
     path("notifications/", notifications.notification_list, name="notification_list"),
     path(
         "notifications/<int:pk>/read/",

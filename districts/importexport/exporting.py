@@ -12,7 +12,7 @@ from typing import Any
 from django.db.models import Q
 from django.utils import timezone
 
-from districts.importexport.specs import FORMULA_PREFIXES, KIND_ORDER, SPECS
+from districts.importexport.specs import KIND_ORDER, SPECS, formula_safe
 from districts.models import (
     Community,
     District,
@@ -122,12 +122,6 @@ def export_rows(kind: str, *, on: datetime.date | None = None) -> Iterator[list[
         raise ValueError(kind)
 
 
-def _text_safe(value: Any) -> Any:
-    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
-        return "'" + value
-    return value
-
-
 def export_csv(kind: str) -> Iterator[str]:
     """A CSV of one kind, UTF-8 with a BOM so Excel reads the Chinese correctly."""
     spec = SPECS[kind]
@@ -146,7 +140,7 @@ def export_csv(kind: str) -> Iterator[str]:
     for count, row in enumerate(export_rows(kind), start=1):
         writer.writerow(
             [
-                "" if value is None else (value if numeric[i] else _text_safe(str(value)))
+                "" if value is None else (value if numeric[i] else formula_safe(str(value)))
                 for i, value in enumerate(row)
             ]
         )

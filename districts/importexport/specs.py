@@ -26,9 +26,21 @@ MAX_ROWS_PER_SHEET = 200_000
 BATCH_SIZE = 1000
 UPLOAD_DIRECTORY = "imports"
 UPLOAD_LIFETIME = datetime.timedelta(hours=24)
-# Spreadsheet programs run a text cell starting with these as a formula; exports prefix
-# such cells with an apostrophe and imports remove it again, so files round-trip.
-FORMULA_PREFIXES = ("=", "+", "-", "@")
+# Spreadsheet programs run a text cell starting with these as a formula (a leading tab, CR or
+# LF is skipped by some and the formula after it still runs); exports prefix such cells with an
+# apostrophe and imports remove it again, so files round-trip.
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r", "\n")
+
+
+def formula_safe(value: Any) -> Any:
+    """The value, with an apostrophe before a text that a spreadsheet would run as a formula.
+
+    The one guard of every CSV and XLSX export (the zone data here, the issue ledger in
+    `issues.exports`); values that are not text pass unchanged.
+    """
+    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
+        return "'" + value
+    return value
 
 
 @dataclass(frozen=True)

@@ -9,10 +9,11 @@ from django.urls import reverse
 
 from districts.coverage import coverage_report
 from districts.forms import RoutingCheckForm
+from districts.matrix import Slot
 from districts.models import AuditAction, AuditEntry, OwnerKind
 from districts.routing import route
 from districts.views.access import admin_required
-from districts.views.matrix import Slot, cell_url
+from districts.views.matrix import cell_url
 
 
 @admin_required

@@ -142,6 +142,12 @@ def detail_context(
                 "multipart": "photos" in form.fields,
             }
         )
+    # "Mark as duplicate" offers likely originals (issues.selectors), still taking any number.
+    duplicate_candidates: list[Issue] = []
+    for item in action_forms:
+        if "duplicate_of" in item["form"].fields:
+            duplicate_candidates = selectors.duplicate_candidates(issue, user)
+            item["form"].fields["duplicate_of"].widget.attrs["list"] = "duplicate-candidates"
     # The main action leads; the rest keep the table's order.
     action_forms.sort(key=lambda item: not item["primary"])
     if action_forms and not any(item["open"] for item in action_forms):
@@ -157,6 +163,7 @@ def detail_context(
     )
     return {
         "issue": issue,
+        "duplicate_candidates": duplicate_candidates,
         "photo_groups": _photo_groups(photos),
         "photo_count": len(photos),
         "events": events,

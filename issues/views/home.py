@@ -1,7 +1,7 @@
 """The home page: each role sees its own work first.
 
-Every block runs a fixed number of queries: counts come from one aggregate with `filter=` per
-status, lists are LIMITed, so the page costs the same for a quiet zone and a busy province.
+The figures and short lists come from `issues.selectors` (a fixed number of queries per block);
+this module turns them into tiles and links.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from django.contrib.auth.decorators import login_required
-from django.db.models import Count, F, FilteredRelation, Q, QuerySet
+from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
@@ -22,14 +22,8 @@ from django.views.decorators.http import require_GET
 
 from districts import policy
 from districts.models import Role
-from issues.models import (
-    CLOCK_STATUSES,
-    OPEN_STATUSES,
-    Issue,
-    Status,
-    pending_extension_q,
-    returned_q,
-)
+from issues import selectors
+from issues.models import CLOCK_STATUSES, OPEN_STATUSES, Issue, Status
 
 # How many issues each home list shows; the full list is one link away.
 HOME_LIST_SIZE = 8
@@ -71,26 +65,11 @@ def _clock_statuses() -> list[str]:
     return [str(status) for status in CLOCK_STATUSES]
 
 
-def _overdue_q(now: datetime.datetime) -> Q:
-    return Q(status__in=CLOCK_STATUSES, deadline__lt=now)
-
-
-def _by_deadline(queryset: QuerySet[Issue]) -> QuerySet[Issue]:
-    return queryset.order_by(F("deadline").asc(nulls_last=True), "id")
-
-
 def _inspector_context(user, visible: QuerySet[Issue], now: datetime.datetime) -> dict[str, Any]:
-    mine = visible.filter(reporter=user)
-    counts = visible.filter(Q(reporter=user) | Q(status=Status.SUBMITTED)).aggregate(
-        my_open=Count("pk", filter=Q(reporter=user, status__in=OPEN_STATUSES)),
-        my_closed=Count("pk", filter=Q(reporter=user, status=Status.CLOSED)),
-        # Inspectors verify others' fixes; their own organisation's fixes are never theirs.
-        to_verify=Count("pk", filter=Q(status=Status.SUBMITTED) & ~Q(last_fix_by=user)),
-    )
+    data = selectors.inspector_home(user, visible, size=HOME_LIST_SIZE)
+    counts = data["counts"]
     return {
-        "recent_reports": list(
-            mine.with_list_related().order_by("-reported_at", "-id")[:HOME_LIST_SIZE]
-        ),
+        "recent_reports": data["recent"],
         "tiles": [
             {
                 "label": TILE_LABELS["my_open"],
@@ -114,17 +93,10 @@ def _inspector_context(user, visible: QuerySet[Issue], now: datetime.datetime) -
 
 
 def _handler_context(visible: QuerySet[Issue], now: datetime.datetime) -> dict[str, Any]:
-    counts = visible.filter(status__in=OPEN_STATUSES).aggregate(
-        overdue=Count("pk", filter=_overdue_q(now)),
-        to_acknowledge=Count("pk", filter=Q(status=Status.ASSIGNED)),
-        in_progress=Count("pk", filter=Q(status=Status.IN_PROGRESS)),
-        rework=Count("pk", filter=Q(rework_count__gt=0)),
-        submitted=Count("pk", filter=Q(status=Status.SUBMITTED)),
-    )
-    # Earliest deadline first puts the overdue work on top, then what falls due next.
-    queue = _by_deadline(visible.filter(status__in=CLOCK_STATUSES).with_list_related())
+    data = selectors.handler_home(visible, now, size=HOME_LIST_SIZE)
+    counts = data["counts"]
     return {
-        "queue": list(queue[:HOME_LIST_SIZE]),
+        "queue": data["queue"],
         "queue_url": list_url(status=_clock_statuses(), sort="deadline"),
         "tiles": [
             {
@@ -159,28 +131,12 @@ def _handler_context(visible: QuerySet[Issue], now: datetime.datetime) -> dict[s
 
 
 def _supervisor_context(visible: QuerySet[Issue], now: datetime.datetime) -> dict[str, Any]:
-    counts = visible.filter(status__in=OPEN_STATUSES).aggregate(
-        to_triage=Count("pk", filter=Q(status=Status.REPORTED)),
-        to_verify=Count("pk", filter=Q(status=Status.SUBMITTED)),
-        overdue=Count("pk", filter=_overdue_q(now)),
-        escalated=Count("pk", filter=Q(escalation_level__gt=0)),
-        returned=Count("pk", filter=Q(status=Status.REPORTED) & returned_q()),
-        extensions=Count("pk", filter=pending_extension_q()),
-    )
-    listed = visible.with_list_related()
+    data = selectors.supervisor_home(visible, now, size=SUPERVISOR_LIST_SIZE)
+    counts = data["counts"]
     return {
-        # Oldest first: whatever has waited longest is handled next.
-        "to_triage": list(
-            listed.filter(status=Status.REPORTED).order_by("reported_at", "id")[
-                :SUPERVISOR_LIST_SIZE
-            ]
-        ),
-        "to_verify": list(
-            listed.filter(status=Status.SUBMITTED).order_by("submitted_at", "id")[
-                :SUPERVISOR_LIST_SIZE
-            ]
-        ),
-        "overdue": list(_by_deadline(listed.filter(_overdue_q(now)))[:SUPERVISOR_LIST_SIZE]),
+        "to_triage": data["to_triage"],
+        "to_verify": data["to_verify"],
+        "overdue": data["overdue"],
         "tiles": [
             {
                 "label": TILE_LABELS["to_triage"],
@@ -225,16 +181,9 @@ def _supervisor_context(visible: QuerySet[Issue], now: datetime.datetime) -> dic
 
 def _overview_context(user, visible: QuerySet[Issue], now: datetime.datetime) -> dict[str, Any]:
     since = now - datetime.timedelta(days=RECENT_CLOSED_DAYS)
-    status_counts = {
-        f"status_{status}": Count("pk", filter=Q(status=status)) for status in OPEN_STATUSES
-    }
-    # Closed, rejected and cancelled rows are most of the table; only recent closures count here.
-    counts = visible.filter(Q(status__in=OPEN_STATUSES) | Q(closed_at__gte=since)).aggregate(
-        **status_counts,
-        closed_recently=Count("pk", filter=Q(status=Status.CLOSED, closed_at__gte=since)),
-        overdue=Count("pk", filter=_overdue_q(now)),
-        escalated=Count("pk", filter=Q(status__in=OPEN_STATUSES, escalation_level__gt=0)),
-    )
+    data = selectors.overview_home(user, visible, now, since=since)
+    counts = data["counts"]
+    status_counts = [f"status_{status}" for status in OPEN_STATUSES]
     open_total = sum(counts[key] for key in status_counts)
     tiles = [
         {
@@ -271,24 +220,7 @@ def _overview_context(user, visible: QuerySet[Issue], now: datetime.datetime) ->
         }
         for status in OPEN_STATUSES
     ]
-    # One query for the district table; the FilteredRelation joins only open issues (a partial
-    # index covers them), so closed history never enters the join.
-    districts = (
-        policy.districts_in_scope(user)
-        .annotate(
-            open_issue=FilteredRelation("issue", condition=Q(issue__status__in=OPEN_STATUSES))
-        )
-        .annotate(
-            open_count=Count("open_issue"),
-            reported_count=Count("open_issue", filter=Q(open_issue__status=Status.REPORTED)),
-            submitted_count=Count("open_issue", filter=Q(open_issue__status=Status.SUBMITTED)),
-            overdue_count=Count(
-                "open_issue",
-                filter=Q(open_issue__status__in=CLOCK_STATUSES, open_issue__deadline__lt=now),
-            ),
-        )
-        .order_by("sort_order", "code")
-    )
+    districts = data["districts"]
     district_rows = [
         {
             "district": district,

@@ -61,13 +61,6 @@ def _render_form(request: HttpRequest, form: IssueReportForm) -> HttpResponse:
     # A first-time reporter gets the most common problems (the taxonomy's order) up front.
     first = recent or others[:COMMON_CATEGORY_COUNT]
     others = [c for c in others if c not in first]
-    point_groups: dict = {}
-    for point in (
-        form.fields["point"]
-        .queryset.select_related("community")
-        .order_by("community__district__sort_order", "community__code", "name")
-    ):
-        point_groups.setdefault(point.community, []).append(point)
     return render(
         request,
         "issues/report.html",
@@ -81,12 +74,6 @@ def _render_form(request: HttpRequest, form: IssueReportForm) -> HttpResponse:
             # The full grid folds away behind the recent choices, unless it holds the choice.
             "others_open": any(str(c.pk) == selected for c in others),
             "selected_category": selected,
-            "point_groups": point_groups,
-            "communities": list(
-                form.fields["community"]
-                .queryset.select_related("district")
-                .order_by("district__sort_order", "code")
-            ),
             "severities": Severity.choices,
             "photos_lost": form.is_bound and bool(request.FILES),
             "nearby_radius_m": NEARBY_RADIUS_M,

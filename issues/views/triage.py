@@ -5,7 +5,6 @@ from __future__ import annotations
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db.models import Case, IntegerField, Prefetch, Value, When
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -15,32 +14,17 @@ from django.views.decorators.http import require_GET, require_POST
 
 from districts import policy
 from districts.inputs import parse_id, parse_ids
-from districts.models import Organisation, Severity
+from districts.models import Organisation
 from districts.routing import route_many
 from issues import permissions, selectors, services
-from issues.models import Action, ExtensionRequest, Issue, Photo, Status
+from issues.models import Action, Issue
+from issues.selectors import QUEUE_LIMIT
 from issues.workflow import TransitionError
-
-# A queue page shows this many issues, oldest first; the rest wait for the next visit.
-QUEUE_LIMIT = 60
 
 
 def _require(allowed: bool) -> None:
     if not allowed:
         raise PermissionDenied
-
-
-def _urgent_first():
-    return Case(
-        When(severity=Severity.URGENT, then=Value(0)),
-        When(severity=Severity.MAJOR, then=Value(1)),
-        default=Value(2),
-        output_field=IntegerField(),
-    )
-
-
-def _photos_of_kinds(*kinds: str) -> Prefetch:
-    return Prefetch("photos", queryset=Photo.objects.filter(kind__in=kinds), to_attr="shown_photos")
 
 
 @login_required
@@ -50,16 +34,9 @@ def triage(request: HttpRequest) -> HttpResponse:
     _require(policy.may_supervise(request.user))
     # The returned queue: cases an organisation handed back, waiting for a new owner.
     only_returned = request.GET.get("returned") == "true"
-    waiting = Issue.objects.visible_to(request.user).filter(status=Status.REPORTED)
-    if only_returned:
-        waiting = waiting.returned()
-    rows = list(
-        waiting.with_list_related()
-        .prefetch_related(_photos_of_kinds(Photo.Kind.BEFORE))
-        .order_by(_urgent_first(), "reported_at", "id")[: QUEUE_LIMIT + 1]
+    rows, more = selectors.triage_queue(
+        request.user, limit=QUEUE_LIMIT, only_returned=only_returned
     )
-    more = len(rows) > QUEUE_LIMIT
-    rows = rows[:QUEUE_LIMIT]
     # One query for the returns (their reasons are shown, and routing skips whoever returned a
     # case), one routing query for the whole queue, however many places and categories it spans.
     returns = selectors.returns_by_issue(issue.pk for issue in rows)
@@ -95,25 +72,11 @@ def triage(request: HttpRequest) -> HttpResponse:
 def extension_queue(request: HttpRequest) -> HttpResponse:
     """Extension requests waiting for a decision in scope, oldest first, with their cases."""
     _require(policy.may_supervise(request.user))
-    visible = Issue.objects.visible_to(request.user)
-    requests = list(
-        ExtensionRequest.objects.filter(
-            status=ExtensionRequest.Status.PENDING, issue__in=visible.values("pk")
-        )
-        .select_related(
-            "requested_by",
-            "issue__category",
-            "issue__community",
-            "issue__point",
-            "issue__assigned_organisation",
-        )
-        .order_by("created_at", "id")[: QUEUE_LIMIT + 1]
-    )
-    more = len(requests) > QUEUE_LIMIT
+    requests, more = selectors.extension_queue(request.user, limit=QUEUE_LIMIT)
     return render(
         request,
         "issues/extension_queue.html",
-        {"requests": requests[:QUEUE_LIMIT], "more": more, "limit": QUEUE_LIMIT},
+        {"requests": requests, "more": more, "limit": QUEUE_LIMIT},
     )
 
 
@@ -177,20 +140,8 @@ def bulk_dispatch(request: HttpRequest) -> HttpResponse:
 def verify_queue(request: HttpRequest) -> HttpResponse:
     """Fixes awaiting verification in scope, before and after photos together, oldest first."""
     _require(policy.may_verify(request.user))
-    rows = list(
-        Issue.objects.visible_to(request.user)
-        .filter(status=Status.SUBMITTED)
-        .with_list_related()
-        # Not last_fix_by: the checks need only its id, and an eighth joined table tripled the
-        # time PostgreSQL spent planning this query (to 20-25 ms, more than running it).
-        .prefetch_related(_photos_of_kinds(Photo.Kind.BEFORE, Photo.Kind.AFTER))
-        .order_by("submitted_at", "id")[: QUEUE_LIMIT + 1]
-    )
-    more = len(rows) > QUEUE_LIMIT
-    rows = rows[:QUEUE_LIMIT]
+    rows, more = selectors.verify_queue(request.user, limit=QUEUE_LIMIT)
     for issue in rows:
-        issue.before_photos = [p for p in issue.shown_photos if p.kind == Photo.Kind.BEFORE]
-        issue.after_photos = [p for p in issue.shown_photos if p.kind == Photo.Kind.AFTER]
         issue.may_pass = permissions.can_act(request.user, Action.VERIFY_PASS, issue)
         issue.may_fail = permissions.can_act(request.user, Action.VERIFY_FAIL, issue)
     return render(

@@ -23,7 +23,6 @@
   var nearbyBox = document.getElementById("nearby-points");
   var pointSelect = document.getElementById("id_point");
   var communitySelect = document.getElementById("id_community");
-  var pointSearch = document.getElementById("point-search");
   var description = document.getElementById("id_description");
   var submitButton = document.getElementById("report-submit");
   var progress = document.getElementById("upload-progress");
@@ -84,7 +83,7 @@
     if (fields.latitude.value) return; // keep the position we already have
     showStatus(message("gps-denied"), "off");
     gpsRetry.hidden = false;
-    if (pointSearch) pointSearch.focus({ preventScroll: true });
+    if (pointSelect) pointSelect.focus({ preventScroll: true });
   }
 
   function stopWatching() {
@@ -119,24 +118,24 @@
         // The fragment is our own server-rendered, escaped template (same origin, CSP-bound).
         nearbyBox.innerHTML = html;
         var first = nearbyBox.querySelector(".nearby-choice");
-        if (first && !pointChosenByHand) choosePoint(first.getAttribute("data-point-id"), false);
+        if (first && !pointChosenByHand) choosePoint(first, false);
         markChosen();
       })
       .catch(function () { /* offline: the picker below still works */ });
   }
 
-  function choosePoint(id, byHand) {
-    if (!pointSelect) return;
-    ensureOption(id);
-    pointSelect.value = id;
+  // The point is a picker (text "name [code]", see picker.js); a nearby button fills it.
+  function choosePoint(button, byHand) {
+    if (!pointSelect || !button) return;
+    pointSelect.value = button.getAttribute("data-point-label") || button.getAttribute("data-point-id");
     if (byHand) pointChosenByHand = true;
-    if (communitySelect && id) communitySelect.value = "";
+    if (communitySelect) communitySelect.value = "";
     markChosen();
   }
 
   function markChosen() {
     nearbyBox.querySelectorAll(".nearby-choice").forEach(function (button) {
-      var chosen = button.getAttribute("data-point-id") === pointSelect.value;
+      var chosen = !!pointSelect && button.getAttribute("data-point-label") === pointSelect.value;
       button.setAttribute("aria-pressed", chosen ? "true" : "false");
     });
   }
@@ -144,7 +143,7 @@
   nearbyBox.addEventListener("click", function (event) {
     var button = event.target.closest(".nearby-choice");
     if (!button) return;
-    choosePoint(button.getAttribute("data-point-id"), true);
+    choosePoint(button, true);
   });
 
   gpsRetry.addEventListener("click", function () {
@@ -152,60 +151,14 @@
     locate();
   });
 
-  /* ---------- point search (rebuilds the select: hidden <option>s do not work everywhere) ---------- */
-
-  var allGroups = [];
-  if (pointSelect) {
-    Array.prototype.forEach.call(pointSelect.querySelectorAll("optgroup"), function (group) {
-      allGroups.push({
-        label: group.label,
-        options: Array.prototype.map.call(group.querySelectorAll("option"), function (option) {
-          return { value: option.value, text: option.textContent, community: option.getAttribute("data-community") };
-        }),
-      });
-    });
-  }
-
-  function ensureOption(id) {
-    if (!id || pointSelect.querySelector('option[value="' + id + '"]')) return;
-    pointSearch.value = "";
-    rebuildPoints("");
-  }
-
-  function rebuildPoints(query) {
-    var current = pointSelect.value;
-    var needle = query.trim().toLowerCase();
-    var blank = pointSelect.querySelector('option[value=""]');
-    pointSelect.textContent = "";
-    pointSelect.appendChild(blank);
-    allGroups.forEach(function (group) {
-      var matching = group.options.filter(function (option) {
-        return !needle || option.text.toLowerCase().indexOf(needle) !== -1 ||
-          group.label.toLowerCase().indexOf(needle) !== -1 || option.value === current;
-      });
-      if (!matching.length) return;
-      var element = document.createElement("optgroup");
-      element.label = group.label;
-      matching.forEach(function (option) {
-        var node = document.createElement("option");
-        node.value = option.value;
-        node.textContent = option.text;
-        node.setAttribute("data-community", option.community);
-        element.appendChild(node);
-      });
-      pointSelect.appendChild(element);
-    });
-    pointSelect.value = current;
-  }
-
-  if (pointSearch && allGroups.length) {
-    pointSearch.hidden = false;
-    pointSearch.addEventListener("input", function () { rebuildPoints(pointSearch.value); });
-  }
   if (pointSelect) {
     pointSelect.addEventListener("change", function () {
       pointChosenByHand = true;
       if (pointSelect.value && communitySelect) communitySelect.value = "";
+      markChosen();
+    });
+    pointSelect.addEventListener("input", function () {
+      pointChosenByHand = true;
       markChosen();
     });
   }

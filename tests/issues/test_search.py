@@ -13,13 +13,17 @@ pytestmark = pytest.mark.django_db
 
 def _plainly(text: str) -> set[int]:
     """The search's definition, without any index-shaped condition."""
-    return set(
-        Issue.objects.filter(
-            Q(case_number__startswith=text)
-            | Q(description__icontains=text)
-            | Q(address__icontains=text)
-        ).values_list("pk", flat=True)
+    condition = (
+        Q(case_number__startswith=text)
+        | Q(description__icontains=text)
+        | Q(address__icontains=text)
+        | Q(category__name__icontains=text)
+        | Q(point__name__icontains=text)
+        | Q(community__name__icontains=text)
     )
+    if text.isascii() and text.isdigit() and len(text) <= 6:
+        condition |= Q(case_number__endswith="-" + text.zfill(6))
+    return set(Issue.objects.filter(condition).values_list("pk", flat=True))
 
 
 @pytest.fixture
@@ -47,7 +51,8 @@ def issues(world):
 @pytest.mark.parametrize(
     "text",
     ["占道", "井盖", "街1", "ga", "GA", "bi", "0%", "a", "ab", "a b", "2026-00", "20", "12",
-     "路灯不亮", "井盖缺失", "garbage bin", "积水", "号楼", "不存在", "%", "_"],
+     "路灯不亮", "井盖缺失", "garbage bin", "积水", "号楼", "不存在", "%", "_", "101", "000104",
+     "垃圾", "乱丢乱放", "蓝湾", "早夜市", "社区"],
 )  # fmt: skip
 def test_search_finds_what_its_definition_finds(issues, text):
     found = set(Issue.objects.search(text).values_list("pk", flat=True))
@@ -62,3 +67,31 @@ def test_two_characters_never_match_across_the_description_and_the_address(issue
 def test_a_case_number_matches_by_prefix_only(issues):
     assert set(Issue.objects.search("12").values_list("pk", flat=True)) == {issues["market"].pk}
     assert issues["number"].pk in set(Issue.objects.search("20").values_list("pk", flat=True))
+
+
+def test_fieldwalk_search_finds_a_case_by_the_tail_of_its_number(issues):
+    for text in ("101", "0101", "000101"):
+        found = set(Issue.objects.search(text).values_list("pk", flat=True))
+        assert issues["market"].pk in found, text
+    assert issues["number"].pk not in set(Issue.objects.search("101").values_list("pk", flat=True))
+
+
+def test_fieldwalk_search_finds_category_point_and_community_names(issues, world):
+    issues["cover"].point = world.point_a
+    issues["cover"].save(update_fields=["point"])
+    everything = {issue.pk for issue in issues.values()}
+    # The world's category and community name every issue; only one stands at the point.
+    assert set(Issue.objects.search("乱丢").values_list("pk", flat=True)) == everything
+    assert set(Issue.objects.search("蓝湾社区").values_list("pk", flat=True)) == everything
+    assert set(Issue.objects.search("早夜市").values_list("pk", flat=True)) == {issues["cover"].pk}
+
+
+def test_fieldwalk_search_runs_one_name_lookup_and_one_list_query(
+    issues, django_assert_num_queries
+):
+    from django.db import connection
+
+    # SQLite cannot LIMIT inside a UNION: one lookup per kind there.
+    lookups = 1 if connection.features.supports_slicing_ordering_in_compound else 3
+    with django_assert_num_queries(lookups + 1):
+        list(Issue.objects.search("早夜市"))

@@ -219,10 +219,8 @@ def test_failed_upload_keeps_everything_else_and_asks_for_the_photo_again(client
     assert f'value="{data["client_token"]}"' in html
     assert f'value="{world.category.pk}" data-severity="general" checked' in html
     assert 'value="urgent" checked' in html
-    assert (
-        f'<option value="{world.point_a.pk}" data-community="{world.community_a.pk}" selected'
-        in html
-    )
+    # The point picker keeps the chosen point, shown by name and code.
+    assert f'value="{world.point_a.name} [{world.point_a.code}]"' in html
     assert 'value="43.650100"' in html
 
 

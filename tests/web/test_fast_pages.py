@@ -1,0 +1,383 @@
+"""Pages stay fast: weight independent of the reference data, scoped pickers, pinned queries.
+
+Groups: `-k weight` (page size and queries with small and large reference data), `-k picker`
+(the scoped endpoint and the picker fields), `-k budget` (query counts of every benchmarked page).
+"""
+
+from __future__ import annotations
+
+import datetime
+from decimal import Decimal
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+from django.utils import timezone
+
+from districts.models import InspectionPoint, Membership, Organisation, Role
+from issues.models import Notification, Status
+from issues.pickers import PICKER_LIMIT
+from tests.factories import make_issue
+
+LIST_URL = "/issues/"
+REPORT_URL = "/issues/new/"
+EN = {"HTTP_ACCEPT_LANGUAGE": "en"}
+
+
+def _measure(client, url: str, params: dict | None = None) -> tuple[int, int]:
+    """(response bytes, queries) of one GET."""
+    with CaptureQueriesContext(connection) as captured:
+        response = client.get(url, params or {}, **EN)
+    assert response.status_code == 200
+    return len(response.content), len(captured.captured_queries)
+
+
+def _add_city_reference_data(world, *, points: int = 5000, staff: int = 2000) -> None:
+    """A city's reference data: thousands of points in the personas' districts, staff, units."""
+    point_type = world.point_a.point_type
+    communities = [world.community_a, world.community_b]
+    InspectionPoint.objects.bulk_create(
+        (
+            InspectionPoint(
+                code=f"city-p{number}",
+                name=f"城市点位{number}",
+                point_type=point_type,
+                community=communities[number % 2],
+                latitude=Decimal("43.6") + Decimal(number % 900) / 10000,
+                longitude=Decimal("122.2"),
+            )
+            for number in range(points)
+        ),
+        batch_size=1000,
+    )
+    organisations = Organisation.objects.bulk_create(
+        Organisation(
+            code=f"city-org{number}",
+            name=f"城市单位{number}",
+            kind=Organisation.Kind.DEPARTMENT,
+        )
+        for number in range(60)
+    )
+    users = get_user_model().objects.bulk_create(
+        (get_user_model()(username=f"city-staff{number}") for number in range(staff)),
+        batch_size=1000,
+    )
+    Membership.objects.bulk_create(
+        (
+            Membership(
+                user=user,
+                role=Role.HANDLER,
+                organisation=organisations[number % len(organisations)],
+            )
+            for number, user in enumerate(users)
+        ),
+        batch_size=1000,
+    )
+
+
+# ---------- weight ----------
+
+
+@pytest.mark.parametrize(
+    ("who", "url", "params"),
+    [
+        ("bob", LIST_URL, {}),
+        ("adam", LIST_URL, {}),
+        ("hank", LIST_URL, {"status": ["assigned", "in_progress"]}),
+        ("alice", REPORT_URL, {}),
+        ("adam", REPORT_URL, {}),
+    ],
+)
+def test_weight_of_the_page_does_not_grow_with_points_and_staff(client, world, who, url, params):
+    for index in range(25):
+        make_issue(world, status=Status.ASSIGNED if index % 2 else Status.IN_PROGRESS)
+    client.force_login(getattr(world, who))
+    small_size, small_queries = _measure(client, url, params)
+    _add_city_reference_data(world)
+    large_size, large_queries = _measure(client, url, params)
+    assert large_queries == small_queries
+    # Same rows, same form: only the masked CSRF token differs, and it has a fixed length.
+    assert large_size == small_size
+
+
+def test_weight_of_the_list_keeps_the_chosen_point_visible(client, world):
+    _add_city_reference_data(world, points=200, staff=10)
+    make_issue(world, point=world.point_a)
+    client.force_login(world.bob)
+    response = client.get(LIST_URL, {"point": world.point_a.pk}, **EN)
+    html = response.content.decode()
+    # The chosen value is rendered (by name and code), the other points are not in the page.
+    assert f'value="{world.point_a.name} [{world.point_a.code}]"' in html
+    assert "城市点位1" not in html
+    assert 'data-picker-url="/pick/point/"' in html
+    assert "<script>" not in html  # no inline script: the strict CSP holds
+
+
+# ---------- picker endpoint ----------
+
+
+def _pick(client, kind: str, q: str = "", **extra) -> dict:
+    response = client.get(reverse("issues:picker", args=[kind]), {"q": q, **extra})
+    assert response.status_code == 200
+    assert response["Content-Type"] == "application/json"
+    return response.json()
+
+
+def test_picker_answers_only_what_the_user_may_see(client, world):
+    client.force_login(world.bob)
+    labels = [row["label"] for row in _pick(client, "point", "市场")["results"]]
+    labels += [row["label"] for row in _pick(client, "point", "市")["results"]]
+    assert f"{world.point_a.name} [{world.point_a.code}]" in labels
+    assert not any(world.point_b.code in label for label in labels)
+    communities = [row["id"] for row in _pick(client, "community")["results"]]
+    assert communities == [world.community_a.pk]
+    organisations = [row["id"] for row in _pick(client, "organisation")["results"]]
+    assert world.org_x.pk in organisations and world.org_y.pk not in organisations
+
+
+def test_picker_of_a_handler_offers_only_their_own_organisation(client, world):
+    client.force_login(world.hank)
+    assert [row["id"] for row in _pick(client, "organisation")["results"]] == [world.org_x.pk]
+
+
+def test_picker_reporting_scope_is_empty_for_roles_that_do_not_report(client, world):
+    client.force_login(world.hank)
+    assert _pick(client, "point", reporting="1")["results"] == []
+    client.force_login(world.alice)
+    assert [row["id"] for row in _pick(client, "point", reporting="1")["results"]] == [
+        world.point_a.pk
+    ]
+
+
+def test_picker_of_an_unknown_kind_is_not_found(client, world):
+    client.force_login(world.adam)
+    assert client.get(reverse("issues:picker", args=["user"])).status_code == 404
+
+
+def test_picker_refuses_anonymous_and_post(client, world):
+    url = reverse("issues:picker", args=["point"])
+    assert client.get(url).status_code == 302
+    client.force_login(world.adam)
+    assert client.post(url).status_code == 405
+
+
+def test_picker_caps_its_answer(client, world):
+    _add_city_reference_data(world, points=PICKER_LIMIT * 3, staff=1)
+    client.force_login(world.adam)
+    answer = _pick(client, "point", "城市点位")
+    assert len(answer["results"]) == PICKER_LIMIT
+    assert answer["more"] is True
+    assert _pick(client, "point", "城市点位7")["more"] is False
+
+
+def test_picker_runs_a_constant_number_of_queries(client, world, django_assert_num_queries):
+    client.force_login(world.bob)
+    url = reverse("issues:picker", args=["point"])
+    # Session, user, membership, the scoped search.
+    with django_assert_num_queries(4):
+        client.get(url, {"q": "早夜市"})
+    _add_city_reference_data(world, points=500, staff=1)
+    with django_assert_num_queries(4):
+        client.get(url, {"q": "城市"})
+
+
+def test_picker_field_takes_the_name_the_label_or_the_id(client, world):
+    inside = make_issue(world, point=world.point_a)
+    outside = make_issue(world)
+    client.force_login(world.bob)
+    for value in (world.point_a.name, f"{world.point_a.name} [{world.point_a.code}]", "point-a"):
+        html = client.get(LIST_URL, {"point": value}, **EN).content.decode()
+        assert inside.case_number in html and outside.case_number not in html
+
+
+def test_picker_field_refuses_a_point_outside_the_scope(client, world):
+    make_issue(world, where="b", point=world.point_b)
+    client.force_login(world.bob)
+    for value in (world.point_b.name, str(world.point_b.pk), "9" * 40, "²"):
+        response = client.get(LIST_URL, {"point": value}, **EN)
+        assert response.status_code == 200
+        assert "Select a valid choice" in response.content.decode()
+
+
+def test_picker_field_asks_to_choose_between_points_of_the_same_name(client, world):
+    InspectionPoint.objects.create(
+        code="point-a2",
+        name=world.point_a.name,
+        point_type=world.point_a.point_type,
+        community=world.community_a,
+        latitude=Decimal("43.6"),
+        longitude=Decimal("122.2"),
+    )
+    client.force_login(world.bob)
+    response = client.get(LIST_URL, {"point": world.point_a.name}, **EN)
+    assert "Several have that name" in response.content.decode()
+
+
+def test_picker_on_the_report_form_files_the_typed_point(client, world):
+    from tests.web.test_report import report_data
+
+    client.force_login(world.alice)
+    data = report_data(world)
+    data["point"] = f"{world.point_a.name} [{world.point_a.code}]"
+    response = client.post(REPORT_URL, data)
+    assert response.status_code == 302
+    from issues.models import Issue
+
+    assert Issue.objects.get().point == world.point_a
+
+
+# ---------- budget: queries of every benchmarked page ----------
+
+
+def _budget_urls(world) -> dict[str, str]:
+    submitted = make_issue(world, status=Status.SUBMITTED, submitted_at=timezone.now())
+    make_issue(world, status=Status.ASSIGNED)
+    make_issue(world, status=Status.IN_PROGRESS, deadline=timezone.now())
+    make_issue(world)
+    Notification.objects.create(user=world.bob, kind="x", title="t")
+    return {
+        "home": "/",
+        "list": LIST_URL,
+        "list 100": f"{LIST_URL}?per_page=100&status=assigned&status=in_progress",
+        "detail": reverse("issues:issue_detail", args=[submitted.pk]),
+        "triage": reverse("issues:triage"),
+        "verify queue": reverse("issues:verify_queue"),
+        "notifications": reverse("issues:notification_list"),
+        "matrix": reverse("districts:matrix", args=[world.district_a.pk]),
+        "report form": REPORT_URL,
+    }
+
+
+# (persona, page, statements): session, user and membership are three of each.
+BUDGET = [
+    ("alice", "home", 6),
+    ("hank", "home", 6),
+    ("bob", "home", 8),
+    ("leo", "home", 6),
+    ("adam", "home", 6),
+    ("bob", "list", 8),
+    ("bob", "list 100", 8),
+    ("hank", "list 100", 8),
+    ("bob", "detail", 11),
+    ("bob", "triage", 9),
+    ("bob", "verify queue", 7),
+    ("bob", "notifications", 5),
+    ("adam", "matrix", 11),
+    ("alice", "report form", 6),
+]
+
+
+@pytest.mark.parametrize(("who", "page", "expected"), BUDGET)
+def test_budget_queries_of_every_benchmarked_page_are_pinned(client, world, who, page, expected):
+    url = _budget_urls(world)[page]
+    client.force_login(getattr(world, who))
+    path, _sep, query = url.partition("?")
+    params: dict[str, list[str]] = {}
+    for pair in filter(None, query.split("&")):
+        key, value = pair.split("=")
+        params.setdefault(key, []).append(value)
+    assert _measure(client, path, params)[1] == expected
+
+
+def test_budget_home_queries_do_not_grow_with_the_issues(client, world):
+    client.force_login(world.bob)
+    before = _measure(client, "/")[1]
+    for _ in range(20):
+        make_issue(world, status=Status.SUBMITTED, submitted_at=timezone.now())
+        make_issue(world, status=Status.ASSIGNED, deadline=timezone.now() - datetime.timedelta(1))
+    assert _measure(client, "/")[1] == before
+
+
+# ---------- per-request lookups: sessions in Redis, and every change seen at once ----------
+
+REDIS_SESSIONS = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": "redis://127.0.0.1:6379/11",
+    }
+}
+# A port nothing listens on: the cache is "down".
+DOWN_SESSIONS = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": "redis://127.0.0.1:1/0",
+        "OPTIONS": {"socket_connect_timeout": 0.2, "socket_timeout": 0.2},
+    }
+}
+
+
+def _session_queries(client) -> list[str]:
+    with CaptureQueriesContext(connection) as captured:
+        assert client.get("/").status_code == 200
+    return [query["sql"] for query in captured.captured_queries if "django_session" in query["sql"]]
+
+
+def test_fast_sessions_in_redis_cost_no_query(client, world, settings):
+    settings.CACHES = REDIS_SESSIONS
+    settings.SESSION_ENGINE = "districts.sessions"
+    client.force_login(world.bob)
+    client.get("/")
+    assert _session_queries(client) == []
+
+
+def test_fast_sessions_survive_redis_down(client, world, settings):
+    settings.CACHES = DOWN_SESSIONS
+    settings.SESSION_ENGINE = "districts.sessions"
+    client.force_login(world.bob)
+    # The database behind the cache answers: the page works, the session is read from it.
+    assert len(_session_queries(client)) == 1
+
+
+def test_fast_new_category_shows_on_the_next_request(client, world):
+    from tests.factories import CategoryFactory
+
+    client.force_login(world.bob)
+    client.get(LIST_URL)
+    CategoryFactory(code="NEW_CATEGORY_T", name="新增类别")
+    assert "新增类别" in client.get(LIST_URL).content.decode()
+
+
+def test_fast_changed_membership_shows_on_the_next_request(client, world):
+    issue_b = make_issue(world, where="b")
+    client.force_login(world.bob)
+    assert issue_b.case_number not in client.get(LIST_URL).content.decode()
+    world.bob.membership.districts.add(world.district_b)
+    assert issue_b.case_number in client.get(LIST_URL).content.decode()
+
+
+def test_fast_read_notification_shows_on_the_next_request(client, world):
+    note = Notification.objects.create(user=world.bob, kind="x", title="t")
+    client.force_login(world.bob)
+    html = client.get("/", **EN).content.decode()
+    assert "1 unread" in html
+    client.post(reverse("issues:notification_read", args=[note.pk]))
+    assert "1 unread" not in client.get("/", **EN).content.decode()
+
+
+# ---------- mark as duplicate offers candidates ----------
+
+
+def test_fieldwalk_mark_duplicate_offers_nearby_recent_issues_of_the_category(client, world):
+    from tests.factories import CategoryFactory
+
+    now = timezone.now()
+    original = make_issue(world, point=world.point_a, reported_at=now - datetime.timedelta(days=1))
+    same_community = make_issue(world, reported_at=now - datetime.timedelta(days=2))
+    other_category = make_issue(
+        world, category=CategoryFactory(code="OTHER_T"), reported_at=now - datetime.timedelta(1)
+    )
+    too_old = make_issue(world, point=world.point_a, reported_at=now - datetime.timedelta(30))
+    elsewhere = make_issue(world, where="b", reported_at=now - datetime.timedelta(days=1))
+    issue = make_issue(world, point=world.point_a, reported_at=now)
+    client.force_login(world.bob)
+    response = client.get(reverse("issues:issue_detail", args=[issue.pk]), **EN)
+    shown = [candidate.pk for candidate in response.context["duplicate_candidates"]]
+    # The same point first, then the same community; never another category, old or far away.
+    assert shown == [original.pk, same_community.pk]
+    html = response.content.decode()
+    assert 'list="duplicate-candidates"' in html
+    assert f'<option value="{original.case_number}">' in html
+    for absent in (other_category, too_old, elsewhere):
+        assert absent.pk not in shown
