@@ -21,6 +21,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from districts import policy
+from districts.inputs import clean_text
 
 # Answers of the endpoint are capped: a picker shows a short list, the user types more to narrow.
 PICKER_LIMIT = 20
@@ -90,7 +91,7 @@ def label_of(obj: Any, kind: PickerKind) -> str:
 
 def search(kind: PickerKind, user: Any, text: str, *, reporting: bool = False) -> dict:
     """At most PICKER_LIMIT rows in scope whose name or code contains the text: one query."""
-    text = text.strip()[:PICKER_QUERY_MAX_LENGTH]
+    text = clean_text(text, max_length=PICKER_QUERY_MAX_LENGTH)
     queryset = kind.queryset(user, reporting=reporting).only(*kind.only)
     if text:
         match = Q()
@@ -157,7 +158,8 @@ class PickerChoiceField(forms.ModelChoiceField):
         if isinstance(value, self.queryset.model):
             return value
         text = str(value).strip()
-        if len(text) > 200:
+        if len(text) > 200 or clean_text(text, max_length=200) != text:
+            # Control characters (a NUL above all) never spell a name; PostgreSQL refuses them.
             raise ValidationError(self.error_messages["invalid_choice"], code="invalid_choice")
         match = _CODE_SUFFIX.search(text)
         if match:

@@ -59,6 +59,8 @@ def list_views(world) -> list[tuple[str, str, tuple[str, ...]]]:
         ("alice", reverse("issues:issue_report"), ("point", "format", "category")),
         ("alice", reverse("issues:nearby_points"), ("lat", "lng", "format")),
         ("bob", reverse("home"), ("period", "page")),
+        ("bob", reverse("issues:picker", args=["point"]), ("q", "reporting")),
+        ("hank", reverse("issues:picker", args=["organisation"]), ("q",)),
         (
             "adam",
             reverse("districts:staff_list"),
