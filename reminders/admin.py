@@ -96,6 +96,7 @@ class DeliveryAdmin(ReadOnlyAdmin):
     ]
     list_filter = [
         "state",
+        "kind",
         "channel",
         ("organisation", admin.RelatedOnlyFieldListFilter),
         ("created_at", admin.DateFieldListFilter),
@@ -114,8 +115,10 @@ class DeliveryAdmin(ReadOnlyAdmin):
     list_per_page = 100
     actions = ["retry_failed"]
     readonly_fields = [
+        "kind",
         "reminder",
         "digest_date",
+        "summary_token",
         "organisation",
         "channel",
         "config",
@@ -143,13 +146,16 @@ class DeliveryAdmin(ReadOnlyAdmin):
     def case(self, delivery: Delivery) -> str:
         if delivery.reminder_id:
             return delivery.reminder.issue.case_number
+        if delivery.kind == Delivery.Kind.SUMMARY:
+            count = len(delivery.payload.get("reminders", []))
+            return ngettext("%(count)d case", "%(count)d cases", count) % {"count": count}
         return _("digest %(date)s") % {"date": delivery.digest_date}
 
     @admin.display(description=_("kind"))
     def kind(self, delivery: Delivery) -> str:
         if delivery.reminder_id:
             return f"{delivery.reminder.get_kind_display()} L{delivery.reminder.level}"
-        return _("daily digest")
+        return delivery.get_kind_display()
 
     @admin.display(description=_("last error"))
     def error(self, delivery: Delivery) -> str:

@@ -113,14 +113,32 @@ class MessageItem:
 
 
 @dataclass(frozen=True)
+class MessageLink:
+    """A link a message ends with: a label and a path on the site."""
+
+    label: str
+    path: str
+
+    @property
+    def url(self) -> str:
+        return settings.REMINDER_SITE_URL.rstrip("/") + self.path
+
+
+@dataclass(frozen=True)
 class Message:
-    """What one send carries: a title, an introduction and the cases, the same on every channel."""
+    """What one send carries: a title, an introduction and the cases, the same on every channel.
+
+    A summary (`summary_key` set) is one notice however many cases it counts: the bell shows
+    it as one notification, deduplicated by that key.
+    """
 
     title: str
     intro: str
     items: tuple[MessageItem, ...] = ()
     more: int = 0
     keyword: str = ""
+    links: tuple[MessageLink, ...] = ()
+    summary_key: str = ""
 
     def as_markdown(self) -> str:
         """The robot text: a markdown list of cases with links, cut to the robots' size limit."""
@@ -141,6 +159,8 @@ class Message:
             size += len(line.encode())
         if omitted:
             lines.append(_("… and %(count)d more.") % {"count": omitted} + "\n")
+        for link in self.links:
+            lines.append(f"[{markdown_text(link.label)}]({link.url})\n")
         return "".join(lines)
 
     def as_text(self) -> str:
@@ -150,6 +170,10 @@ class Message:
             lines.append(f"- {item.case_number} {item.line}\n  {item.link}")
         if self.more:
             lines.append(_("… and %(count)d more.") % {"count": self.more})
+        if self.links:
+            lines.append("")
+        for link in self.links:
+            lines.append(f"{link.label}: {link.url}")
         return "\n".join(lines) + "\n"
 
 
@@ -166,12 +190,28 @@ class Channel:
 
 @dataclass
 class InAppChannel(Channel):
-    """The bell: one Notification per case for one user, deduplicated by the reminder key."""
+    """The bell: one Notification per case (or per summary), deduplicated by its key."""
 
     user_id: int
     kind: str = ChannelKind.INAPP
 
     def send(self, message: Message) -> None:
+        if message.summary_key:
+            lines = [message.intro] if message.intro else []
+            lines += [f"{link.label}: {link.path}" for link in message.links]
+            Notification.objects.bulk_create(
+                [
+                    Notification(
+                        user_id=self.user_id,
+                        kind="reminder_summary",
+                        title=message.title[:200],
+                        body="\n".join(lines),
+                        dedupe_key=message.summary_key,
+                    )
+                ],
+                ignore_conflicts=True,
+            )
+            return
         Notification.objects.bulk_create(
             [
                 Notification(
