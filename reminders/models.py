@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -18,6 +19,7 @@ from django.utils.translation import gettext_lazy as _
 
 from districts.models import District, Organisation
 from issues.models import Issue
+from reminders.netguard import webhook_destination_problem
 
 
 class ChannelKind(models.TextChoices):
@@ -104,6 +106,14 @@ class ChannelConfig(models.Model):
     def __str__(self) -> str:
         owner = self.organisation.display_name if self.organisation else _("zone office")
         return f"{owner} · {self.get_kind_display()}"
+
+    def clean(self) -> None:
+        """Refuse a webhook URL that is malformed or reaches inside the network (netguard)."""
+        if self.webhook_url:
+            problem = webhook_destination_problem(self.webhook_url)
+            if problem is not None:
+                # Said without echoing the URL: it is the robot's secret.
+                raise ValidationError({"webhook_url": problem})
 
     @property
     def target_key(self) -> str:
