@@ -176,6 +176,9 @@ REMINDER_SENDING_LEASE_SECONDS = env_int("REMINDER_SENDING_LEASE_SECONDS", 300)
 REMINDER_HTTP_TIMEOUT_SECONDS = env_int("REMINDER_HTTP_TIMEOUT_SECONDS", 5)
 # Links in e-mails and robot messages point here.
 REMINDER_SITE_URL = env_str("REMINDER_SITE_URL", "http://127.0.0.1:8000")
+# Webhook hosts that may resolve to loopback, private or otherwise internal addresses (an
+# intranet robot gateway); every other webhook must reach a public address.
+REMINDER_WEBHOOK_ALLOWED_HOSTS = env_list("REMINDER_WEBHOOK_ALLOWED_HOSTS", [])
 
 CELERY_BEAT_SCHEDULE: dict = {
     "run-reminders": {

@@ -16,6 +16,13 @@ from reminders.models import ChannelConfig, Delivery, Reminder
 
 @admin.register(ChannelConfig)
 class ChannelConfigAdmin(admin.ModelAdmin):
+    """Channel settings: only superusers add or change them.
+
+    A webhook URL decides where the server sends requests, so it is a server setting rather
+    than reference data: zone admins (whose role grants the app's permissions) see the
+    settings with the secrets masked, and the delivery log, but cannot add, change or delete.
+    """
+
     form = ChannelConfigForm
     list_display = [
         "__str__",
@@ -47,6 +54,35 @@ class ChannelConfigAdmin(admin.ModelAdmin):
         (_("E-mail"), {"fields": ["email_addresses"]}),
         (_("When"), {"fields": ["quiet_start", "quiet_end", "rate_limit_per_minute"]}),
     ]
+
+    # What a reader who may not change the settings sees: the secrets only as masks.
+    view_only_fieldsets = [
+        (None, {"fields": ["organisation", "kind", "enabled"]}),
+        (_("Robot"), {"fields": ["webhook", "has_signing_secret", "keyword"]}),
+        (_("E-mail"), {"fields": ["email_addresses"]}),
+        (_("When"), {"fields": ["quiet_hours", "rate_limit_per_minute"]}),
+    ]
+
+    def has_add_permission(self, request) -> bool:
+        return request.user.is_active and request.user.is_superuser
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return request.user.is_active and request.user.is_superuser
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return request.user.is_active and request.user.is_superuser
+
+    def get_fieldsets(self, request, obj=None):
+        if not self.has_change_permission(request, obj):
+            return self.view_only_fieldsets
+        return super().get_fieldsets(request, obj)
+
+    def get_readonly_fields(self, request, obj=None):
+        if not self.has_change_permission(request, obj):
+            return [
+                field for _name, options in self.view_only_fieldsets for field in options["fields"]
+            ]
+        return super().get_readonly_fields(request, obj)
 
     @admin.display(description=_("webhook"))
     def webhook(self, config: ChannelConfig) -> str:
@@ -96,6 +132,7 @@ class DeliveryAdmin(ReadOnlyAdmin):
     ]
     list_filter = [
         "state",
+        "kind",
         "channel",
         ("organisation", admin.RelatedOnlyFieldListFilter),
         ("created_at", admin.DateFieldListFilter),
@@ -114,8 +151,10 @@ class DeliveryAdmin(ReadOnlyAdmin):
     list_per_page = 100
     actions = ["retry_failed"]
     readonly_fields = [
+        "kind",
         "reminder",
         "digest_date",
+        "summary_token",
         "organisation",
         "channel",
         "config",
@@ -143,13 +182,16 @@ class DeliveryAdmin(ReadOnlyAdmin):
     def case(self, delivery: Delivery) -> str:
         if delivery.reminder_id:
             return delivery.reminder.issue.case_number
+        if delivery.kind == Delivery.Kind.SUMMARY:
+            count = len(delivery.payload.get("reminders", []))
+            return ngettext("%(count)d case", "%(count)d cases", count) % {"count": count}
         return _("digest %(date)s") % {"date": delivery.digest_date}
 
     @admin.display(description=_("kind"))
     def kind(self, delivery: Delivery) -> str:
         if delivery.reminder_id:
             return f"{delivery.reminder.get_kind_display()} L{delivery.reminder.level}"
-        return _("daily digest")
+        return delivery.get_kind_display()
 
     @admin.display(description=_("last error"))
     def error(self, delivery: Delivery) -> str:

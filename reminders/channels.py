@@ -3,7 +3,8 @@
 `Channel.send(message)` returns nothing when the channel accepted the message and raises
 `TransientError` (try again later: timeouts, connection errors, 5xx, 429, a robot's rate-limit
 code) or `PermanentError` (retrying cannot help: 4xx, bad settings, any other robot error code).
-HTTP goes through urllib with a short timeout, so no dependency is added for two webhooks.
+HTTP goes through http.client with a short timeout, to the address `netguard` checked (no
+proxy, no redirects), so no dependency is added for two webhooks.
 """
 
 from __future__ import annotations
@@ -14,11 +15,11 @@ import hmac
 import http.client
 import json
 import logging
+import re
 import smtplib
+import socket
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
 from dataclasses import dataclass, field
 
 from django.conf import settings
@@ -26,7 +27,9 @@ from django.core.mail import EmailMessage
 from django.utils.translation import gettext as _
 
 from issues.models import Notification
+from reminders import netguard
 from reminders.models import ChannelConfig, ChannelKind
+from reminders.netguard import webhook_url_problem
 
 logger = logging.getLogger(__name__)
 
@@ -113,14 +116,32 @@ class MessageItem:
 
 
 @dataclass(frozen=True)
+class MessageLink:
+    """A link a message ends with: a label and a path on the site."""
+
+    label: str
+    path: str
+
+    @property
+    def url(self) -> str:
+        return settings.REMINDER_SITE_URL.rstrip("/") + self.path
+
+
+@dataclass(frozen=True)
 class Message:
-    """What one send carries: a title, an introduction and the cases, the same on every channel."""
+    """What one send carries: a title, an introduction and the cases, the same on every channel.
+
+    A summary (`summary_key` set) is one notice however many cases it counts: the bell shows
+    it as one notification, deduplicated by that key.
+    """
 
     title: str
     intro: str
     items: tuple[MessageItem, ...] = ()
     more: int = 0
     keyword: str = ""
+    links: tuple[MessageLink, ...] = ()
+    summary_key: str = ""
 
     def as_markdown(self) -> str:
         """The robot text: a markdown list of cases with links, cut to the robots' size limit."""
@@ -141,6 +162,8 @@ class Message:
             size += len(line.encode())
         if omitted:
             lines.append(_("… and %(count)d more.") % {"count": omitted} + "\n")
+        for link in self.links:
+            lines.append(f"[{markdown_text(link.label)}]({link.url})\n")
         return "".join(lines)
 
     def as_text(self) -> str:
@@ -150,6 +173,10 @@ class Message:
             lines.append(f"- {item.case_number} {item.line}\n  {item.link}")
         if self.more:
             lines.append(_("… and %(count)d more.") % {"count": self.more})
+        if self.links:
+            lines.append("")
+        for link in self.links:
+            lines.append(f"{link.label}: {link.url}")
         return "\n".join(lines) + "\n"
 
 
@@ -166,12 +193,28 @@ class Channel:
 
 @dataclass
 class InAppChannel(Channel):
-    """The bell: one Notification per case for one user, deduplicated by the reminder key."""
+    """The bell: one Notification per case (or per summary), deduplicated by its key."""
 
     user_id: int
     kind: str = ChannelKind.INAPP
 
     def send(self, message: Message) -> None:
+        if message.summary_key:
+            lines = [message.intro] if message.intro else []
+            lines += [f"{link.label}: {link.path}" for link in message.links]
+            Notification.objects.bulk_create(
+                [
+                    Notification(
+                        user_id=self.user_id,
+                        kind="reminder_summary",
+                        title=message.title[:200],
+                        body="\n".join(lines),
+                        dedupe_key=message.summary_key,
+                    )
+                ],
+                ignore_conflicts=True,
+            )
+            return
         Notification.objects.bulk_create(
             [
                 Notification(
@@ -222,30 +265,29 @@ def _timeout() -> float:
     return float(settings.REMINDER_HTTP_TIMEOUT_SECONDS)
 
 
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    """Robots answer where they are asked; a redirect would drop the POST and go elsewhere."""
+class _PinnedHTTPConnection(http.client.HTTPConnection):
+    """HTTP to the checked address, with the host's name in the Host header."""
 
-    def redirect_request(self, req, fp, code, msg, headers, newurl):
-        return None  # urllib then raises HTTPError with the 3xx status
+    def __init__(self, destination: netguard.Destination, timeout: float) -> None:
+        super().__init__(destination.host, destination.port, timeout=timeout)
+        self._address = destination.address
+
+    def connect(self) -> None:
+        self.sock = socket.create_connection((self._address, self.port), self.timeout)
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
-_opener = urllib.request.build_opener(_NoRedirect)
+class _PinnedHTTPSConnection(http.client.HTTPSConnection):
+    """HTTPS to the checked address; the certificate is still verified for the host's name."""
 
+    def __init__(self, destination: netguard.Destination, timeout: float) -> None:
+        super().__init__(destination.host, destination.port, timeout=timeout)
+        self._address = destination.address
 
-def webhook_url_problem(url: str) -> str | None:
-    """Why a webhook URL cannot be used (scheme, host, characters), or None if it can."""
-    if any(ord(character) <= 0x20 or ord(character) == 0x7F for character in url):
-        return _("The webhook URL must not contain spaces or control characters.")
-    try:
-        parts = urllib.parse.urlsplit(url)
-        parts.port  # noqa: B018 (a port that is not a number raises here)
-    except ValueError:
-        return _("The webhook URL is not a valid URL.")
-    if parts.scheme not in ("https", "http"):
-        return _("The webhook URL must start with https:// or http://.")
-    if not parts.hostname:
-        return _("The webhook URL must name a host.")
-    return None
+    def connect(self) -> None:
+        sock = socket.create_connection((self._address, self.port), self.timeout)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.sock = self._context.wrap_socket(sock, server_hostname=self.host)
 
 
 def redact(text: str, url: str) -> str:
@@ -264,39 +306,82 @@ def redact(text: str, url: str) -> str:
     return text
 
 
+# What the delivery log keeps of an answer's text: a robot's own error message, this long.
+EXCERPT_MAX_CHARS = 120
+
+
+def sanitised(text: str, url: str, limit: int = EXCERPT_MAX_CHARS) -> str:
+    """One short printable line, without the webhook's secrets or markup."""
+    text = re.sub(r"<[^>]*>", " ", text)
+    text = "".join(character if character.isprintable() else " " for character in text)
+    text = " ".join(redact(text, url).split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def answer_excerpt(raw: bytes, url: str) -> str:
+    """What of an error answer goes into the delivery log: the robot's errcode and errmsg if it
+    answered them, else only the size; never the body of some other page."""
+    try:
+        body = json.loads(raw.decode())
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        body = None
+    if isinstance(body, dict):
+        fields = [
+            f"{name} {body[name]}"
+            for name in ("errcode", "errmsg", "message", "error")
+            if name in body and isinstance(body[name], (str, int))
+        ]
+        if fields:
+            return sanitised(", ".join(fields), url)
+    return f"an answer of {len(raw)} bytes, not shown" if raw else "an empty answer"
+
+
 def post_json(url: str, payload: dict) -> tuple[int, dict]:
     """POST JSON and return (status, decoded body); transport trouble raises TransientError.
 
-    No message raised here contains the URL or any part of it: the URL is the robot's secret,
-    and error texts end up in the delivery log and in the logs.
+    The host is resolved and checked here, at each send, and the connection goes to the checked
+    address (see `netguard`). Redirects are not followed: robots answer where they are asked. No
+    message raised here contains the URL or any part of it: the URL is the robot's secret, and
+    error texts end up in the delivery log and in the logs.
     """
     problem = webhook_url_problem(url)
     if problem is not None:
         raise PermanentError(problem)
-    body = json.dumps(payload, ensure_ascii=False).encode()
-    request = urllib.request.Request(  # noqa: S310 (scheme checked above)
-        url, data=body, method="POST", headers={"Content-Type": "application/json; charset=utf-8"}
-    )
     try:
-        with _opener.open(request, timeout=_timeout()) as response:
-            status, raw = response.status, response.read(65536)
-    except urllib.error.HTTPError as error:
-        status = error.code
-        retry_after = _retry_after(error.headers.get("Retry-After"))
-        detail = redact(error.read(500).decode(errors="replace"), url)
-        if status == 429 or status >= 500:
-            raise TransientError(
-                f"HTTP {status}: {detail}", response_code=status, retry_after=retry_after
-            ) from None
-        raise PermanentError(f"HTTP {status}: {detail}", response_code=status) from None
-    except (urllib.error.URLError, TimeoutError, ConnectionError, OSError) as error:
+        destination = netguard.check_destination(url)
+    except netguard.UnresolvedDestination as error:
+        raise TransientError(str(error)) from None
+    except netguard.UnsafeDestination as error:
+        raise PermanentError(str(error)) from None
+    parts = urllib.parse.urlsplit(url)
+    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    body = json.dumps(payload, ensure_ascii=False).encode()
+    connection_class = (
+        _PinnedHTTPSConnection if destination.scheme == "https" else _PinnedHTTPConnection
+    )
+    connection = connection_class(destination, timeout=_timeout())
+    try:
+        connection.request(
+            "POST", target, body=body, headers={"Content-Type": "application/json; charset=utf-8"}
+        )
+        response = connection.getresponse()
+        status, raw = response.status, response.read(65536)
+        retry_after = _retry_after(response.getheader("Retry-After"))
+    except (TimeoutError, ConnectionError, OSError) as error:
         raise TransientError(redact(f"Connection failed: {error}", url)) from None
     except http.client.HTTPException as error:  # e.g. IncompleteRead: the answer broke off
-        raise TransientError(redact(f"Broken answer: {error!r}", url)) from None
+        raise TransientError(redact(f"Broken answer: {type(error).__name__}", url)) from None
     except ValueError as error:  # http.client.InvalidURL and friends quote the URL itself
         raise PermanentError(
             redact(f"The webhook URL was refused: {type(error).__name__}", url)
         ) from None
+    finally:
+        connection.close()
+    if status >= 300:
+        detail = f"HTTP {status}: {answer_excerpt(raw, url)}"
+        if status == 429 or status >= 500:
+            raise TransientError(detail, response_code=status, retry_after=retry_after)
+        raise PermanentError(detail, response_code=status)
     try:
         decoded = json.loads(raw.decode() or "{}")
     except (UnicodeDecodeError, json.JSONDecodeError):
@@ -311,7 +396,9 @@ def _retry_after(value: str | None) -> float | None:
         return None
 
 
-def _check_errcode(body: dict, status: int, rate_codes: frozenset[int], rate_wait: float) -> None:
+def _check_errcode(
+    body: dict, status: int, rate_codes: frozenset[int], rate_wait: float, url: str = ""
+) -> None:
     """Robots answer 200 with an errcode; 0 is success, a rate code waits, others are final."""
     errcode = body.get("errcode", 0)
     try:
@@ -320,7 +407,7 @@ def _check_errcode(body: dict, status: int, rate_codes: frozenset[int], rate_wai
         errcode = -1
     if errcode == 0:
         return
-    detail = f"errcode {errcode}: {body.get('errmsg', '')}"
+    detail = f"errcode {errcode}: {sanitised(str(body.get('errmsg', '')), url)}"
     if errcode in rate_codes:
         raise TransientError(detail, response_code=status, retry_after=rate_wait)
     raise PermanentError(detail, response_code=status)
@@ -337,7 +424,7 @@ class WeComChannel(Channel):
         payload = {"msgtype": "markdown", "markdown": {"content": message.as_markdown()}}
         status, body = post_json(self.webhook_url, payload)
         self.last_response_code = status
-        _check_errcode(body, status, WECOM_RATE_CODES, 60)
+        _check_errcode(body, status, WECOM_RATE_CODES, 60, self.webhook_url)
 
 
 def dingtalk_sign(secret: str, timestamp_ms: int) -> str:
@@ -381,7 +468,7 @@ class DingTalkChannel(Channel):
         status, body = post_json(url, payload)
         self.last_response_code = status
         # After 20 messages a minute DingTalk blocks the robot for 10 minutes.
-        _check_errcode(body, status, DINGTALK_RATE_CODES, DINGTALK_BLOCK_SECONDS)
+        _check_errcode(body, status, DINGTALK_RATE_CODES, DINGTALK_BLOCK_SECONDS, url)
 
 
 def channel_for(config: ChannelConfig | None, *, user_id: int | None = None) -> Channel:

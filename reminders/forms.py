@@ -7,8 +7,8 @@ from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.utils.translation import gettext_lazy as _
 
-from reminders.channels import webhook_url_problem
 from reminders.models import ROBOT_KINDS, ChannelConfig, ChannelKind
+from reminders.netguard import webhook_url_problem
 
 KEEP_HELP = _("Leave blank to keep the saved value; it is never shown again.")
 SECRET_FIELDS = ("webhook_url", "signing_secret")
@@ -120,11 +120,9 @@ class ChannelConfigForm(forms.ModelForm):
             self.add_error("email_addresses", _("Give at least one e-mail address."))
         if (cleaned.get("quiet_start") is None) != (cleaned.get("quiet_end") is None):
             self.add_error("quiet_end", _("Give both ends of the quiet hours, or neither."))
+        # The values to save, saved secrets included, so that the model validates (and
+        # resolves) the webhook that will really be used.
+        for name in SECRET_FIELDS:
+            if name not in self.errors:
+                cleaned[name] = self._effective(name)
         return cleaned
-
-    def _post_clean(self) -> None:
-        # Put the saved secrets back before the model is validated and saved.
-        super()._post_clean()
-        if hasattr(self, "cleaned_data"):
-            for name in SECRET_FIELDS:
-                setattr(self.instance, name, self._effective(name))

@@ -7,16 +7,18 @@ few rows of one message are read, never the whole ledger.
 from __future__ import annotations
 
 import datetime
+import urllib.parse
+from collections import Counter
 from collections.abc import Sequence
 
 from django.conf import settings
-from django.urls import NoReverseMatch
+from django.urls import NoReverseMatch, reverse
 from django.utils import translation
 from django.utils.text import Truncator
 from django.utils.translation import gettext as _
 
 from issues.models import CLOCK_STATUSES, EscalationLevel, Issue
-from reminders.channels import Message, MessageItem
+from reminders.channels import Message, MessageItem, MessageLink
 from reminders.models import Delivery, Reminder
 
 
@@ -166,4 +168,65 @@ def digest_message(delivery: Delivery, *, now: datetime.datetime, max_items: int
             intro=_("The oldest first. Please deal with them in civicapp."),
             items=items,
             more=total - len(items),
+        )
+
+
+# The issue list's own filter parameters (issues/filters.py): open, overdue cases at these
+# escalation levels, soonest deadline first, within what the reader may see.
+SUMMARY_LIST_LEVELS = {"supervisors": (2, 3), "zone_office": (3,)}
+
+
+def escalated_list_path(levels: Sequence[int]) -> str:
+    query = [("overdue", "true"), *(("escalation_level", str(level)) for level in levels)]
+    query.append(("sort", "deadline"))
+    return f"{reverse('issues:issue_list')}?{urllib.parse.urlencode(query)}"
+
+
+def _level_label(kind: str, level: int) -> str:
+    if kind == Reminder.Kind.AWAITING_VERIFICATION:
+        return _("awaiting verification")
+    return str(EscalationLevel(level).label)
+
+
+def summary_message(
+    delivery: Delivery,
+    reminders: Sequence[Reminder],
+    *,
+    now: datetime.datetime,
+    language: str = "",
+    max_items: int,
+) -> Message:
+    """One run's summary for one person or zone channel: counts per level, links, oldest cases.
+
+    `reminders` are the summary's reminders that still describe their cases.
+    """
+    group = delivery.payload.get("covers", {}).get("group", "supervisors")
+    with translation.override(language or settings.LANGUAGE_CODE):
+        counts = Counter((reminder.kind, reminder.level) for reminder in reminders)
+        order = sorted(counts, key=lambda key: (key[0] == Reminder.Kind.AWAITING_VERIFICATION, key))
+        intro = " · ".join(
+            _("%(level)s: %(count)d") % {"level": _level_label(*key), "count": counts[key]}
+            for key in order
+        )
+        links = []
+        if any(kind != Reminder.Kind.AWAITING_VERIFICATION for kind, _level in counts):
+            path = escalated_list_path(SUMMARY_LIST_LEVELS.get(group, (2, 3)))
+            links.append(MessageLink(label=_("The escalated cases"), path=path))
+        if (Reminder.Kind.AWAITING_VERIFICATION, 0) in counts:
+            links.append(
+                MessageLink(
+                    label=_("The fixes waiting for verification"),
+                    path=reverse("issues:verify_queue"),
+                )
+            )
+        oldest = sorted(reminders, key=lambda reminder: (reminder.deadline, reminder.pk))
+        items = tuple(reminder_item(reminder, now) for reminder in oldest[:max_items])
+        return Message(
+            title=_("Reminder summary: %(count)d case(s) need attention")
+            % {"count": len(reminders)},
+            intro=intro,
+            items=items,
+            more=len(reminders) - len(items),
+            links=tuple(links),
+            summary_key=delivery.idempotency_key,
         )

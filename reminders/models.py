@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -18,6 +19,7 @@ from django.utils.translation import gettext_lazy as _
 
 from districts.models import District, Organisation
 from issues.models import Issue
+from reminders.netguard import webhook_destination_problem
 
 
 class ChannelKind(models.TextChoices):
@@ -105,6 +107,14 @@ class ChannelConfig(models.Model):
         owner = self.organisation.display_name if self.organisation else _("zone office")
         return f"{owner} · {self.get_kind_display()}"
 
+    def clean(self) -> None:
+        """Refuse a webhook URL that is malformed or reaches inside the network (netguard)."""
+        if self.webhook_url:
+            problem = webhook_destination_problem(self.webhook_url)
+            if problem is not None:
+                # Said without echoing the URL: it is the robot's secret.
+                raise ValidationError({"webhook_url": problem})
+
     @property
     def target_key(self) -> str:
         return f"cfg:{self.pk}"
@@ -152,6 +162,11 @@ class Reminder(models.Model):
       awaiting_verification level 0  fix submitted and not verified for a working day
     For awaiting_verification `deadline` holds the submission time, so a resubmitted fix is
     a new reminder.
+
+    The organisation hears about each case; people above it (the district's supervisors, the
+    zone office) hear once per run, in a summary. A reminder waits for its summary while
+    `awaits_summary` is set; the job's summary step clears it, and `summary_token` then names
+    the summaries that carry it.
     """
 
     class Kind(models.TextChoices):
@@ -206,6 +221,8 @@ class Reminder(models.Model):
     next_attempt_at = models.DateTimeField(_("next attempt"), null=True, blank=True)
     # Which run inserted the row: a run reads back only the rows it won.
     claim_token = models.UUIDField(_("claim token"), editable=False)
+    awaits_summary = models.BooleanField(_("awaits its summary"), default=False, editable=False)
+    summary_token = models.UUIDField(_("summary token"), null=True, blank=True, editable=False)
     created_at = models.DateTimeField(_("created at"), default=timezone.now)
     sent_at = models.DateTimeField(_("sent at"), null=True, blank=True)
     updated_at = models.DateTimeField(_("updated at"), default=timezone.now)
@@ -238,6 +255,10 @@ class Reminder(models.Model):
                 name="reminder_unsent_idx",
                 condition=~Q(state="sent"),
             ),
+            # The summary step's claim reads only the few rows still waiting.
+            models.Index(
+                fields=["id"], name="reminder_awaits_summary_idx", condition=Q(awaits_summary=True)
+            ),
         ]
 
     def __str__(self) -> str:
@@ -262,7 +283,7 @@ class DeliveryQuerySet(models.QuerySet["Delivery"]):
 
 
 class Delivery(models.Model):
-    """One message owed to one target on one channel, for a reminder or for a daily digest.
+    """One message owed to one target on one channel: about a case, a daily digest or a summary.
 
     While a row is `sending`, `next_attempt_at` is its lease: a worker that dies mid-send leaves
     the row to be claimed again when the lease ends. That lease is the only window in which a
@@ -276,6 +297,12 @@ class Delivery(models.Model):
         FAILED = "failed", _("failed")
         CANCELLED = "cancelled", _("cancelled (no longer due)")
 
+    class Kind(models.TextChoices):
+        CASE = "case", _("one case")
+        DAILY_DIGEST = "daily", _("daily digest")
+        SUMMARY = "summary", _("summary of a run")
+
+    kind = models.CharField(_("kind"), max_length=8, choices=Kind, default=Kind.CASE)
     reminder = models.ForeignKey(
         Reminder,
         verbose_name=_("reminder"),
@@ -285,6 +312,8 @@ class Delivery(models.Model):
         related_name="deliveries",
     )
     digest_date = models.DateField(_("digest of"), null=True, blank=True)
+    # A summary lists its reminders in `payload`; they share this token with it.
+    summary_token = models.UUIDField(_("summary token"), null=True, blank=True, editable=False)
     # Indexed by delivery_organisation_idx (organisation, -created_at).
     organisation = models.ForeignKey(
         Organisation,
@@ -334,9 +363,15 @@ class Delivery(models.Model):
         verbose_name_plural = _("delivery log")
         constraints = [
             models.CheckConstraint(
-                condition=Q(reminder__isnull=False, digest_date__isnull=True)
-                | Q(reminder__isnull=True, digest_date__isnull=False),
-                name="delivery_for_reminder_or_digest",
+                condition=Q(kind="case", reminder__isnull=False, digest_date__isnull=True)
+                | Q(kind="daily", reminder__isnull=True, digest_date__isnull=False)
+                | Q(
+                    kind="summary",
+                    reminder__isnull=True,
+                    digest_date__isnull=True,
+                    summary_token__isnull=False,
+                ),
+                name="delivery_kind_matches_subject",
             ),
             models.CheckConstraint(
                 condition=Q(state__in=["pending", "sending", "sent", "failed", "cancelled"]),
@@ -361,6 +396,11 @@ class Delivery(models.Model):
             ),
             models.Index(fields=["-created_at", "-id"], name="delivery_created_idx"),
             models.Index(fields=["organisation", "-created_at"], name="delivery_organisation_idx"),
+            models.Index(
+                fields=["summary_token"],
+                name="delivery_summary_idx",
+                condition=Q(summary_token__isnull=False),
+            ),
         ]
 
     def __str__(self) -> str:

@@ -21,9 +21,10 @@ import logging
 import random
 import time
 import uuid
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -68,6 +69,22 @@ AUDIENCES: dict[tuple[str, int], frozenset[str]] = {
     ),
     (Reminder.Kind.AWAITING_VERIFICATION, 0): frozenset({SUPERVISORS}),
 }
+# The organisation hears about each case; the people above it get one summary per run.
+SUMMARY_GROUPS = frozenset({SUPERVISORS, ZONE_OFFICE})
+
+
+def awaits_summary(kind: str, level: int) -> bool:
+    """Whether a reminder of this kind and level goes into the summaries of a run."""
+    return bool(AUDIENCES[(kind, level)] & SUMMARY_GROUPS)
+
+
+def summary_covers(covers: dict, *, kind: str, level: int, district_id: int | None) -> bool:
+    """Whether a summary with this `covers` descriptor carries a reminder (see summaries_plan)."""
+    audience = AUDIENCES[(kind, level)]
+    group = covers.get("group")
+    if group == SUPERVISORS:
+        return SUPERVISORS in audience and district_id in covers.get("districts", ())
+    return group == ZONE_OFFICE and ZONE_OFFICE in audience
 
 
 # --- the job ---------------------------------------------------------------------------------
@@ -82,6 +99,7 @@ class RunReport:
     created: int = 0
     escalated: int = 0
     deliveries: int = 0
+    summaries: int = 0
     batches: int = 0
     urgent_only: bool = False
     seconds: float = 0.0
@@ -94,6 +112,7 @@ class RunReport:
             "created": self.created,
             "escalated": self.escalated,
             "deliveries": self.deliveries,
+            "summaries": self.summaries,
             "batches": self.batches,
             "urgent_only": self.urgent_only,
             "seconds": round(self.seconds, 3),
@@ -171,6 +190,13 @@ class RecipientDirectory:
 
     def zone_channels(self) -> list[ChannelConfig]:
         return self._organisation_configs.get(None, [])
+
+    def has_summary_targets(self, *, kind: str, level: int, district_id: int | None) -> bool:
+        """Whether anyone above the organisation would hear about such a reminder."""
+        audience = AUDIENCES[(kind, level)]
+        if SUPERVISORS in audience and self.supervisors(district_id):
+            return True
+        return ZONE_OFFICE in audience and bool(self.zone_office() or self.zone_channels())
 
 
 def verification_cutoff(now: datetime.datetime, working_days: int) -> datetime.datetime | None:
@@ -257,6 +283,7 @@ def reminders_run(*, now: datetime.datetime, batch_size: int | None = None) -> R
             break
         after = (submitted[-1].submitted_at, submitted[-1].id)
 
+    report.summaries = summaries_plan(now=now, directory=directory)
     report.seconds = time.monotonic() - started
     return report
 
@@ -281,6 +308,7 @@ def _claim(
                 organisation_id=candidate.organisation_id,
                 district_id=candidate.district_id,
                 claim_token=token,
+                awaits_summary=awaits_summary(candidate.kind, candidate.level),
                 next_attempt_at=now,
                 created_at=now,
                 updated_at=now,
@@ -385,6 +413,7 @@ def escalations_raise(*, reminders: Sequence[WonReminder], now: datetime.datetim
 
 
 DELIVERY_COLUMNS = (
+    "kind",
     "reminder_id",
     "organisation_id",
     "channel",
@@ -429,9 +458,11 @@ def insert_ignoring_conflicts(model, columns: Sequence[str], rows: Sequence[tupl
 def deliveries_plan(
     *, reminders: Sequence[WonReminder], now: datetime.datetime, directory: RecipientDirectory
 ) -> int:
-    """Write the deliveries of new reminders: one per channel and target, with its own key.
+    """Write the organisation's deliveries of new reminders: one per channel and target.
 
-    A reminder nobody can receive is marked failed at once with the reason, never dropped.
+    People above the organisation are not written here: they get one summary per run (see
+    `summaries_plan`). A reminder nobody can receive is marked failed at once with the
+    reason, never dropped.
     """
     adapt = connection.ops.adapt_datetimefield_value
     at_now = adapt(now)
@@ -445,19 +476,21 @@ def deliveries_plan(
         configs: list[ChannelConfig] = []
         if HANDLERS in audience:
             users += directory.handlers(reminder.organisation_id)
-        if SUPERVISORS in audience:
-            users += directory.supervisors(reminder.district_id)
-        if ZONE_OFFICE in audience:
-            users += directory.zone_office()
-            configs += directory.zone_channels()
         if ORGANISATION_CHANNELS in audience:
             configs += directory.organisation_channels(reminder.organisation_id)
-        if not users and not configs:
+        if (
+            not users
+            and not configs
+            and not directory.has_summary_targets(
+                kind=reminder.kind, level=reminder.level, district_id=reminder.district_id
+            )
+        ):
             unreachable.append(reminder.id)
         for user_id in dict.fromkeys(users):
             target = f"user:{user_id}"
             rows.append(
                 (
+                    Delivery.Kind.CASE.value,
                     reminder.id,
                     reminder.organisation_id,
                     ChannelKind.INAPP.value,
@@ -479,6 +512,7 @@ def deliveries_plan(
                 first_attempt[config.pk] = adapt(config.quiet_until(now) or now)
             rows.append(
                 (
+                    Delivery.Kind.CASE.value,
                     reminder.id,
                     reminder.organisation_id,
                     config.kind,
@@ -498,12 +532,134 @@ def deliveries_plan(
     insert_ignoring_conflicts(Delivery, DELIVERY_COLUMNS, rows)
     if unreachable:
         Reminder.objects.filter(pk__in=unreachable).update(
+            awaits_summary=False,
             state=Reminder.State.FAILED,
             last_error="No recipient: the organisation has no active handler or channel.",
             next_attempt_at=None,
             updated_at=now,
         )
     return len(rows)
+
+
+# --- summaries for the people above the organisation -----------------------------------------
+
+
+@dataclass
+class SummaryTarget:
+    """One person or zone channel's summary of a run, gathered reminder by reminder."""
+
+    target_key: str
+    group: str
+    user_id: int | None = None
+    config: ChannelConfig | None = None
+    reminder_ids: list[int] = field(default_factory=list)
+    districts: set[int] = field(default_factory=set)
+    counts: Counter = field(default_factory=Counter)
+
+    def add(self, reminder: WaitingReminder) -> None:
+        self.reminder_ids.append(reminder.id)
+        if reminder.district_id is not None:
+            self.districts.add(reminder.district_id)
+        self.counts[f"{reminder.kind}:{reminder.level}"] += 1
+
+    def payload(self) -> dict:
+        covers: dict = {"group": self.group}
+        if self.group == SUPERVISORS:
+            covers["districts"] = sorted(self.districts)
+        return {"reminders": self.reminder_ids, "covers": covers, "counts": dict(self.counts)}
+
+
+class WaitingReminder(NamedTuple):
+    """A reminder the summary step claimed."""
+
+    id: int
+    kind: str
+    level: int
+    district_id: int | None
+
+
+# Rows claimed, and ids per UPDATE, at a time: a first run over a big backlog stays in bounds.
+SUMMARY_CLAIM_CHUNK = 5000
+
+
+@transaction.atomic
+def summaries_plan(*, now: datetime.datetime, directory: RecipientDirectory) -> int:
+    """Write one summary per supervisor, zone admin and zone channel for the waiting reminders.
+
+    The claim is the `awaits_summary` flag, cleared under SKIP LOCKED: two runs at once each
+    summarise the reminders they cleared, never the same one, and reminders a crashed run left
+    waiting go into the next run's summaries. One run makes at most one summary per target.
+    Returns how many summaries were written.
+    """
+    token = uuid.uuid4()
+    waiting: list[WaitingReminder] = []
+    while True:
+        chunk = [
+            WaitingReminder(*row)
+            for row in Reminder.objects.select_for_update(skip_locked=True)
+            .filter(awaits_summary=True)
+            .order_by("id")
+            .values_list("id", "kind", "level", "district_id")[:SUMMARY_CLAIM_CHUNK]
+        ]
+        if not chunk:
+            break
+        Reminder.objects.filter(pk__in=[reminder.id for reminder in chunk]).update(
+            awaits_summary=False, summary_token=token, updated_at=now
+        )
+        waiting += chunk
+    if not waiting:
+        return 0
+    targets: dict[str, SummaryTarget] = {}
+
+    def target(key: str, group: str, **owner) -> SummaryTarget:
+        if key not in targets:
+            targets[key] = SummaryTarget(target_key=key, group=group, **owner)
+        return targets[key]
+
+    for reminder in waiting:
+        audience = AUDIENCES[(reminder.kind, reminder.level)]
+        if SUPERVISORS in audience:
+            for user_id in directory.supervisors(reminder.district_id):
+                target(f"user:{user_id}", SUPERVISORS, user_id=user_id).add(reminder)
+        if ZONE_OFFICE in audience:
+            for user_id in directory.zone_office():
+                target(f"user:{user_id}", ZONE_OFFICE, user_id=user_id).add(reminder)
+            for config in directory.zone_channels():
+                target(config.target_key, ZONE_OFFICE, config=config).add(reminder)
+    Delivery.objects.bulk_create(
+        [
+            Delivery(
+                kind=Delivery.Kind.SUMMARY,
+                summary_token=token,
+                channel=summary.config.kind if summary.config else ChannelKind.INAPP,
+                config=summary.config,
+                user_id=summary.user_id,
+                target_key=summary.target_key,
+                idempotency_key=f"sum:{token}:{summary.target_key}",
+                payload=summary.payload(),
+                next_attempt_at=(summary.config.quiet_until(now) if summary.config else None)
+                or now,
+                created_at=now,
+                updated_at=now,
+            )
+            for summary in targets.values()
+        ]
+    )
+    # A reminder no summary carries and nobody else hears about (its supervisors left since
+    # it was planned) is failed visibly, as in deliveries_plan.
+    covered = {pk for summary in targets.values() for pk in summary.reminder_ids}
+    uncovered = [reminder.id for reminder in waiting if reminder.id not in covered]
+    heard = set(
+        Delivery.objects.filter(reminder_id__in=uncovered).values_list("reminder_id", flat=True)
+    )
+    Reminder.objects.filter(pk__in=[pk for pk in uncovered if pk not in heard]).update(
+        state=Reminder.State.FAILED,
+        last_error="No recipient: nobody above the organisation and no handler or channel.",
+        next_attempt_at=None,
+        updated_at=now,
+    )
+    reminders_refresh(reminder_ids=[reminder.id for reminder in waiting], now=now)
+    return len(targets)
 
 
 # --- daily digest ----------------------------------------------------------------------------
@@ -535,6 +691,7 @@ def digests_create(*, now: datetime.datetime) -> int:
     )
     deliveries = [
         Delivery(
+            kind=Delivery.Kind.DAILY_DIGEST,
             digest_date=day,
             organisation_id=organisation_id,
             channel=config.kind,
@@ -632,10 +789,10 @@ def deliveries_send(
     return report
 
 
-def _claim_rows(target_key: str, now: datetime.datetime, *, digest: bool, limit: int) -> list:
+def _claim_rows(target_key: str, now: datetime.datetime, *, kind: str, limit: int) -> list:
     return list(
         Delivery.objects.due(now)
-        .filter(target_key=target_key, digest_date__isnull=not digest)
+        .filter(target_key=target_key, kind=kind)
         .select_related(
             "config",
             "organisation",
@@ -649,11 +806,8 @@ def _claim_rows(target_key: str, now: datetime.datetime, *, digest: bool, limit:
     )
 
 
-def _is_stale(delivery: Delivery, now: datetime.datetime) -> bool:
+def reminder_is_stale(reminder: Reminder, now: datetime.datetime) -> bool:
     """Whether the reminder no longer describes the issue (closed, new deadline, moved on)."""
-    reminder = delivery.reminder
-    if reminder is None:
-        return False
     issue = reminder.issue
     if reminder.kind == Reminder.Kind.AWAITING_VERIFICATION:
         return issue.status != Status.SUBMITTED or issue.submitted_at != reminder.deadline
@@ -664,6 +818,19 @@ def _is_stale(delivery: Delivery, now: datetime.datetime) -> bool:
     return reminder.kind == Reminder.Kind.DUE_SOON and now >= reminder.deadline
 
 
+def _is_stale(delivery: Delivery, now: datetime.datetime) -> bool:
+    return delivery.reminder is not None and reminder_is_stale(delivery.reminder, now)
+
+
+def summary_reminders(delivery: Delivery) -> list[Reminder]:
+    """The reminders a summary carries, with what their message shows."""
+    return list(
+        Reminder.objects.filter(pk__in=delivery.payload.get("reminders", []))
+        .select_related("issue__category", "issue__community", "issue__point")
+        .order_by("pk")
+    )
+
+
 def _send_one(
     target_key: str,
     *,
@@ -671,14 +838,19 @@ def _send_one(
     factory: ChannelFactory,
     report: SendReport,
 ) -> bool:
-    """Claim, send and record one message for one target; False when there was nothing to do."""
+    """Claim, send and record one message for one target; False when there was nothing to do.
+
+    A target's messages go in this order: its cases, then a summary, then a daily digest.
+    """
     now = clock()
     is_user = target_key.startswith("user:")
     limit = INAPP_MAX_ITEMS if is_user else settings.REMINDER_DIGEST_MAX_ITEMS
     with transaction.atomic():
-        rows = _claim_rows(target_key, now, digest=False, limit=limit)
+        rows = _claim_rows(target_key, now, kind=Delivery.Kind.CASE, limit=limit)
         if not rows:
-            rows = _claim_rows(target_key, now, digest=True, limit=1)
+            rows = _claim_rows(target_key, now, kind=Delivery.Kind.SUMMARY, limit=1)
+        if not rows:
+            rows = _claim_rows(target_key, now, kind=Delivery.Kind.DAILY_DIGEST, limit=1)
         if not rows:
             return False
         first = rows[0]
@@ -700,7 +872,7 @@ def _send_one(
             )
             rows = [row for row in rows if row not in stale]
         message = None
-        if rows and first.digest_date is not None:
+        if rows and first.kind == Delivery.Kind.DAILY_DIGEST:
             message = messages.digest_message(
                 first, now=now, max_items=settings.REMINDER_DIGEST_MAX_ITEMS
             )
@@ -709,6 +881,18 @@ def _send_one(
                     rows, Delivery.State.CANCELLED, now, error="Nothing is overdue any more."
                 )
                 rows = []
+        live: list[Reminder] = []
+        if rows and first.kind == Delivery.Kind.SUMMARY:
+            live = [
+                reminder
+                for reminder in summary_reminders(first)
+                if not reminder_is_stale(reminder, now)
+            ]
+            if not live:
+                report.cancelled += _close(
+                    rows, Delivery.State.CANCELLED, now, error="The cases moved on before sending."
+                )
+                stale, rows = rows, []
         if not rows:
             _refresh_reminders(stale, now)
             return True
@@ -737,7 +921,16 @@ def _send_one(
                 .first()
                 or ""
             )
-        message = messages.reminder_message(rows, now=now, language=language)
+        if first.kind == Delivery.Kind.SUMMARY:
+            message = messages.summary_message(
+                first,
+                live,
+                now=now,
+                language=language,
+                max_items=settings.REMINDER_DIGEST_MAX_ITEMS,
+            )
+        else:
+            message = messages.reminder_message(rows, now=now, language=language)
     report.messages += 1
     failure: tuple[Exception, bool] | None = None
     channel: Channel | None = None
@@ -839,60 +1032,131 @@ def _after_failure(
 
 
 def _refresh_reminders(rows: Iterable[Delivery], now: datetime.datetime) -> None:
-    ids = {row.reminder_id for row in rows if row.reminder_id}
+    ids: set[int] = set()
+    for row in rows:
+        if row.reminder_id:
+            ids.add(row.reminder_id)
+        elif row.kind == Delivery.Kind.SUMMARY:
+            ids.update(row.payload.get("reminders", []))
     if ids:
         reminders_refresh(reminder_ids=ids, now=now)
 
 
-def reminders_refresh(*, reminder_ids: Iterable[int], now: datetime.datetime) -> int:
-    """Bring reminders' state in line with their deliveries (a few rows per reminder).
+class Outcome(NamedTuple):
+    """Where one delivery stands, as far as its reminders' summary is concerned."""
 
-    pending while a delivery is pending or sending; failed if one failed for good; cancelled
-    if every delivery was cancelled; sent otherwise. Attempts, next attempt, last error and
-    sent time summarise the deliveries. The deliveries are read by reminder only: right after
-    a big insert, stale statistics made a filter on state choose a scan of every due row.
+    state: str
+    attempts: int
+    next_attempt_at: datetime.datetime | None
+    last_error: str
+    sent_at: datetime.datetime | None
+
+
+class ReminderSubject(NamedTuple):
+    """What decides which summaries carry a reminder."""
+
+    id: int
+    kind: str
+    level: int
+    district_id: int | None
+    awaits_summary: bool
+    summary_token: uuid.UUID | None
+
+
+OPEN_DELIVERY_STATES = frozenset({Delivery.State.PENDING, Delivery.State.SENDING})
+OUTCOME_FIELDS = ("state", "attempts", "next_attempt_at", "last_error", "sent_at")
+
+
+def reminder_outcomes(ids: Sequence[int]) -> dict[int, tuple[ReminderSubject, list[Outcome]]]:
+    """Each reminder with the outcomes of its own deliveries and of the summaries carrying it.
+
+    Read by reminder and by summary token only: right after a big insert, stale statistics
+    made a filter on state choose a scan of every due row.
     """
+    subjects = {
+        row[0]: ReminderSubject(*row)
+        for row in Reminder.objects.filter(pk__in=ids).values_list(
+            "id", "kind", "level", "district_id", "awaits_summary", "summary_token"
+        )
+    }
+    outcomes: dict[int, list[Outcome]] = defaultdict(list)
+    for reminder_id, *outcome in (
+        Delivery.objects.filter(reminder_id__in=list(subjects))
+        .order_by()
+        .values_list("reminder_id", *OUTCOME_FIELDS)
+    ):
+        outcomes[reminder_id].append(Outcome(*outcome))
+    tokens = {subject.summary_token for subject in subjects.values() if subject.summary_token}
+    if tokens:
+        summaries = defaultdict(list)
+        for token, covers, *outcome in (
+            Delivery.objects.filter(kind=Delivery.Kind.SUMMARY, summary_token__in=tokens)
+            .order_by()
+            .values_list("summary_token", "payload__covers", *OUTCOME_FIELDS)
+        ):
+            summaries[token].append((covers or {}, Outcome(*outcome)))
+        for subject in subjects.values():
+            for covers, outcome in summaries.get(subject.summary_token, ()):
+                if summary_covers(
+                    covers, kind=subject.kind, level=subject.level, district_id=subject.district_id
+                ):
+                    outcomes[subject.id].append(outcome)
+    return {pk: (subject, outcomes.get(pk, [])) for pk, subject in subjects.items()}
+
+
+def summarise(subject: ReminderSubject, outcomes: Sequence[Outcome]) -> Outcome | None:
+    """A reminder's own state from its deliveries' and summaries' (None: nothing to say yet).
+
+    pending while one is pending or sending, or while its summary is still to be written;
+    failed if one failed for good; cancelled if every one was cancelled; sent otherwise.
+    """
+    if not outcomes:
+        return None if not subject.awaits_summary else Outcome("pending", 0, None, "", None)
+    states = {outcome.state for outcome in outcomes}
+    if states & OPEN_DELIVERY_STATES or subject.awaits_summary:
+        state = Reminder.State.PENDING
+    elif Delivery.State.FAILED in states:
+        state = Reminder.State.FAILED
+    elif states == {Delivery.State.CANCELLED}:
+        state = Reminder.State.CANCELLED
+    else:
+        state = Reminder.State.SENT
+    waiting = [
+        outcome.next_attempt_at
+        for outcome in outcomes
+        if outcome.state in OPEN_DELIVERY_STATES and outcome.next_attempt_at is not None
+    ]
+    errors = [
+        outcome.last_error
+        for outcome in outcomes
+        if outcome.last_error and outcome.state != Delivery.State.SENT
+    ]
+    sent = [
+        outcome.sent_at
+        for outcome in outcomes
+        if outcome.sent_at is not None and outcome.state == Delivery.State.SENT
+    ]
+    return Outcome(
+        state=state,
+        attempts=max(outcome.attempts for outcome in outcomes),
+        next_attempt_at=min(waiting) if waiting else None,
+        last_error=errors[-1] if errors else "",
+        sent_at=max(sent) if sent else None,
+    )
+
+
+def reminders_refresh(*, reminder_ids: Iterable[int], now: datetime.datetime) -> int:
+    """Bring reminders' state in line with their deliveries and summaries (see `summarise`)."""
     ids = list(set(reminder_ids))
     if not ids:
         return 0
-    by_reminder: dict[int, list[tuple]] = defaultdict(list)
-    for row in (
-        Delivery.objects.filter(reminder_id__in=ids)
-        .order_by()
-        .values_list("reminder_id", "state", "attempts", "next_attempt_at", "last_error", "sent_at")
-    ):
-        by_reminder[row[0]].append(row)
-    open_states = {Delivery.State.PENDING, Delivery.State.SENDING}
     updated = []
-    for reminder_id, rows in by_reminder.items():
-        states = {row[1] for row in rows}
-        if states & open_states:
-            state = Reminder.State.PENDING
-        elif Delivery.State.FAILED in states:
-            state = Reminder.State.FAILED
-        elif states == {Delivery.State.CANCELLED}:
-            state = Reminder.State.CANCELLED
-        else:
-            state = Reminder.State.SENT
-        waiting = [row[3] for row in rows if row[1] in open_states]
-        errors = [row[4] for row in rows if row[4] and row[1] != Delivery.State.SENT]
-        sent = [row[5] for row in rows if row[5] is not None and row[1] == Delivery.State.SENT]
-        updated.append(
-            Reminder(
-                pk=reminder_id,
-                state=state,
-                attempts=max(row[2] for row in rows),
-                next_attempt_at=min(waiting) if waiting else None,
-                last_error=errors[-1] if errors else "",
-                sent_at=max(sent) if sent else None,
-                updated_at=now,
-            )
-        )
-    return Reminder.objects.bulk_update(
-        updated,
-        ["state", "attempts", "next_attempt_at", "last_error", "sent_at", "updated_at"],
-        batch_size=500,
-    )
+    for pk, (subject, outcomes) in reminder_outcomes(ids).items():
+        summary = summarise(subject, outcomes)
+        if summary is None:
+            continue
+        updated.append(Reminder(pk=pk, updated_at=now, **summary._asdict()))
+    return Reminder.objects.bulk_update(updated, [*OUTCOME_FIELDS, "updated_at"], batch_size=500)
 
 
 # --- admin actions ---------------------------------------------------------------------------
@@ -904,11 +1168,11 @@ def deliveries_retry(*, delivery_ids: Iterable[int], actor, now: datetime.dateti
     rows = list(
         Delivery.objects.select_for_update()
         .filter(pk__in=list(delivery_ids), state=Delivery.State.FAILED)
-        .values_list("pk", "reminder_id")
+        .only("pk", "kind", "reminder_id", "payload")
     )
-    count = Delivery.objects.filter(pk__in=[pk for pk, _ in rows]).update(
+    count = Delivery.objects.filter(pk__in=[row.pk for row in rows]).update(
         state=Delivery.State.PENDING, attempts=0, next_attempt_at=now, updated_at=now
     )
-    reminders_refresh(reminder_ids={rid for _, rid in rows if rid}, now=now)
+    _refresh_reminders(rows, now)
     logger.info("%s put %d failed deliveries back in the queue", actor, count)
     return count

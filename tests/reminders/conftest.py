@@ -7,6 +7,7 @@ import datetime
 import hashlib
 import hmac
 import json
+import socket
 import threading
 import time
 import urllib.parse
@@ -122,7 +123,10 @@ class Received:
 
 @dataclass
 class RobotServer:
-    """What the robot received, and the answers it will give next (FIFO; then 200 errcode 0)."""
+    """What the robot received, and the answers it will give next (FIFO; then 200 errcode 0).
+
+    An answer is (status, body, headers): a dict body goes out as JSON, text or bytes as is.
+    """
 
     port: int = 0
     received: list[Received] = field(default_factory=list)
@@ -148,8 +152,54 @@ def dingtalk_signature_ok(query: dict[str, str], secret: str) -> bool:
     return hmac.compare_digest(query.get("sign", ""), expected)
 
 
+# A public address the fake resolver gives the robots' real names (offline, nothing connects).
+ROBOT_PUBLIC_ADDRESS = "101.226.0.10"
+ROBOT_HOSTS = ("qyapi.weixin.qq.com", "oapi.dingtalk.com")
+
+
+class FakeDNS:
+    """A resolver for named hosts: `answers[name]` is a list of address lists, one per lookup
+    (the last repeats). IP literals and other names go to the real resolver."""
+
+    def __init__(self, real) -> None:
+        self.real = real
+        self.answers: dict[str, list[list[str]]] = {}
+        self.lookups: list[str] = []
+
+    def __call__(self, host, port, *args, **kwargs):
+        name = host.decode() if isinstance(host, bytes) else str(host)
+        if name not in self.answers:
+            return self.real(host, port, *args, **kwargs)
+        self.lookups.append(name)
+        answers = self.answers[name]
+        addresses = answers.pop(0) if len(answers) > 1 else answers[0]
+        results = []
+        for address in addresses:
+            family = socket.AF_INET6 if ":" in address else socket.AF_INET
+            sockaddr = (address, port or 0, 0, 0) if family == socket.AF_INET6 else (address, port)
+            results.append((family, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", sockaddr))
+        return results
+
+
 @pytest.fixture
-def robot_server() -> Iterator[RobotServer]:
+def fake_dns(monkeypatch) -> FakeDNS:
+    """Answer DNS for chosen names; the robots' real names resolve to a public address."""
+    resolver = FakeDNS(socket.getaddrinfo)
+    for host in ROBOT_HOSTS:
+        resolver.answers[host] = [[ROBOT_PUBLIC_ADDRESS]]
+    monkeypatch.setattr(socket, "getaddrinfo", resolver)
+    return resolver
+
+
+@pytest.fixture
+def allow_local_robot(settings) -> None:
+    """The local robot server listens on 127.0.0.1, which webhooks may reach only by name."""
+    settings.REMINDER_WEBHOOK_ALLOWED_HOSTS = ["127.0.0.1"]
+
+
+@pytest.fixture
+def robot_server(allow_local_robot) -> Iterator[RobotServer]:
+    """A robot on 127.0.0.1; it sets the allowlist (allow_local_robot) that lets webhooks in."""
     state = RobotServer()
 
     class Handler(BaseHTTPRequestHandler):
@@ -172,7 +222,10 @@ def robot_server() -> Iterator[RobotServer]:
                 status, body, headers = 200, {"errcode": 310000, "errmsg": "keywords not in"}, {}
             else:
                 status, body, headers = 200, {"errcode": 0, "errmsg": "ok"}, {}
-            data = json.dumps(body).encode()
+            # A dict is a robot's JSON answer; text or bytes are sent as they are.
+            data = body.encode() if isinstance(body, str) else body
+            if not isinstance(data, bytes):
+                data = json.dumps(body).encode()
             try:
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")

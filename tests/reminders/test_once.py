@@ -49,14 +49,32 @@ def seed_overdue(world, count: int) -> None:
     Issue.objects.bulk_create(issues, batch_size=1000)
 
 
-def expected_targets(reminder: Reminder) -> int:
-    """Handler and robot of the organisation; + the district's supervisor; + the zone office."""
-    targets = 2
-    if reminder.level >= 2:
-        targets += 1
-    if reminder.level == 3:
-        targets += 1
-    return targets
+def expected_summaries(world) -> dict[str, set[int]]:
+    """Who hears above the organisation, and about which reminders: levels 2 and 3 reach the
+    district's supervisor, level 3 also the zone office (seed_overdue puts level 2 in district
+    A and level 3 in district B)."""
+    escalated = Reminder.objects.filter(kind="escalation")
+    return {
+        f"user:{world.bob.pk}": set(
+            escalated.filter(district=world.district_a).values_list("pk", flat=True)
+        ),
+        f"user:{world.dave.pk}": set(
+            escalated.filter(district=world.district_b).values_list("pk", flat=True)
+        ),
+        f"user:{world.adam.pk}": set(escalated.filter(level=3).values_list("pk", flat=True)),
+    }
+
+
+def summarised(runs: int) -> dict[str, list[int]]:
+    """Each summary target with every reminder its summaries carry (repeats kept)."""
+    carried: dict[str, list[int]] = {}
+    summaries = Delivery.objects.filter(kind=Delivery.Kind.SUMMARY)
+    for summary in summaries:
+        carried.setdefault(summary.target_key, []).extend(summary.payload["reminders"])
+    # At most one summary per target and run.
+    per_target = Counter(summaries.values_list("target_key", flat=True))
+    assert max(per_target.values()) <= runs, per_target
+    return carried
 
 
 def run_together(function, count: int = 2) -> list:
@@ -107,13 +125,19 @@ def test_two_concurrent_runs_create_each_reminder_once_over_2000_overdue_issues(
         ("escalation", 2): 500,
         ("escalation", 3): 500,
     }
-    # Count the deliveries: exactly the targets of each reminder, none twice.
-    expected = sum(expected_targets(reminder) for reminder in Reminder.objects.all())
-    assert Delivery.objects.count() == expected == first.deliveries + second.deliveries
-    assert (
-        Delivery.objects.values("reminder", "target_key").distinct().count()
-        == Delivery.objects.count()
-    )
+    # Count the deliveries: the organisation's handler and robot hear about each case once...
+    cases = Delivery.objects.filter(kind=Delivery.Kind.CASE)
+    assert cases.count() == 2 * ISSUES == first.deliveries + second.deliveries
+    assert cases.values("reminder", "target_key").distinct().count() == cases.count()
+    # ...and each person above it finds each escalation in exactly one summary.
+    carried = summarised(runs=2)
+    expected = expected_summaries(world)
+    assert {key: sorted(ids) for key, ids in carried.items()} == {
+        key: sorted(ids) for key, ids in expected.items()
+    }
+    summaries = Delivery.objects.filter(kind=Delivery.Kind.SUMMARY).count()
+    assert summaries == first.summaries + second.summaries
+    assert 3 <= summaries <= 6
     # One escalation and one event per raised issue (levels 1–3), never two.
     assert Escalation.objects.count() == 1500
     assert IssueEvent.objects.filter(action="escalate").count() == 1500
@@ -122,7 +146,8 @@ def test_two_concurrent_runs_create_each_reminder_once_over_2000_overdue_issues(
     # Run again (twice at once): nothing new.
     again = run_together(lambda: services.reminders_run(now=NOW, batch_size=500))
     assert sum(report.created for report in again) == 0
-    assert Delivery.objects.count() == expected
+    assert sum(report.summaries for report in again) == 0
+    assert Delivery.objects.count() == 2 * ISSUES + summaries
 
 
 @pytest.mark.slow

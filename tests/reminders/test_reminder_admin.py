@@ -11,7 +11,8 @@ from reminders.models import ChannelConfig, ChannelKind, Delivery
 from tests.factories import UserFactory
 from tests.reminders.conftest import NOW, overdue_issue
 
-pytestmark = pytest.mark.django_db
+# Saving resolves the robots' hosts: the fake resolver answers offline.
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fake_dns")]
 
 WEBHOOK = "https://oapi.dingtalk.com/robot/send?access_token=TOKEN-abc123-never-shown"
 SECRET = "SEC-signing-secret-never-shown"

@@ -32,6 +32,18 @@ def inapp_targets(reminder: Reminder) -> set[int]:
     )
 
 
+def summarised_to(reminder: Reminder) -> set[str]:
+    """The targets of the run summaries that carry the reminder."""
+    reminder.refresh_from_db()
+    return {
+        delivery.target_key
+        for delivery in Delivery.objects.filter(
+            kind=Delivery.Kind.SUMMARY, summary_token=reminder.summary_token
+        )
+        if reminder.pk in delivery.payload["reminders"]
+    }
+
+
 # --- kinds and levels ------------------------------------------------------------------------
 
 
@@ -158,9 +170,9 @@ def test_awaiting_verification_reminder_after_one_working_day(world):
     assert kinds_of(recent) == []
     reminder = waiting.reminders.get()
     assert reminder.deadline == submitted_friday
-    # Supervisors verify; the organisation has done its part.
-    assert inapp_targets(reminder) == {world.bob.pk}
-    assert not reminder.deliveries.exclude(channel=ChannelKind.INAPP).exists()
+    # Supervisors verify; the organisation has done its part. They hear in the run's summary.
+    assert not reminder.deliveries.exists()
+    assert summarised_to(reminder) == {f"user:{world.bob.pk}"}
 
 
 def test_awaiting_verification_reminder_cutoff_skips_holidays(world):
@@ -195,7 +207,8 @@ def test_escalation_level_two_adds_the_district_supervisors(world):
     services.reminders_run(now=NOW)
 
     reminder = issue.reminders.get()
-    assert inapp_targets(reminder) == {world.hank.pk, world.bob.pk}  # not dave (district B)
+    assert inapp_targets(reminder) == {world.hank.pk}
+    assert summarised_to(reminder) == {f"user:{world.bob.pk}"}  # not dave (district B)
 
 
 def test_escalation_level_three_adds_the_zone_office_and_its_channel(world):
@@ -209,10 +222,14 @@ def test_escalation_level_three_adds_the_zone_office_and_its_channel(world):
 
     reminder = issue.reminders.get()
     assert (reminder.kind, reminder.level) == ("escalation", 3)
-    assert inapp_targets(reminder) == {world.hank.pk, world.bob.pk, world.adam.pk}
+    assert inapp_targets(reminder) == {world.hank.pk}
     assert set(reminder.deliveries.exclude(channel="inapp").values_list("config", flat=True)) == {
-        zone_robot.pk,
-        org_robot.pk,
+        org_robot.pk
+    }
+    assert summarised_to(reminder) == {
+        f"user:{world.bob.pk}",
+        f"user:{world.adam.pk}",
+        zone_robot.target_key,
     }
 
 

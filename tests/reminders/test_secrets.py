@@ -136,7 +136,7 @@ def test_channel_form_refuses_webhook_urls_that_are_not_plain_http_without_echoi
     assert url not in str(bound.errors)
 
 
-def test_channel_form_accepts_an_https_robot_url():
+def test_channel_form_accepts_an_https_robot_url(fake_dns):
     bound = form(webhook_url=f"https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key={KEY}")
     assert bound.is_valid(), bound.errors
 

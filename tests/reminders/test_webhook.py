@@ -180,7 +180,7 @@ def test_webhook_timeout_is_a_transient_error(robot_server):
         channel.send(Message(title="t", intro="i"))
 
 
-def test_webhook_connection_refused_is_a_transient_error():
+def test_webhook_connection_refused_is_a_transient_error(allow_local_robot):
     channel = DingTalkChannel(webhook_url="http://127.0.0.1:9/robot/send", secret=SECRET)
     with pytest.raises(TransientError):
         channel.send(Message(title="t", intro="i"))

@@ -58,6 +58,8 @@ def start_worker(log: Path) -> subprocess.Popen:
         "CELERY_VISIBILITY_TIMEOUT": str(VISIBILITY_SECONDS),
         "REMINDER_SENDING_LEASE_SECONDS": str(LEASE_SECONDS),
         "REMINDER_DIGEST_MAX_ITEMS": str(ITEMS_PER_MESSAGE),
+        # The slow robot listens on 127.0.0.1, which webhooks reach only when allowlisted.
+        "REMINDER_WEBHOOK_ALLOWED_HOSTS": "127.0.0.1",
         "PYTHONUNBUFFERED": "1",
     }
     env.pop("DEBUG", None)

@@ -18,6 +18,7 @@ import gc
 import resource
 import time
 import tracemalloc
+from collections import Counter
 from contextlib import contextmanager
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
@@ -46,8 +47,13 @@ from reminders.models import ChannelConfig, ChannelKind
 # A Tuesday at 10:00 in the zone: a working day, so every category is chased.
 NOW = datetime.datetime(2026, 3, 10, 10, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
 ORGANISATIONS = 50
+HANDLERS_PER_ORGANISATION = 2
 DISTRICTS = 10
 COMMUNITIES_PER_DISTRICT = 5
+SUPERVISORS_PER_DISTRICT = 3
+ZONE_WIDE_SUPERVISORS = 1  # the dispatch centre (调度中心) covers every district
+ADMINS = 4
+ZONE_CHANNELS = (ChannelKind.EMAIL, ChannelKind.WECOM)
 SEED_CHUNK = 5000
 LEDGER_TABLES = [
     "reminders_delivery",
@@ -68,6 +74,10 @@ class Row:
     created: int = 0
     escalated: int = 0
     deliveries: int = 0
+    summaries: int = 0
+    expected_deliveries: int = 0
+    expected_summaries: int = 0
+    per_case_deliveries: int = 0
     seconds: float = 0.0
     queries: int = 0
     peak_mib: float = 0.0
@@ -176,7 +186,7 @@ class Command(BaseCommand):
             )
             organisations.append(organisation)
             if created:
-                for handler in range(2):
+                for handler in range(HANDLERS_PER_ORGANISATION):
                     user = user_model.objects.create(username=f"bench-h{number}-{handler}")
                     Membership.objects.create(
                         user=user, role=Role.HANDLER, organisation=organisation
@@ -188,13 +198,48 @@ class Command(BaseCommand):
                     rate_limit_per_minute=10_000,
                 )
         for district in districts:
-            user, created = user_model.objects.get_or_create(username=f"bench-s{district.pk}")
+            for number in range(SUPERVISORS_PER_DISTRICT):
+                user, created = user_model.objects.get_or_create(
+                    username=f"bench-s{district.code}-{number}"
+                )
+                if created:
+                    membership = Membership.objects.create(user=user, role=Role.SUPERVISOR)
+                    membership.districts.set([district])
+        for number in range(ZONE_WIDE_SUPERVISORS):
+            user, created = user_model.objects.get_or_create(username=f"bench-dispatch-{number}")
             if created:
-                Membership.objects.create(user=user, role=Role.SUPERVISOR).districts.set([district])
-        admin, created = user_model.objects.get_or_create(username="bench-admin")
-        if created:
-            Membership.objects.create(user=admin, role=Role.ADMIN, all_districts=True)
+                Membership.objects.create(user=user, role=Role.SUPERVISOR, all_districts=True)
+        for number in range(ADMINS):
+            admin, created = user_model.objects.get_or_create(username=f"bench-admin-{number}")
+            if created:
+                Membership.objects.create(user=admin, role=Role.ADMIN, all_districts=True)
+        for kind in ZONE_CHANNELS:
+            ChannelConfig.objects.get_or_create(
+                organisation=None,
+                kind=kind,
+                defaults={
+                    "webhook_url": "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=zone",
+                    "email_addresses": "office@bench.example",
+                    "rate_limit_per_minute": 10_000,
+                },
+            )
         reporter, _ = user_model.objects.get_or_create(username="bench-reporter")
+        # Staff an earlier version of this command made would change who hears what.
+        staff = {
+            f"bench-h{number}-{handler}"
+            for number in range(ORGANISATIONS)
+            for handler in range(HANDLERS_PER_ORGANISATION)
+        }
+        staff |= {
+            f"bench-s{district.code}-{number}"
+            for district in districts
+            for number in range(SUPERVISORS_PER_DISTRICT)
+        }
+        staff |= {f"bench-dispatch-{number}" for number in range(ZONE_WIDE_SUPERVISORS)}
+        staff |= {f"bench-admin-{number}" for number in range(ADMINS)}
+        user_model.objects.filter(username__startswith="bench-").exclude(
+            username__in=[*staff, "bench-reporter"]
+        ).delete()
         categories = [
             Category.objects.get_or_create(
                 code=f"BENCH_{number}",
@@ -311,7 +356,9 @@ class Command(BaseCommand):
         row.scanned = report.scanned + report.submitted_scanned
         row.created, row.escalated = report.created, report.escalated
         row.deliveries, row.seconds = report.deliveries, report.seconds
+        row.summaries = report.summaries
         row.queries = counter["queries"]
+        self.expect(row, issues, overdue)
 
         if send:
             self.stdout.write("Sending the deliveries (robots stubbed, in-app real)…")
@@ -329,6 +376,31 @@ class Command(BaseCommand):
         tracemalloc.stop()
         row.rss_mib = rss_mib()
         return row
+
+    def expect(self, row: Row, issues: int, overdue: int) -> None:
+        """The deliveries one run must write on the seeded data, and what one per case made.
+
+        The organisation's handlers and robot hear about each case it owes a reminder for (due
+        soon and levels 1–3). Above it, each supervisor and admin and each zone channel gets
+        one summary per run: every supervisor here covers a district with escalations, and
+        there are level-3 cases, so all of them. Sent once per case, as before summaries, the
+        district's and the dispatch centre's supervisors would hear about every level-2 and 3
+        case and every fix waiting for verification, and the zone office about every level 3.
+        """
+        levels = Counter(number % 20 for number in range(overdue))
+        level_two = sum(levels[share] for share in range(12, 17))
+        level_three = sum(levels[share] for share in range(17, 20))
+        waiting = issues // 50
+        organisation = HANDLERS_PER_ORGANISATION + 1
+        supervisors = SUPERVISORS_PER_DISTRICT + ZONE_WIDE_SUPERVISORS
+        zone = ADMINS + len(ZONE_CHANNELS)
+        row.expected_deliveries = organisation * (overdue + overdue // 4)
+        row.expected_summaries = DISTRICTS * SUPERVISORS_PER_DISTRICT + ZONE_WIDE_SUPERVISORS + zone
+        row.per_case_deliveries = (
+            row.expected_deliveries
+            + supervisors * (level_two + level_three + waiting)
+            + zone * level_three
+        )
 
     def print_table(self, rows: list[Row], batch_size: int | None) -> None:
         self.stdout.write("")
@@ -349,6 +421,18 @@ class Command(BaseCommand):
                 f"| {row.scanned / row.seconds:,.0f} | {row.created / row.seconds:,.0f} "
                 f"| {row.queries:,} | {row.queries / max(row.scanned, 1):.4f} "
                 f"| {row.peak_mib:.1f} | {row.rss_mib:.0f} |"
+            )
+        self.stdout.write("")
+        self.stdout.write(
+            "| open issues | overdue | case deliveries (expected) | summaries (expected) "
+            "| deliveries per run | one per case would be |"
+        )
+        self.stdout.write("|" + "---|" * 6)
+        for row in rows:
+            self.stdout.write(
+                f"| {row.issues:,} | {row.overdue:,} | {row.deliveries:,} "
+                f"({row.expected_deliveries:,}) | {row.summaries:,} ({row.expected_summaries:,}) "
+                f"| {row.deliveries + row.summaries:,} | {row.per_case_deliveries:,} |"
             )
         if any(row.sent for row in rows):
             self.stdout.write("")
