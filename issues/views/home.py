@@ -28,6 +28,7 @@ from issues.models import (
     Issue,
     Status,
 )
+from issues.views.offline import offline_cacheable
 
 # How many issues each home list shows; the full list is one link away.
 HOME_LIST_SIZE = 8
@@ -296,6 +297,7 @@ def _overview_context(user, visible: QuerySet[Issue], now: datetime.datetime) ->
 
 @require_GET
 @login_required
+@offline_cacheable
 def home(request: HttpRequest) -> HttpResponse:
     """The signed-in user's own work, chosen by role."""
     user = request.user
