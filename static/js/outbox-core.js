@@ -21,8 +21,10 @@
   var DB_NAME = "civicapp-offline";
   var DB_VERSION = 1;
   var SESSION_URL = "/offline/session.json";
-  // A sender that claimed an item and died (tab closed mid-upload) lets it go after this.
-  var LEASE_MS = 3 * 60 * 1000;
+  // A sender renews its claim while it sends; one that died (tab closed or navigated away
+  // mid-upload) lets the item go after this.
+  var LEASE_MS = 30 * 1000;
+  var RENEW_MS = 10 * 1000;
   var TIMEOUT_MS = 2 * 60 * 1000;
   var BACKOFF_BASE_MS = 10 * 1000;
   var BACKOFF_MAX_MS = 30 * 60 * 1000;
@@ -287,7 +289,39 @@
     return Math.round(delay * (0.75 + Math.random() * 0.5));
   }
 
+  var held = {}; // ids this page or worker is sending right now
+
+  function renew(id) {
+    return transact(["outbox"], "readwrite", function (s) {
+      return req(s.outbox.get(id)).then(function (item) {
+        if (!item || item.state !== "sending") return;
+        item.leaseUntil = Date.now() + LEASE_MS;
+        s.outbox.put(item);
+      });
+    }).catch(function () { return null; });
+  }
+
+  /* A page going away mid-send gives its items back at once (best effort; the lease is the net). */
+  function releaseHeld() {
+    Object.keys(held).forEach(function (id) {
+      transact(["outbox"], "readwrite", function (s) {
+        return req(s.outbox.get(id)).then(function (item) {
+          if (!item || item.state !== "sending") return;
+          item.state = "queued";
+          item.leaseUntil = 0;
+          s.outbox.put(item);
+        });
+      }).catch(function () { return null; });
+    });
+  }
+
+  if (root.addEventListener && typeof document !== "undefined") {
+    root.addEventListener("pagehide", releaseHeld);
+  }
+
   function sendClaimed(item, csrfToken, options) {
+    held[item.id] = true;
+    var renewal = setInterval(function () { renew(item.id); }, RENEW_MS);
     var headers = { Accept: "application/json", "X-CSRFToken": csrfToken, "X-Civic-Outbox": "1" };
     var data = body(item, csrfToken);
     var onProgress = options && options.onProgress && options.onProgress[item.id];
@@ -297,6 +331,8 @@
     return send.then(outcome, function () {
       return { state: "retry", lastError: "network" };
     }).then(function (result) {
+      clearInterval(renewal);
+      delete held[item.id];
       result.leaseUntil = 0;
       if (result.state === "retry") result.nextAttemptAt = Date.now() + backoff(item.attempts);
       return update(item.id, result);

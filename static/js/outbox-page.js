@@ -14,6 +14,7 @@
   var list = document.getElementById("outbox-list");
   var storageLine = document.getElementById("outbox-storage");
   box.hidden = false;
+  document.querySelectorAll("main .no-js-only").forEach(function (note) { note.hidden = true; });
 
   function text(name, values) {
     var template = box.getAttribute("data-msg-" + name) || "";

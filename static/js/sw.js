@@ -87,10 +87,18 @@ function currentUser() {
   return CivicOutboxCore.getMeta("user").catch(function () { return undefined; });
 }
 
-/* Keep a marked response for its user; a different user than before empties the cache first. */
+/* Keep a marked response for its user; a different user than before empties the cache first.
+ * One at a time: two responses arriving together must not each empty what the other stored. */
+var keeping = Promise.resolve();
 function keep(request, response) {
   var owner = response.headers.get(USER_HEADER);
   if (!response.ok || !owner || response.redirected) return Promise.resolve();
+  keeping = keeping.then(function () { return store(request, response, owner); })
+    .catch(function () { return null; });
+  return keeping;
+}
+
+function store(request, response, owner) {
   return currentUser().then(function (user) {
     var ready = user !== owner
       ? caches.delete(USER_CACHE).then(function () { return CivicOutboxCore.setMeta("user", owner); })
@@ -156,7 +164,31 @@ function networkFirst(request, isPage) {
 
 /* Fill the caches with what the current page uses, so the next visit works offline. */
 function warm(urls, pages) {
-  var statics = caches.open(STATIC_CACHE).then(function (cache) {
+  var statics = cacheStatics(urls);
+  var marked = Promise.all(pages.map(function (url) {
+    return fetch(url, { credentials: "same-origin" }).then(function (response) {
+      var copy = response.clone();
+      return keep(new Request(url), response).then(function () {
+        return copy.headers.get("Content-Type").indexOf("text/html") === 0 ? copy.text() : "";
+      });
+    }).then(function (html) {
+      // The scripts and styles that page needs, so it also works when first opened offline.
+      return cacheStatics(staticUrlsIn(html || ""));
+    }).catch(function () { return null; });
+  }));
+  return Promise.all([statics, marked]);
+}
+
+function staticUrlsIn(html) {
+  var found = [];
+  var pattern = /(?:src|href)="(\/static\/[^"]+)"/g;
+  var match;
+  while ((match = pattern.exec(html)) !== null) found.push(match[1]);
+  return found;
+}
+
+function cacheStatics(urls) {
+  return caches.open(STATIC_CACHE).then(function (cache) {
     return Promise.all(urls.map(function (url) {
       return cache.match(url).then(function (hit) {
         return hit || fetch(url).then(function (response) {
@@ -166,12 +198,6 @@ function warm(urls, pages) {
       });
     }));
   });
-  var marked = Promise.all(pages.map(function (url) {
-    return fetch(url, { credentials: "same-origin" }).then(function (response) {
-      return keep(new Request(url), response);
-    }).catch(function () { return null; });
-  }));
-  return Promise.all([statics, marked]);
 }
 
 function forgetUser() {
