@@ -7,6 +7,7 @@ works offline with `context.set_offline(True)`, and checks what reaches the serv
 from __future__ import annotations
 
 import datetime
+import io
 import re
 import time
 
@@ -14,6 +15,7 @@ import pytest
 from django.utils import timezone
 
 from issues.models import Action, Issue, IssueEvent, Photo, Status
+from issues.views import report as report_views
 from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, PHONE, PHONE_POSITION
 from tests.browser.test_issue_flow import camera_photo, choose_photo, small_photo
 from tests.issues.lifecycle_support import issue_in
@@ -386,3 +388,75 @@ def test_offline_draft_comes_back_after_the_tab_was_closed(phones, browser_world
     page.locator("#report-draft button").tap()
     assert page.locator("#id_description").input_value() == ""
     assert world.alice.reported_issues.count() == 0
+
+
+def twelve_megapixel_photo(seed: int) -> bytes:
+    """A 4000×3000 JPEG about as large as a phone's (4–5 MB): gradients and fine grain."""
+    from PIL import Image, ImageFilter
+
+    size = (4000, 3000)
+    gradient = Image.linear_gradient("L").resize(size)
+    grain = Image.effect_noise(size, 44 + seed).filter(ImageFilter.GaussianBlur(0.7))
+    red = Image.blend(gradient, grain, 0.5)
+    green = Image.blend(gradient.transpose(Image.Transpose.ROTATE_90).resize(size), grain, 0.45)
+    blue = Image.effect_noise(size, 40).filter(ImageFilter.GaussianBlur(1.0))
+    buffer = io.BytesIO()
+    Image.merge("RGB", (red, green, blue)).save(buffer, "JPEG", quality=92)
+    return buffer.getvalue()
+
+
+def test_pwa_report_with_three_12mp_photos_sends_under_1_5_mb(
+    phones, browser_world, shots, monkeypatch
+):
+    world = browser_world
+    page = phones.open("alice")
+    page.goto("/issues/new/")
+    install_app(page)
+    originals = [twelve_megapixel_photo(seed) for seed in range(3)]
+    # The body's length as the server received it (Content-Length of each report POST).
+    sent: list[int] = []
+    original_post = report_views._issue_report_post
+
+    def measured_post(request):
+        sent.append(int(request.META.get("CONTENT_LENGTH") or 0))
+        return original_post(request)
+
+    monkeypatch.setattr(report_views, "_issue_report_post", measured_post)
+    page.set_input_files(
+        "#id_photos",
+        files=[
+            {"name": f"IMG_{n}.jpg", "mimeType": "image/jpeg", "buffer": content}
+            for n, content in enumerate(originals)
+        ],
+    )
+    page.locator(".photo-preview").nth(2).wait_for(timeout=60_000)
+    page.wait_for_function(
+        "() => !document.querySelector('[data-photo-widget]').hasAttribute('data-busy')",
+        timeout=60_000,
+    )
+    tile = page.locator(f"label.tile:has(input[value='{world.category.pk}'])")
+    if not tile.is_visible():
+        page.locator("details.more-categories > summary").tap()
+    tile.tap()
+    page.locator(".nearby-choice[aria-pressed='true']").wait_for()
+    with page.expect_navigation(url=re.compile(r".*/issues/\d+/$"), timeout=60_000):
+        page.locator("#report-submit").tap()
+    shots.take(page, "filed")
+    total = sum(sent)
+    print(
+        f"three 12 MP photos: originals {sum(map(len, originals)) / 1e6:.2f} MB, "
+        f"request body sent {total / 1e6:.2f} MB"
+    )
+    assert len(sent) == 1
+    assert total < 1_500_000
+    assert Issue.objects.get().photos.count() == 3
+
+    # The cached report page opened with no signal, timed from navigation to a usable form.
+    page.context.set_offline(True)
+    timings = []
+    for _ in range(3):
+        started = time.perf_counter()
+        page.goto("/issues/new/")
+        page.locator("#report-submit").wait_for()
+        timings.append((time.perf_counter() - started) * 1000)
+    print(f"cached report page opened offline in {min(timings):.0f}–{max(timings):.0f} ms")
