@@ -201,7 +201,11 @@ function cacheStatics(urls) {
 }
 
 function forgetUser() {
-  return caches.delete(USER_CACHE).then(function () {
-    return CivicOutboxCore.setMeta("user", null);
-  });
+  // In line with `keep`, so a page stored a moment ago cannot outlive the logout.
+  keeping = keeping.then(function () {
+    return caches.delete(USER_CACHE).then(function () {
+      return CivicOutboxCore.setMeta("user", null);
+    });
+  }).catch(function () { return null; });
+  return keeping;
 }
