@@ -6,7 +6,7 @@ from django.templatetags.static import static
 from django.urls import include, path
 
 from districts.views import language, login
-from issues.views import home
+from issues.views import home, offline
 
 
 def favicon(request: HttpRequest) -> HttpResponse:
@@ -19,6 +19,9 @@ admin.site.login_form = login.ThrottledAdminAuthenticationForm
 
 urlpatterns = [
     path("favicon.ico", favicon),
+    # From the root, so the worker's scope is the whole site and the manifest its start page.
+    path("sw.js", offline.service_worker, name="service_worker"),
+    path("manifest.webmanifest", offline.manifest, name="manifest"),
     path("accounts/login/", login.login_view, name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("i18n/setlang/", language.set_language, name="set_language"),

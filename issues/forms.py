@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import uuid
 from collections.abc import Sequence
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -204,7 +205,11 @@ class IssueReportForm(forms.Form):
         label=_("What is the problem?"),
         queryset=Category.objects.filter(is_active=True),
         widget=forms.RadioSelect,
-        error_messages={"required": _("Choose a category.")},
+        error_messages={
+            "required": _("Choose a category."),
+            # A report kept in the outbox may name a category retired since.
+            "invalid_choice": _("This category is no longer in use. Choose another one."),
+        },
     )
     photos = MultiplePhotoField(
         label=_("Photos"),
@@ -217,6 +222,12 @@ class IssueReportForm(forms.Form):
         required=False,
         kind="point",
         reporting=True,
+        error_messages={
+            "invalid_choice": _(
+                "This inspection point is no longer in use or not in your area. "
+                "Choose another point or the community."
+            )
+        },
     )
     community = PickerChoiceField(
         label=_("Community"),
@@ -259,6 +270,9 @@ class IssueReportForm(forms.Form):
         help_text=_("Leave it to use the category's usual severity."),
     )
     client_token = forms.UUIDField(widget=forms.HiddenInput)
+    observed_at = forms.CharField(
+        required=False, max_length=CLIENT_VALUE_MAX_LENGTH, widget=forms.HiddenInput
+    )
 
     def __init__(self, *args: Any, user, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -276,6 +290,9 @@ class IssueReportForm(forms.Form):
 
     def clean_photos(self) -> list[PreparedPhoto]:
         return prepared_with_client_metadata(self, self.cleaned_data.get("photos") or [])
+
+    def clean_observed_at(self) -> datetime.datetime | None:
+        return clean_observed_at(self.cleaned_data.get("observed_at") or "")
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean()
@@ -309,6 +326,7 @@ class IssueReportForm(forms.Form):
             "address": data.get("address", ""),
             "photos": data.get("photos", []),
             "client_token": data["client_token"],
+            "observed_at": data.get("observed_at"),
         }
 
 
@@ -332,6 +350,14 @@ INPUT_ORDER = (
 EXTRA_INPUTS: dict[str, tuple[str, ...]] = {Action.ESCALATE: ("level",)}
 # Inputs that are always required when offered.
 ALWAYS_REQUIRED = frozenset({"level"})
+# Actions taken in the field that the phone may send later from its outbox: their forms carry
+# a client token (a resend records the action once) and the capture time.
+REPLAYABLE_ACTIONS = frozenset({Action.SUBMIT_FIX, Action.VERIFY_PASS, Action.VERIFY_FAIL})
+
+
+def clean_observed_at(value: str) -> datetime.datetime | None:
+    """The capture time a phone form sends along; an unreadable or absurd one is ignored."""
+    return parse_client_taken_at(value) if value else None
 
 
 class IssueActionForm(forms.Form):
@@ -363,6 +389,13 @@ class IssueActionForm(forms.Form):
         names += sorted(offered - set(names))
         for name in names:
             self.fields[name] = self._make_field(name, name in requires)
+        if transition.action in REPLAYABLE_ACTIONS:
+            self.fields["client_token"] = forms.UUIDField(
+                required=False, widget=forms.HiddenInput, initial=uuid.uuid4
+            )
+            self.fields["observed_at"] = forms.CharField(
+                required=False, max_length=CLIENT_VALUE_MAX_LENGTH, widget=forms.HiddenInput
+            )
         if "level" in self.fields:
             self.fields["level"].initial = min(issue.escalation_level + 1, EscalationLevel.LISTED)
         if "organisation" in self.fields and suggested_organisation is not None:
@@ -474,6 +507,9 @@ class IssueActionForm(forms.Form):
 
     def clean_photos(self) -> list[PreparedPhoto]:
         return prepared_with_client_metadata(self, self.cleaned_data.get("photos") or [])
+
+    def clean_observed_at(self) -> datetime.datetime | None:
+        return clean_observed_at(self.cleaned_data.get("observed_at") or "")
 
     def service_kwargs(self) -> dict[str, Any]:
         """The cleaned inputs as service keyword arguments; empty optional ones are left out."""

@@ -256,6 +256,15 @@ class Issue(models.Model):
     )
 
     reported_at = models.DateTimeField(_("reported at"), default=timezone.now)
+    observed_at = models.DateTimeField(
+        _("observed at"),
+        null=True,
+        blank=True,
+        help_text=_(
+            "When the inspector captured the report on the phone; the report time is when the "
+            "server received it (later, for a report sent from the outbox)."
+        ),
+    )
     dispatched_at = models.DateTimeField(_("dispatched at"), null=True, blank=True)
     acknowledged_at = models.DateTimeField(_("acknowledged at"), null=True, blank=True)
     submitted_at = models.DateTimeField(_("fix submitted at"), null=True, blank=True)
@@ -492,6 +501,20 @@ class IssueEvent(models.Model):
     new_deadline = models.DateTimeField(_("new deadline"), null=True, blank=True)
     data = models.JSONField(_("details"), default=dict, blank=True)
     created_at = models.DateTimeField(_("time"), default=timezone.now)
+    observed_at = models.DateTimeField(
+        _("observed at"),
+        null=True,
+        blank=True,
+        help_text=_("When the person captured it on the phone, if it was sent later."),
+    )
+    client_token = models.UUIDField(
+        _("client token"),
+        null=True,
+        blank=True,
+        unique=True,
+        editable=False,
+        help_text=_("Idempotency key of a replayed phone form, so a resend records it once."),
+    )
 
     class Meta:
         ordering = ["created_at", "id"]

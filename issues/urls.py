@@ -1,6 +1,6 @@
 from django.urls import path
 
-from issues.views import detail, lists, notifications, photos, pickers, report, triage
+from issues.views import detail, lists, notifications, offline, photos, pickers, report, triage
 
 app_name = "issues"
 
@@ -9,6 +9,10 @@ urlpatterns: list = [
     path("issues/new/", report.issue_report, name="issue_report"),
     path("issues/nearby-points/", report.nearby_points, name="nearby_points"),
     path("issues/triage/", triage.triage, name="triage"),
+    path("offline/", offline.offline_fallback, name="offline"),
+    path("offline/session.json", offline.session_state, name="offline_session"),
+    path("offline/reference.json", offline.reference_data, name="offline_reference"),
+    path("outbox/", offline.outbox_page, name="outbox"),
     path("issues/triage/dispatch/", triage.bulk_dispatch, name="bulk_dispatch"),
     path("issues/verify/", triage.verify_queue, name="verify_queue"),
     path("issues/extensions/", triage.extension_queue, name="extension_queue"),

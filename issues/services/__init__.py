@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from issues.models import Action
-from issues.services.core import require
+from issues.services.core import replayed_event, require
 from issues.services.extensions import (
     extension_approve,
     extension_refuse,
@@ -87,5 +87,6 @@ __all__ = [
     "issue_submit_fix",
     "issue_verify_fail",
     "issue_verify_pass",
+    "replayed_event",
     "require",
 ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import uuid
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -173,6 +174,8 @@ def record_event(
     data: dict[str, Any] | None = None,
     photos: Sequence[PreparedPhoto] = (),
     photo_kind: str | None = None,
+    observed_at: datetime.datetime | None = None,
+    client_token: uuid.UUID | None = None,
 ) -> IssueEvent:
     """Append the one event of a change, attach its photos and notify its natural recipients."""
     event = IssueEvent.objects.create(
@@ -188,10 +191,39 @@ def record_event(
         new_deadline=new_deadline,
         data=data or {},
         created_at=now,
+        observed_at=observed_at,
+        client_token=client_token,
     )
     if photos:
         attach_photos(issue=issue, kind=photo_kind, photos=photos, uploaded_by=actor, event=event)
     notifications.notify_event(event)
+    return event
+
+
+def observation_time(
+    observed_at: datetime.datetime | None, now: datetime.datetime
+) -> datetime.datetime | None:
+    """The phone's capture time, never later than the server's receipt (a clock running fast)."""
+    if observed_at is None:
+        return None
+    return min(observed_at, now)
+
+
+def replayed_event(
+    *, issue: Issue, actor: Any, client_token: uuid.UUID | None
+) -> IssueEvent | None:
+    """The event an earlier send of the same phone form already recorded, if any.
+
+    A token belongs to the person and the case it was first used for; reusing it elsewhere is
+    refused rather than answered with someone else's event.
+    """
+    if client_token is None:
+        return None
+    event = IssueEvent.objects.filter(client_token=client_token).first()
+    if event is None:
+        return None
+    if event.issue_id != issue.pk or event.actor_id != getattr(actor, "pk", None):
+        raise ValidationError(_("This form was already used. Reload the page and try again."))
     return event
 
 

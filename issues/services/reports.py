@@ -33,6 +33,7 @@ from issues.services.core import (
     check_required,
     deadline_or_default,
     lock_issue,
+    observation_time,
     record_event,
     require,
 )
@@ -118,8 +119,12 @@ def issue_create(
     address: str = "",
     photos: Sequence[PreparedPhoto] = (),
     client_token: uuid.UUID | str | None = None,
+    observed_at: datetime.datetime | None = None,
 ) -> Issue:
     """File a report with its before-photos; the same client_token twice files it once.
+
+    `observed_at` is when the phone captured the report (it may reach the server much later,
+    from the outbox); `reported_at` is when the server received it.
 
     District and community come from the point when one is given. When the category dispatches
     automatically and routing finds an organisation, the system dispatches it at once (a second
@@ -177,6 +182,7 @@ def issue_create(
         status=Status.REPORTED,
         client_token=token,
         reported_at=now,
+        observed_at=observation_time(observed_at, now) or now,
     )
     try:
         # The savepoint also takes back the case number, so a lost race leaves no gap.
@@ -199,6 +205,7 @@ def issue_create(
         now=now,
         data={"severity": severity, "point": point.pk if point else None},
         photos=photos,
+        observed_at=issue.observed_at,
         photo_kind=Photo.Kind.BEFORE,
     )
     if category.auto_dispatch:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import uuid
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -25,7 +26,9 @@ from issues.services.core import (
     deadline_or_default,
     iso,
     lock_issue,
+    observation_time,
     record_event,
+    replayed_event,
     require,
     withdraw_pending_extension,
 )
@@ -161,10 +164,21 @@ def issue_reassign(
 
 @transaction.atomic
 def issue_submit_fix(
-    *, issue: Issue, actor: User, photos: Sequence[PreparedPhoto], note: str = ""
+    *,
+    issue: Issue,
+    actor: User,
+    photos: Sequence[PreparedPhoto],
+    note: str = "",
+    client_token: uuid.UUID | None = None,
+    observed_at: datetime.datetime | None = None,
 ) -> Issue:
-    """Record the organisation's fix with after-photos and hand the issue to verification."""
+    """Record the organisation's fix with after-photos and hand the issue to verification.
+
+    A resend of the same phone form (the same client token) records nothing more.
+    """
     issue = lock_issue(issue)
+    if replayed_event(issue=issue, actor=actor, client_token=client_token) is not None:
+        return issue
     transition = require(issue, Action.SUBMIT_FIX, actor)
     check_required(transition, issue, {"photos": photos})
     now = timezone.now()
@@ -191,6 +205,8 @@ def issue_submit_fix(
         note=(note or "").strip(),
         photos=photos,
         photo_kind=Photo.Kind.AFTER,
+        observed_at=observation_time(observed_at, now),
+        client_token=client_token,
     )
     return issue
 
@@ -200,10 +216,18 @@ def issue_submit_fix(
 
 @transaction.atomic
 def issue_verify_pass(
-    *, issue: Issue, actor: User, photos: Sequence[PreparedPhoto] = (), note: str = ""
+    *,
+    issue: Issue,
+    actor: User,
+    photos: Sequence[PreparedPhoto] = (),
+    note: str = "",
+    client_token: uuid.UUID | None = None,
+    observed_at: datetime.datetime | None = None,
 ) -> Issue:
-    """Accept the fix after checking on site (核查通过) and close the case."""
+    """Accept the fix after checking on site (核查通过) and close the case; a resend is a no-op."""
     issue = lock_issue(issue)
+    if replayed_event(issue=issue, actor=actor, client_token=client_token) is not None:
+        return issue
     transition = require(issue, Action.VERIFY_PASS, actor)
     now = timezone.now()
     from_status = issue.status
@@ -222,16 +246,26 @@ def issue_verify_pass(
         data={"withdrawn_extension": withdrawn} if withdrawn else {},
         photos=photos,
         photo_kind=Photo.Kind.CHECK,
+        observed_at=observation_time(observed_at, now),
+        client_token=client_token,
     )
     return issue
 
 
 @transaction.atomic
 def issue_verify_fail(
-    *, issue: Issue, actor: User, reason: str, photos: Sequence[PreparedPhoto] = ()
+    *,
+    issue: Issue,
+    actor: User,
+    reason: str,
+    photos: Sequence[PreparedPhoto] = (),
+    client_token: uuid.UUID | None = None,
+    observed_at: datetime.datetime | None = None,
 ) -> Issue:
-    """Send the fix back for rework (返工): the organisation works on under the same deadline."""
+    """Send the fix back for rework (返工) under the same deadline; a resend is a no-op."""
     issue = lock_issue(issue)
+    if replayed_event(issue=issue, actor=actor, client_token=client_token) is not None:
+        return issue
     transition = require(issue, Action.VERIFY_FAIL, actor)
     check_required(transition, issue, {"reason": reason})
     now = timezone.now()
@@ -250,6 +284,8 @@ def issue_verify_fail(
         data={"rework_count": issue.rework_count},
         photos=photos,
         photo_kind=Photo.Kind.CHECK,
+        observed_at=observation_time(observed_at, now),
+        client_token=client_token,
     )
     return issue
 

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import uuid
 from collections import defaultdict
 from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import ValidationError
-from django.http import Http404, HttpRequest, HttpResponse
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
@@ -18,8 +20,9 @@ from django.views.decorators.http import require_GET, require_POST
 from districts.geo import amap_marker_url
 from districts.routing import RoutingDecision, route
 from issues import calendar, permissions, selectors, services, workflow
-from issues.forms import IssueActionForm, add_service_error
+from issues.forms import REPLAYABLE_ACTIONS, IssueActionForm, add_service_error
 from issues.models import Action, ExtensionRequest, Issue, Photo, Status
+from issues.views.offline import offline_cacheable
 from issues.workflow import Transition, TransitionError
 
 # Actions that decide the pending extension request rather than act on the issue itself.
@@ -140,6 +143,8 @@ def detail_context(
                 "danger": transition.action in DANGER_ACTIONS,
                 "open": form.is_bound,
                 "multipart": "photos" in form.fields,
+                # Field actions the phone can keep in its outbox and send when back online.
+                "replayable": transition.action in REPLAYABLE_ACTIONS,
             }
         )
     # "Mark as duplicate" offers likely originals (issues.selectors), still taking any number.
@@ -181,16 +186,52 @@ def detail_context(
 
 @login_required
 @require_GET
+@offline_cacheable
 def issue_detail(request: HttpRequest, pk: int) -> HttpResponse:
     """The issue page: photos, status, place, responsibility, timeline and the user's actions."""
     issue = get_issue_for_user(request.user, pk)
     return render(request, "issues/detail.html", detail_context(request, issue))
 
 
+def _wants_json(request: HttpRequest) -> bool:
+    # The outbox (static/js/outbox-core.js) replays phone forms and asks for JSON answers.
+    return "application/json" in request.headers.get("Accept", "")
+
+
+def _refusal(status: int, message: str, errors: dict | None = None) -> JsonResponse:
+    """A refusal the outbox shows as it is: the phone keeps the item with this message."""
+    return JsonResponse({"ok": False, "message": message, "errors": errors or {}}, status=status)
+
+
+def _replayed_token(request: HttpRequest, action: str) -> uuid.UUID | None:
+    if action not in REPLAYABLE_ACTIONS:
+        return None
+    try:
+        return uuid.UUID(request.POST.get(f"{action}-client_token", ""))
+    except ValueError:
+        return None
+
+
 @login_required
 @require_POST
 def issue_act(request: HttpRequest, pk: int, action: str) -> HttpResponse:
-    """Take one workflow action: 404 outside scope, 403 if not allowed, a message if stale."""
+    """Take one workflow action: 404 outside scope, 403 if not allowed, a message if stale.
+
+    Asked for JSON (the phone's outbox), it answers `{"ok": true, "url": ...}` or a refusal with
+    a message: 404, 403, 409 when the case has moved on, 422 for invalid input. A resend with
+    the client token of an action already recorded answers ok and records nothing.
+    """
+    if not _wants_json(request):
+        return _issue_act(request, pk, action)
+    try:
+        return _issue_act(request, pk, action)
+    except Http404:
+        return _refusal(404, _("This issue does not exist or is not in your area."))
+    except PermissionDenied as error:
+        return _refusal(403, str(error) or _("You may not take this action on this issue."))
+
+
+def _issue_act(request: HttpRequest, pk: int, action: str) -> HttpResponse:
     issue = get_issue_for_user(request.user, pk)
     try:
         transition = workflow.TRANSITIONS[Action(action)]
@@ -198,17 +239,36 @@ def issue_act(request: HttpRequest, pk: int, action: str) -> HttpResponse:
     except (ValueError, KeyError) as error:
         raise Http404 from error
     back = _safe_next(request) or issue.get_absolute_url()
+    wants_json = _wants_json(request)
+    token = _replayed_token(request, transition.action)
+    try:
+        replayed = services.replayed_event(issue=issue, actor=request.user, client_token=token)
+    except ValidationError as error:
+        if wants_json:
+            return _refusal(409, " ".join(error.messages))
+        messages.error(request, " ".join(error.messages))
+        return redirect(back)
+    if replayed is not None:
+        # A resend from the phone of an action the first send already recorded.
+        if wants_json:
+            return JsonResponse({"ok": True, "url": back, "repeated": True})
+        messages.info(request, _("This was already recorded."))
+        return redirect(back)
     try:
         # A role that may never act is refused (403); someone who could have acted a moment ago,
         # on a page left open while someone else acted, gets a message instead.
         services.require(issue, transition.action, request.user)
     except TransitionError as error:
+        if wants_json:
+            return _refusal(409, " ".join(error.messages))
         messages.error(request, " ".join(error.messages))
         return redirect(back)
     extension = None
     if transition.action in EXTENSION_DECISIONS:
         extension = issue.extension_requests.filter(status=ExtensionRequest.Status.PENDING).first()
         if extension is None:
+            if wants_json:
+                return _refusal(409, _("There is no pending extension request to decide."))
             messages.error(request, _("There is no pending extension request to decide."))
             return redirect(back)
     form = IssueActionForm(
@@ -219,6 +279,8 @@ def issue_act(request: HttpRequest, pk: int, action: str) -> HttpResponse:
         try:
             service(**target, actor=request.user, **form.service_kwargs())
         except TransitionError as error:  # someone else acted between our check and the lock
+            if wants_json:
+                return _refusal(409, " ".join(error.messages))
             messages.error(request, " ".join(error.messages))
             return redirect(back)
         except ValidationError as error:
@@ -231,7 +293,17 @@ def issue_act(request: HttpRequest, pk: int, action: str) -> HttpResponse:
             if not Issue.objects.visible_to(request.user).filter(pk=issue.pk).exists():
                 # A returned case is no longer the organisation's: back to the queue, not a 404.
                 messages.success(request, f"{done} {_('The case has left your queue.')}")
+                if wants_json:
+                    return JsonResponse({"ok": True, "url": reverse("home")})
                 return redirect("home")
             messages.success(request, done)
+            if wants_json:
+                return JsonResponse({"ok": True, "url": back})
             return redirect(back)
+    if wants_json:
+        return _refusal(
+            422,
+            _("The action was not recorded. Please check what you entered."),
+            form.errors.get_json_data(),
+        )
     return render(request, "issues/detail.html", detail_context(request, issue, bound_form=form))

@@ -24,6 +24,7 @@ from districts import policy
 from districts.models import Role
 from issues import selectors
 from issues.models import CLOCK_STATUSES, OPEN_STATUSES, Issue, Status
+from issues.views.offline import offline_cacheable
 
 # How many issues each home list shows; the full list is one link away.
 HOME_LIST_SIZE = 8
@@ -245,6 +246,7 @@ def _overview_context(user, visible: QuerySet[Issue], now: datetime.datetime) ->
 
 @require_GET
 @login_required
+@offline_cacheable
 def home(request: HttpRequest) -> HttpResponse:
     """The signed-in user's own work, chosen by role."""
     user = request.user

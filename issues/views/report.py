@@ -18,6 +18,7 @@ from districts.models import Category, Severity
 from issues import services
 from issues.forms import IssueReportForm, add_service_error
 from issues.models import Issue
+from issues.views.offline import offline_cacheable
 
 # How far around the phone inspection points are offered, and how many.
 NEARBY_RADIUS_M = 500
@@ -83,27 +84,51 @@ def _render_form(request: HttpRequest, form: IssueReportForm) -> HttpResponse:
 
 @login_required
 @require_http_methods(["GET", "POST"])
+@offline_cacheable
 def issue_report(request: HttpRequest) -> HttpResponse:
-    """The phone report form; a double tap (the same client token) files one issue."""
+    """The phone report form; a double tap (the same client token) files one issue.
+
+    The outbox replays it asking for JSON: a refusal then answers JSON too (403 with a
+    message, 400 with the form's errors), so the phone can keep the item and show why.
+    """
     if not policy.may_report(request.user):
+        if request.method == "POST" and _wants_json(request):
+            return _json_refusal(403, _("Your account may not report problems."))
         raise PermissionDenied
+    if request.method == "POST" and _wants_json(request):
+        try:
+            return _issue_report_post(request)
+        except PermissionDenied as error:
+            return _json_refusal(403, str(error) or _("You may not report problems here."))
     if request.method == "POST":
-        existing = _already_filed(request)
-        if existing is not None:
-            # A retried or doubled send: the first one went through; show it, file nothing.
-            return _created(request, existing, repeated=True)
-        form = IssueReportForm(request.POST, request.FILES, user=request.user)
-        if form.is_valid():
-            try:
-                issue = services.issue_create(reporter=request.user, **form.service_kwargs())
-            except ValidationError as error:  # PermissionDenied (out of scope) is a 403
-                add_service_error(form, error)
-            else:
-                return _created(request, issue, repeated=False)
-        if _wants_json(request):
-            return JsonResponse({"ok": False, "errors": form.errors.get_json_data()}, status=400)
-        return _render_form(request, form)
+        return _issue_report_post(request)
     form = IssueReportForm(user=request.user, initial={"client_token": uuid.uuid4()})
+    return _render_form(request, form)
+
+
+def _json_refusal(status: int, message: str, errors: dict | None = None) -> JsonResponse:
+    return JsonResponse({"ok": False, "message": message, "errors": errors or {}}, status=status)
+
+
+def _issue_report_post(request: HttpRequest) -> HttpResponse:
+    existing = _already_filed(request)
+    if existing is not None:
+        # A retried or doubled send: the first one went through; show it, file nothing.
+        return _created(request, existing, repeated=True)
+    form = IssueReportForm(request.POST, request.FILES, user=request.user)
+    if form.is_valid():
+        try:
+            issue = services.issue_create(reporter=request.user, **form.service_kwargs())
+        except ValidationError as error:  # PermissionDenied (out of scope) is a 403
+            add_service_error(form, error)
+        else:
+            return _created(request, issue, repeated=False)
+    if _wants_json(request):
+        return _json_refusal(
+            400,
+            _("The report was not filed. Please check the marked fields."),
+            form.errors.get_json_data(),
+        )
     return _render_form(request, form)
 
 
@@ -124,7 +149,7 @@ def _created(request: HttpRequest, issue: Issue, *, repeated: bool) -> HttpRespo
     else:
         messages.success(request, _("Issue %(number)s was filed.") % {"number": issue})
     if _wants_json(request):
-        return JsonResponse({"ok": True, "url": issue.get_absolute_url()})
+        return JsonResponse({"ok": True, "url": issue.get_absolute_url(), "repeated": repeated})
     return redirect(issue)
 
 

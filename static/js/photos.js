@@ -1,7 +1,7 @@
 /* Photo inputs, enhanced: previews, removal, and downscaling in the browser before upload.
  *
  * Route chosen (and why): each photo is decoded by the browser, drawn on a canvas no larger
- * than 2048 px on its longest side and re-encoded as JPEG (quality 0.85), which turns a 4-8 MB
+ * than 1600 px on its longest side and re-encoded as JPEG (quality 0.82), which turns a 4-8 MB
  * phone photo into a few hundred kB on a weak street signal. Re-encoding drops EXIF, so the
  * original's capture time and GPS are read first (static/js/exif.js) and sent as hidden fields
  * photo_taken_at[] and photo_gps[], one per photo in file order. The server re-encodes every
@@ -18,7 +18,8 @@
 (function () {
   "use strict";
 
-  var QUALITY = 0.85;
+  // 1600 px and 0.82 keep a report of three 12 MP photos under 1.5 MB (README, measured).
+  var QUALITY = 0.82;
   // A JPEG this small and already within the size limit is not worth re-encoding.
   var KEEP_BELOW_BYTES = 600 * 1024;
   // A file modified this recently was just taken with the camera: its time is the capture time.
@@ -137,7 +138,7 @@
     var previews = widget.querySelector("[data-photo-previews]");
     var meta = widget.querySelector("[data-photo-meta]");
     var status = widget.querySelector("[data-photo-status]");
-    var maxSide = parseInt(widget.getAttribute("data-max-side"), 10) || 2048;
+    var maxSide = parseInt(widget.getAttribute("data-max-side"), 10) || 1600;
     var items = [];
     var pending = Promise.resolve();
     var busy = 0;
@@ -159,6 +160,18 @@
       items.forEach(function (item) { transfer.items.add(item.file); });
       input.files = transfer.files;
       render();
+      widget.dispatchEvent(new CustomEvent("civic-photos-changed", { bubbles: true }));
+    }
+
+    /* The outbox keeps photos on the phone: refuse new ones that would not fit, clearly. */
+    function fitsStorage(prepared) {
+      if (!navigator.storage || !navigator.storage.estimate) return Promise.resolve(true);
+      var needed = prepared.reduce(function (sum, item) { return sum + item.file.size; }, 0);
+      return navigator.storage.estimate().then(function (estimate) {
+        if (!estimate.quota) return true;
+        // Room for the draft and the outbox copy, and a margin the browser needs itself.
+        return estimate.usage + needed * 2 + 5 * 1024 * 1024 <= estimate.quota;
+      }).catch(function () { return true; });
     }
 
     function render() {
@@ -198,7 +211,11 @@
           meta.appendChild(hidden);
         });
       });
-      if (status) {
+      if (status && refusedForSpace && busy === 0) {
+        status.textContent = widget.getAttribute("data-msg-quota");
+        status.classList.add("photo-refused");
+      } else if (status) {
+        status.classList.remove("photo-refused");
         status.textContent = busy > 0
           ? widget.getAttribute("data-msg-preparing")
           : items.length
@@ -208,6 +225,24 @@
     }
 
     if (status) status.setAttribute("data-initial", status.textContent);
+    var refusedForSpace = false;
+
+    widget.civicPhotoItems = function () {
+      return items.map(function (item) { return { file: item.file, takenAt: item.takenAt, gps: item.gps }; });
+    };
+    widget.civicPhotoRestore = function (saved) {
+      saved.forEach(function (entry) {
+        var file = entry.blob instanceof File ? entry.blob
+          : new File([entry.blob], entry.name || "photo.jpg", { type: entry.type || "image/jpeg" });
+        items.push({ file: file, takenAt: entry.takenAt || "", gps: entry.gps || "", url: URL.createObjectURL(file) });
+      });
+      sync();
+    };
+    widget.civicPhotoClear = function () {
+      items.forEach(function (item) { URL.revokeObjectURL(item.url); });
+      items = [];
+      sync();
+    };
 
     input.addEventListener("change", function () {
       var chosen = Array.prototype.slice.call(input.files || []);
@@ -218,9 +253,16 @@
       render();
       var work = Promise.all(chosen.map(function (file) { return prepare(file, maxSide); }))
         .then(function (prepared) {
-          prepared.forEach(function (item) {
-            item.url = URL.createObjectURL(item.file);
-            items.push(item);
+          return fitsStorage(prepared).then(function (fits) {
+            if (!fits) {
+              refusedForSpace = true;
+              return;
+            }
+            refusedForSpace = false;
+            prepared.forEach(function (item) {
+              item.url = URL.createObjectURL(item.file);
+              items.push(item);
+            });
           });
         })
         .catch(function () {
@@ -252,7 +294,9 @@
     document.querySelectorAll("[data-photo-widget]").forEach(enhance);
     // A plain (non-report) form with photos still posts natively: hold the post until ready.
     document.querySelectorAll("form").forEach(function (form) {
-      if (form.id === "report-form" || !form.querySelector("[data-photo-widget]")) return;
+      // The report form and outbox forms wait for the photos themselves.
+      if (form.id === "report-form" || form.hasAttribute("data-outbox")) return;
+      if (!form.querySelector("[data-photo-widget]")) return;
       form.addEventListener("submit", function (event) {
         if (!form.querySelector("[data-photo-widget][data-busy]")) return;
         event.preventDefault();
@@ -261,7 +305,33 @@
     });
   }
 
-  window.CivicPhotos = { whenReady: whenReady };
+  function widgets(form) {
+    return Array.prototype.slice.call(form.querySelectorAll("[data-photo-widget]"));
+  }
+
+  window.CivicPhotos = {
+    whenReady: whenReady,
+    /* The prepared photos of a form, per file input name: {name: [{file, takenAt, gps}]}. */
+    items: function (form) {
+      var result = {};
+      widgets(form).forEach(function (widget) {
+        var input = widget.querySelector('input[type="file"]');
+        if (widget.civicPhotoItems && input) result[input.name] = widget.civicPhotoItems();
+      });
+      return result;
+    },
+    /* Put saved photos (a draft's, an outbox item's) back: [{field, blob, name, type, takenAt, gps}]. */
+    restore: function (form, files) {
+      widgets(form).forEach(function (widget) {
+        var input = widget.querySelector('input[type="file"]');
+        if (!widget.civicPhotoRestore || !input) return;
+        widget.civicPhotoRestore(files.filter(function (file) { return file.field === input.name; }));
+      });
+    },
+    clear: function (form) {
+      widgets(form).forEach(function (widget) { if (widget.civicPhotoClear) widget.civicPhotoClear(); });
+    },
+  };
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", init);
   else init();
 })();

@@ -2,9 +2,12 @@
  * phrases and severity, and a send that survives a bad connection.
  *
  * Everything here is an enhancement: without JavaScript the page is a plain multipart form.
- * The send goes through XMLHttpRequest (for upload progress) and asks for JSON. On a network
- * failure nothing is lost: the photos are still in memory and the same client_token is sent
- * again, so the server files the problem once however often the inspector taps "Send".
+ * With it, "Send" first stores the report (fields, prepared photos, a new client token, the
+ * capture time) in the phone's outbox (static/js/outbox-core.js), then sends it through
+ * XMLHttpRequest (for upload progress) asking for JSON. With no signal the report waits in the
+ * outbox and goes by itself later; the token makes the server file it once however often it is
+ * sent. What is typed is kept as a draft as it is typed, and comes back after the tab closed.
+ * The page itself may come from the service worker's cache, so the token is made here.
  */
 (function () {
   "use strict";
@@ -108,20 +111,80 @@
     window.setTimeout(stopWatching, WATCH_LIMIT_MS);
   }
 
+  function afterNearby() {
+    var first = nearbyBox.querySelector(".nearby-choice");
+    if (first && !pointChosenByHand) choosePoint(first, false);
+    markChosen();
+  }
+
   function fetchNearby(here) {
     var url = form.getAttribute("data-nearby-url") + "?lat=" + encodeURIComponent(here.lat.toFixed(6)) +
       "&lng=" + encodeURIComponent(here.lng.toFixed(6));
+    if (!navigator.onLine) {
+      nearbyOffline(here);
+      return;
+    }
     fetch(url, { credentials: "same-origin", headers: { Accept: "text/html" } })
       .then(function (response) { return response.ok ? response.text() : ""; })
       .then(function (html) {
         if (!html) return;
         // The fragment is our own server-rendered, escaped template (same origin, CSP-bound).
         nearbyBox.innerHTML = html;
-        var first = nearbyBox.querySelector(".nearby-choice");
-        if (first && !pointChosenByHand) choosePoint(first, false);
-        markChosen();
+        afterNearby();
       })
-      .catch(function () { /* offline: the picker below still works */ });
+      .catch(function () { nearbyOffline(here); });
+  }
+
+  /* No signal: the nearest points from the reference data the service worker keeps. */
+  var referencePoints = null;
+  function loadReference() {
+    if (referencePoints) return Promise.resolve(referencePoints);
+    return fetch(form.getAttribute("data-reference-url"), { credentials: "same-origin" })
+      .then(function (response) { return response.ok ? response.json() : { points: [] }; })
+      .then(function (data) {
+        referencePoints = (data.points || []).filter(function (p) { return p.lat != null && p.lng != null; });
+        return referencePoints;
+      })
+      .catch(function () { return []; });
+  }
+
+  function nearbyOffline(here) {
+    var radius = parseInt(form.getAttribute("data-nearby-radius"), 10) || 500;
+    loadReference().then(function (points) {
+      var ranked = points.map(function (p) {
+        return { point: p, distance: Math.round(distance(here, { lat: p.lat, lng: p.lng })) };
+      }).filter(function (entry) { return entry.distance <= radius; })
+        .sort(function (a, b) { return a.distance - b.distance || a.point.id - b.point.id; })
+        .slice(0, 8);
+      nearbyBox.textContent = "";
+      var help = document.createElement("p");
+      help.className = "help";
+      help.textContent = ranked.length ? message("nearby-offline", { radius: radius }) : message("nearby-none", { radius: radius });
+      nearbyBox.appendChild(help);
+      if (!ranked.length) return;
+      var list = document.createElement("ul");
+      list.className = "nearby-list";
+      ranked.forEach(function (entry) {
+        var li = document.createElement("li");
+        var button = document.createElement("button");
+        button.type = "button";
+        button.className = "nearby-choice";
+        button.setAttribute("data-point-id", String(entry.point.id));
+        button.setAttribute("data-point-label", entry.point.label || entry.point.name);
+        button.setAttribute("aria-pressed", "false");
+        [["nearby-name", entry.point.name], ["nearby-meta", entry.point.community],
+          ["nearby-distance", message("metres", { distance: entry.distance })]].forEach(function (part) {
+          var span = document.createElement("span");
+          span.className = part[0];
+          span.textContent = part[1];
+          button.appendChild(span);
+        });
+        li.appendChild(button);
+        list.appendChild(li);
+      });
+      nearbyBox.appendChild(list);
+      afterNearby();
+    });
   }
 
   // The point is a picker (text "name [code]", see picker.js); a nearby button fills it.
@@ -206,9 +269,19 @@
     chip.classList.add("chip-used");
   });
 
-  /* ---------- send ---------- */
+  /* ---------- send, through the outbox ---------- */
 
   var sending = false;
+  var outbox = window.CivicOutbox;
+  var tokenInput = form.querySelector('input[name="client_token"]');
+  var queuedBox = document.getElementById("report-queued");
+  var draftBox = document.getElementById("report-draft");
+  var draftKey = outbox ? "report:" + outbox.user : null;
+  var dirty = false;
+  var editing = null; // the outbox item being corrected, if any
+
+  // The page may be the service worker's cached copy: every new report gets its own token.
+  if (outbox && tokenInput) tokenInput.value = outbox.core.newToken();
 
   function clearErrors() {
     problemBox.hidden = true;
@@ -238,21 +311,19 @@
     problemBox.scrollIntoView({ block: "center" });
   }
 
-  function showErrors(errors) {
+  function showErrors(errors, text) {
     var general = [];
-    var firstSlot = null;
     Object.keys(errors || {}).forEach(function (name) {
       var texts = errors[name].map(function (error) { return error.message; });
       var slot = form.querySelector('[data-errors-for="' + name + '"]');
       if (slot && name !== "__all__") {
         slot.appendChild(errorList(texts));
         if (slot.parentElement) slot.parentElement.classList.add("has-error");
-        firstSlot = firstSlot || slot;
       } else {
         general = general.concat(texts);
       }
     });
-    showProblem(message("invalid"), general);
+    showProblem(text || message("invalid"), general);
   }
 
   function finish() {
@@ -261,70 +332,227 @@
     progress.hidden = true;
   }
 
-  function send() {
+  /* ---------- drafts: what is typed survives a closed tab ---------- */
+
+  var SKIP_IN_DRAFT = { csrfmiddlewaretoken: true, "photo_taken_at[]": true, "photo_gps[]": true };
+
+  function snapshot() {
     var data = new FormData(form);
-    var request = new XMLHttpRequest();
-    request.open("POST", form.action);
-    request.setRequestHeader("Accept", "application/json");
-    request.timeout = 5 * 60 * 1000;
-    request.upload.addEventListener("progress", function (event) {
-      if (!event.lengthComputable) return;
-      var percent = Math.round((event.loaded / event.total) * 100);
+    var fields = [];
+    data.forEach(function (value, name) {
+      if (typeof value === "string" && !SKIP_IN_DRAFT[name]) fields.push([name, value]);
+    });
+    var photos = window.CivicPhotos ? window.CivicPhotos.items(form) : {};
+    var files = [];
+    Object.keys(photos).forEach(function (field) {
+      photos[field].forEach(function (item) {
+        files.push({ field: field, blob: item.file, name: item.file.name, type: item.file.type,
+          takenAt: item.takenAt, gps: item.gps });
+      });
+    });
+    return { fields: fields, files: files };
+  }
+
+  function hasContent(state) {
+    return state.files.length > 0 || state.fields.some(function (pair) {
+      return pair[1] && ["category", "description", "address", "point", "community"].indexOf(pair[0]) !== -1;
+    });
+  }
+
+  var draftTimer = null;
+  function saveDraftSoon() {
+    if (!draftKey || editing) return;
+    dirty = true;
+    window.clearTimeout(draftTimer);
+    draftTimer = window.setTimeout(function () {
+      var state = snapshot();
+      if (!hasContent(state)) {
+        outbox.core.deleteDraft(draftKey);
+        dirty = false;
+        return;
+      }
+      outbox.core.saveDraft(draftKey, state);
+    }, 400);
+  }
+
+  function applyFields(fields) {
+    var byName = {};
+    fields.forEach(function (pair) { byName[pair[0]] = pair[1]; });
+    ["description", "address", "latitude", "longitude", "accuracy_m"].forEach(function (name) {
+      var input = form.querySelector('[name="' + name + '"]');
+      if (input && name in byName) input.value = byName[name];
+    });
+    ["category", "severity"].forEach(function (name) {
+      var radio = form.querySelector('input[name="' + name + '"][value="' + byName[name] + '"]');
+      if (radio) {
+        radio.checked = true;
+        if (name === "category") {
+          var more = radio.closest("details");
+          if (more) more.open = true;
+          onCategory(radio);
+        } else {
+          severityTouched = true;
+        }
+      }
+    });
+    if (byName.point && pointSelect) {
+      choosePoint(byName.point, true);
+    } else if (byName.community && communitySelect) {
+      communitySelect.value = byName.community;
+    }
+    if (byName.latitude && byName.longitude) {
+      showStatus(message("position-kept", { lat: byName.latitude, lng: byName.longitude }), "good");
+    }
+  }
+
+  function restore(state) {
+    applyFields(state.fields || []);
+    if (window.CivicPhotos && state.files && state.files.length) window.CivicPhotos.restore(form, state.files);
+  }
+
+  form.addEventListener("input", saveDraftSoon);
+  form.addEventListener("change", saveDraftSoon);
+  form.addEventListener("civic-photos-changed", saveDraftSoon);
+  nearbyBox.addEventListener("click", saveDraftSoon);
+
+  function discardDraft() {
+    if (draftKey) outbox.core.deleteDraft(draftKey);
+    dirty = false;
+    if (draftBox) draftBox.hidden = true;
+  }
+
+  function resetForNext() {
+    form.reset();
+    if (window.CivicPhotos) window.CivicPhotos.clear(form);
+    if (tokenInput) tokenInput.value = outbox.core.newToken();
+    editing = null;
+    discardDraft();
+    onCategory(null);
+    document.querySelectorAll(".chip-used").forEach(function (chip) { chip.classList.remove("chip-used"); });
+    // form.reset() emptied the position: take it again for the next report.
+    lastFetched = null;
+    locate();
+  }
+
+  if (draftBox) {
+    draftBox.querySelector("button").addEventListener("click", function () {
+      resetForNext();
+    });
+  }
+
+  /* The capture in progress holds back a new version of the app until it is sent or dropped. */
+  window.CivicCapture = { busy: function () { return sending || dirty; } };
+
+  /* ---------- send ---------- */
+
+  function sendPlain() {
+    // No outbox (no IndexedDB): the form posts as it always did.
+    form.submit();
+  }
+
+  function reportLabel() {
+    var chosen = form.querySelector('input[name="category"]:checked');
+    var tile = chosen && chosen.closest("label");
+    var name = tile ? tile.textContent.replace(/\s+/g, " ").trim() : "";
+    var where = pointSelect && pointSelect.value ? pointSelect.options[pointSelect.selectedIndex].textContent : "";
+    return [message("outbox-label"), name, where].filter(Boolean).join(" · ");
+  }
+
+  function sendThroughOutbox() {
+    var item = outbox.captureForm(form, {
+      id: editing || (tokenInput && tokenInput.value) || undefined,
+      kind: "report",
+      label: reportLabel(),
+      editUrl: window.location.pathname,
+    });
+    progress.value = 0;
+    progress.hidden = false;
+    submitStatus.textContent = message("sending", { percent: 0 });
+    var onProgress = {};
+    onProgress[item.id] = function (percent) {
       progress.value = percent;
       submitStatus.textContent = message("sending", { percent: percent });
-    });
-    request.addEventListener("load", function () {
-      var body = null;
-      try {
-        body = JSON.parse(request.responseText);
-      } catch (error) {
-        body = null;
-      }
-      if (body && body.ok && body.url) {
+    };
+    outbox.enqueue(item, { onProgress: onProgress }).then(function (stored) {
+      discardDraft();
+      if (stored && stored.state === "sent") {
         submitStatus.textContent = message("sent");
-        window.location.assign(body.url);
+        outbox.core.remove(stored.id).then(function () {
+          window.location.assign(stored.resultUrl);
+        });
         return;
       }
       finish();
       submitStatus.textContent = "";
-      if (body && body.errors) showErrors(body.errors);
-      else if (/\/accounts\/login\//.test(request.responseURL || "")) showProblem(message("logged-out"));
-      else showProblem(message("server", { status: request.status }));
-    });
-    function failed() {
+      if (stored && stored.state === "refused") {
+        // Nothing was filed and the form still holds everything: correct it here.
+        outbox.core.remove(stored.id);
+        editing = stored.id;
+        showErrors(stored.serverErrors, stored.serverMessage);
+        return;
+      }
+      queuedBox.hidden = false;
+      queuedBox.querySelector("[data-queued-text]").textContent =
+        stored && stored.state === "login" ? message("queued-login") : message("queued");
+      queuedBox.scrollIntoView({ block: "center" });
+      resetForNext();
+    }, function () {
       finish();
       submitStatus.textContent = "";
-      showProblem(message("network"));
-    }
-    request.addEventListener("error", failed);
-    request.addEventListener("timeout", failed);
-    request.addEventListener("abort", failed);
-    progress.value = 0;
-    progress.hidden = false;
-    submitStatus.textContent = message("sending", { percent: 0 });
-    request.send(data);
+      showProblem(message("storage-failed"));
+    });
   }
 
   form.addEventListener("submit", function (event) {
-    if (!window.FormData || !window.XMLHttpRequest) return; // the plain post still works
+    if (!window.FormData) return; // the plain post still works
     event.preventDefault();
-    if (sending) return; // a double tap: one request in flight is enough
+    if (sending) return; // a double tap: one send is enough
     sending = true;
     submitButton.disabled = true;
     clearErrors();
+    if (queuedBox) queuedBox.hidden = true;
     submitStatus.textContent = message("wait-photos");
     var ready = window.CivicPhotos ? window.CivicPhotos.whenReady(form) : Promise.resolve();
-    ready.then(send, send);
+    var go = outbox ? sendThroughOutbox : sendPlain;
+    ready.then(go, go);
   });
+
+  /* ---------- a draft, or an outbox item to correct ---------- */
+
+  function openSaved() {
+    if (!outbox) return Promise.resolve(false);
+    var match = /#outbox=([0-9a-f-]+)/.exec(window.location.hash);
+    if (match) {
+      return outbox.core.get(match[1]).then(function (item) {
+        if (!item || item.user !== outbox.user || item.kind !== "report") return false;
+        editing = item.id;
+        if (tokenInput) tokenInput.value = item.id;
+        restore(item);
+        if (item.serverMessage) showErrors(item.serverErrors, item.serverMessage);
+        return true;
+      });
+    }
+    return outbox.core.loadDraft(draftKey).then(function (draft) {
+      if (!draft || !hasContent(draft)) return false;
+      restore(draft);
+      dirty = true;
+      if (draftBox) draftBox.hidden = false;
+      return true;
+    });
+  }
 
   /* ---------- start ---------- */
 
-  if (fields.latitude.value && fields.longitude.value) {
-    // A re-rendered form keeps its position; offer the points around it again.
-    lastFetched = { lat: parseFloat(fields.latitude.value), lng: parseFloat(fields.longitude.value) };
-    fetchNearby(lastFetched);
-    gpsRetry.hidden = false;
-  } else {
-    locate();
+  function start() {
+    if (fields.latitude.value && fields.longitude.value) {
+      // A re-rendered or restored form keeps its position; offer the points around it again.
+      lastFetched = { lat: parseFloat(fields.latitude.value), lng: parseFloat(fields.longitude.value) };
+      fetchNearby(lastFetched);
+      gpsRetry.hidden = false;
+    } else {
+      locate();
+    }
   }
+
+  openSaved().catch(function () { return false; }).then(start);
 })();

@@ -108,8 +108,8 @@ def test_issue_lifecycle_on_phones(phones, browser_world, shots):
     assert issue.location_accuracy_m == 12
     assert "桶边散落垃圾" in issue.description
     photo = issue.photos.get()
-    # Downscaled in the browser to 2048 px, with the original's capture time and GPS kept.
-    assert max(photo.width, photo.height) == 2048
+    # Downscaled in the browser to 1600 px, with the original's capture time and GPS kept.
+    assert max(photo.width, photo.height) == 1600
     assert photo.taken_at == datetime.datetime(2026, 3, 1, 10, 20, 30, tzinfo=SHANGHAI)
     assert (str(photo.gps_latitude), str(photo.gps_longitude)) == ("43.660000", "122.250000")
     assert alice.locator(".timeline-item").count() == 1

@@ -187,7 +187,11 @@ def test_script_send_gets_json_with_the_issue_url(client, world):
     client.force_login(world.alice)
     response = client.post(REPORT_URL, report_data(world), HTTP_ACCEPT="application/json")
     assert response.status_code == 200
-    assert response.json() == {"ok": True, "url": Issue.objects.get().get_absolute_url()}
+    assert response.json() == {
+        "ok": True,
+        "url": Issue.objects.get().get_absolute_url(),
+        "repeated": False,
+    }
 
 
 def test_script_send_with_errors_gets_them_as_json(client, world):
