@@ -57,6 +57,11 @@ INSTALLED_APPS = [
     "issues",
     "reminders",
 ]
+# The demo loader and the benchmarks (devtools/) exist only where they run: with DEBUG on (as
+# ./dev demo sets it) or when asked for; production never has the demo's known-password accounts.
+DEVTOOLS = env_bool("CIVICAPP_DEVTOOLS", DEBUG)
+if DEVTOOLS:
+    INSTALLED_APPS.append("devtools")
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",

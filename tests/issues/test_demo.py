@@ -14,6 +14,10 @@ from django.db import transaction
 from django.db.models import Count
 from django.utils import timezone
 
+from devtools.demo.data import CASES
+from devtools.demo.timeline import Planner, WorkClock, deadline_bound
+from devtools.management.commands.load_demo import CaseRunner, case_token
+from devtools.management.commands.load_demo import Command as LoadDemo
 from districts import coverage
 from districts.models import (
     AuditEntry,
@@ -29,10 +33,6 @@ from districts.models import (
 )
 from districts.routing import route
 from issues import calendar
-from issues.demo.data import CASES
-from issues.demo.timeline import Planner, WorkClock, deadline_bound
-from issues.management.commands.load_demo import CaseRunner, case_token
-from issues.management.commands.load_demo import Command as LoadDemo
 from issues.models import (
     Action,
     Escalation,
@@ -177,7 +177,7 @@ SET_DEADLINE = (Action.DISPATCH, Action.REASSIGN, Action.REOPEN)
 
 
 def assert_demo_invariants(now: datetime.datetime) -> None:
-    """What the loaded demo promises whenever it was loaded (see issues/demo/timeline.py)."""
+    """What the loaded demo promises whenever it was loaded (see devtools/demo/timeline.py)."""
     clock = WorkClock(now)
     issues = list(
         Issue.objects.filter(client_token__in=[case_token(case.key) for case in CASES])
@@ -234,11 +234,15 @@ def assert_demo_invariants(now: datetime.datetime) -> None:
         requested = extension.requested_deadline
         assert requested > extension.created_at
         assert clock.is_working_moment(requested)
-        assert requested <= deadline_bound(issue.category, issue.clock_started_at)
+        assert requested <= deadline_bound(
+            issue.category, issue.clock_started_at, work_calendar=clock.work_calendar
+        )
     for issue in issues:
         if issue.deadline is not None and issue.clock_started_at is not None:
             assert issue.clock_started_at < issue.deadline
-            assert issue.deadline <= deadline_bound(issue.category, issue.clock_started_at)
+            assert issue.deadline <= deadline_bound(
+                issue.category, issue.clock_started_at, work_calendar=clock.work_calendar
+            )
 
 
 @pytest.fixture

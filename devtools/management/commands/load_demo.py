@@ -2,7 +2,7 @@
 
 Reference data is keyed by code (and assignments by their full slot and start date); demo
 accounts by username; demo cases by a client token derived from the case's name. Cases are
-made through the issue services, each step replayed at the moment `issues.demo.timeline` plans
+made through the issue services, each step replayed at the moment `devtools.demo.timeline` plans
 for it on the work calendar (office hours on working days, whenever the command runs), so event
 times, timestamps, deadlines and the green/yellow/red timer lights all agree.
 """
@@ -24,6 +24,10 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.utils import timezone
 
+from devtools.demo import data as demo_data
+from devtools.demo.data import ACCOUNTS, CASES, DEMO_PASSWORD, Step
+from devtools.demo.photos import draw_photo
+from devtools.demo.timeline import CasePlan, PlannedStep, Planner
 from districts.models import (
     Category,
     CheckItem,
@@ -39,10 +43,6 @@ from districts.models import (
     Zone,
 )
 from districts.taxonomy import install_default_taxonomy
-from issues.demo import data as demo_data
-from issues.demo.data import ACCOUNTS, CASES, DEMO_PASSWORD, Step
-from issues.demo.photos import draw_photo
-from issues.demo.timeline import CasePlan, PlannedStep, Planner
 
 User = get_user_model()
 
