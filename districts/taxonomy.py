@@ -1,4 +1,4 @@
-"""The default taxonomy of domain.md §6: point types with their check items, and issue categories.
+"""The default taxonomy of docs/domain.md §6: point types with their check items, and categories.
 
 Plain data, re-applied by `manage.py load_taxonomy` and by the demo. Admins edit the rows
 afterwards; codes are the stable keys. Migration `districts/0002_default_taxonomy` installs a
@@ -316,7 +316,7 @@ def _category(
     )
 
 
-# In the order of domain.md §6b; sort_order follows this order.
+# In the order of docs/domain.md §6b; sort_order follows this order.
 CATEGORIES: tuple[CategorySeed, ...] = (
     _category(
         "GARBAGE_EXPOSED",

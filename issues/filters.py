@@ -59,7 +59,7 @@ SORT_CHOICES = [
 ]
 PAGE_SIZES = (10, 20, 50, 100)
 DEFAULT_PAGE_SIZE = 20
-# The share of the allowed time after which the timer light turns yellow (domain.md §4).
+# The share of the allowed time after which the timer light turns yellow (docs/domain.md §4).
 YELLOW_FROM_FRACTION = 0.8
 
 ANY_LABEL = _("Any")

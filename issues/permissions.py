@@ -1,4 +1,4 @@
-"""Who may see and act on an issue: pure predicates over the user's membership (domain.md §2).
+"""Who may see and act on an issue: pure predicates over the user's membership (docs/domain.md §2).
 
 `can_view` is the Python twin of `Issue.objects.visible_to`; a test keeps them in agreement.
 The only query these predicates may run is loading a membership's district ids once; the result

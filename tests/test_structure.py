@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import ast
 import os
+import re
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -102,5 +104,82 @@ def test_structure_taxonomy_migration_reads_its_frozen_copy_of_the_data():
 
     migration = PROJECT / "districts/migrations/0002_default_taxonomy.py"
     assert "districts.migrations._taxonomy_0002" in imported_modules(migration)
-    # domain.md §6: 17 point types and 32 categories.
+    # docs/domain.md §6: 17 point types and 32 categories.
     assert (len(frozen.POINT_TYPES), len(frozen.CATEGORIES)) == (17, 32)
+
+
+# --- packaging (pyproject.toml) and the specification ------------------------------------------
+
+TEST_AND_DEV_TOOLS = {
+    "pytest",
+    "pytest-django",
+    "hypothesis",
+    "factory-boy",
+    "playwright",
+    "time-machine",
+    "ruff",
+    "mypy",
+    "django-stubs",
+}
+
+
+def requirement_names(path: Path) -> set[str]:
+    names = set()
+    for line in path.read_text(encoding="utf-8").splitlines():
+        line = line.split("#", 1)[0].strip()
+        if not line or line.startswith("-"):
+            continue
+        name = re.split(r"[\s\[<>=!~;@]", line, maxsplit=1)[0]
+        names.add(re.sub(r"[-_.]+", "-", name).lower())
+    return names
+
+
+def pyproject() -> dict:
+    return tomllib.loads((PROJECT / "pyproject.toml").read_text(encoding="utf-8"))
+
+
+def test_structure_runtime_requirements_include_no_test_libraries():
+    runtime = requirement_names(PROJECT / "requirements.txt")
+    assert {"django", "celery", "chinesecalendar"} <= runtime
+    assert runtime & TEST_AND_DEV_TOOLS == set()
+    # The tools are still pinned, for the demo and the tests.
+    dev = requirement_names(PROJECT / "requirements-dev.txt")
+    assert {"pytest", "time-machine", "ruff"} <= dev
+
+
+def test_structure_package_declares_the_runtime_requirements_and_a_build_system():
+    config = pyproject()
+    assert config["build-system"]["build-backend"] == "setuptools.build_meta"
+    assert config["project"]["dynamic"] == ["dependencies"]
+    dynamic = config["tool"]["setuptools"]["dynamic"]["dependencies"]
+    assert dynamic == {"file": ["requirements.txt"]}
+
+
+def test_structure_package_ships_every_runtime_package_and_no_tests_or_dev_tools():
+    declared = set(config_packages := pyproject()["tool"]["setuptools"]["packages"])
+    assert len(declared) == len(config_packages)
+    on_disk = {
+        ".".join(init.parent.relative_to(PROJECT).parts)
+        for app in RUNTIME_APPS
+        for init in (PROJECT / app).rglob("__init__.py")
+    }
+    site = {package for package in declared if package.startswith("civicapp.site.")}
+    assert declared - site == on_disk, "list every runtime package in pyproject.toml"
+    assert not any(p.split(".")[0] in {"tests", "devtools"} for p in declared)
+    mapped = pyproject()["tool"]["setuptools"]["package-dir"]
+    assert {mapped[package] for package in site} == {"templates", "static", "locale"}
+
+
+def test_structure_the_specification_the_code_cites_is_in_the_repository():
+    spec = (PROJECT / "docs/domain.md").read_text(encoding="utf-8")
+    sections = set(re.findall(r"^## (\d+)\.", spec, flags=re.MULTILINE))
+    citations = []
+    for path in python_files(*FIRST_PARTY):
+        if path.name.startswith("_taxonomy_"):
+            continue  # frozen copies keep their words
+        text = path.read_text(encoding="utf-8")
+        for match in re.finditer(r"(\S*)domain\.md(?: §(\d+))?", text):
+            citations.append((path.relative_to(PROJECT), match.group(1), match.group(2)))
+    assert citations
+    assert [c for c in citations if not c[1].endswith("docs/")] == []
+    assert [c for c in citations if c[2] is not None and c[2] not in sections] == []

@@ -1,4 +1,4 @@
-"""The demo zone of domain.md §8: places, organisations, assignments, accounts and cases.
+"""The demo zone of docs/domain.md §8: places, organisations, assignments, accounts and cases.
 
 Named places come from the article in `../shared/seed/`; the rest is invented to read as
 plausible. Codes are the stable keys that make `manage.py load_demo` idempotent. Coordinates

@@ -1,4 +1,4 @@
-"""Install the default taxonomy of domain.md §6 and the default zone (idempotent, keyed by code).
+"""Install the default taxonomy of docs/domain.md §6 and the default zone (idempotent, keyed by code).
 
 The data is the frozen copy beside this file (`_taxonomy_0002.py`), not the live
 `districts/taxonomy.py`, so a later edit of the taxonomy cannot change what this migration installs.

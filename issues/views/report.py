@@ -18,7 +18,7 @@ from issues import permissions, services
 from issues.forms import IssueReportForm, add_service_error, reporting_points
 from issues.models import Issue
 
-# Roles that log problems (domain.md §2); handlers and leaders do not.
+# Roles that log problems (docs/domain.md §2); handlers and leaders do not.
 REPORTING_ROLES = frozenset({Role.INSPECTOR, Role.SUPERVISOR, Role.ADMIN})
 # How far around the phone inspection points are offered, and how many.
 NEARBY_RADIUS_M = 500

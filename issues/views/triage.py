@@ -19,9 +19,11 @@ from issues import permissions, services
 from issues.models import Action, Issue, Photo, Status
 from issues.workflow import TransitionError
 
-# Roles that triage and dispatch (domain.md §2).
+# Roles that triage and dispatch (docs/domain.md §2).
 TRIAGE_ROLES = frozenset({Role.SUPERVISOR, Role.ADMIN})
-# Roles that verify fixes: supervisors, and inspectors other than the handler who fixed.
+# Roles that may open the verification queue (docs/domain.md §4): supervisors, admins and
+# inspectors. Whether one may pass or fail a given fix (never whoever submitted it, nor staff of
+# the assigned organisation) is decided per issue by `permissions`, which the queue asks.
 VERIFY_ROLES = frozenset({Role.SUPERVISOR, Role.ADMIN, Role.INSPECTOR})
 # A queue page shows this many issues, oldest first; the rest wait for the next visit.
 QUEUE_LIMIT = 60

@@ -1,4 +1,4 @@
-"""Build the demo zone of domain.md §8, idempotently: running it twice duplicates nothing.
+"""Build the demo zone of docs/domain.md §8, idempotently: running it twice duplicates nothing.
 
 Reference data is keyed by code (and assignments by their full slot and start date); demo
 accounts by username; demo cases by a client token derived from the case's name. Cases are
