@@ -14,7 +14,7 @@ from django.db import transaction
 from django.db.models import Count
 from django.utils import timezone
 
-from devtools.demo.data import CASES
+from devtools.demo.data import ASSIGNMENTS_FROM, CASES
 from devtools.demo.timeline import Planner, WorkClock, deadline_bound
 from devtools.management.commands.load_demo import CaseRunner, case_token
 from devtools.management.commands.load_demo import Command as LoadDemo
@@ -142,6 +142,23 @@ def test_demo_has_an_account_for_every_role_with_the_demo_password(db):
         role=Role.HANDLER, organisation__kind=Organisation.Kind.STREET_OFFICE
     )
     assert street_handlers.count() == 2
+
+
+def test_demo_makes_assignments_and_accounts_through_the_services_with_audit_rows(db):
+    load_demo("--no-issues")
+
+    assignments = Responsibility.objects.all()
+    audited = AuditEntry.objects.filter(action="responsibility_assign")
+    assert assignments.count() == audited.count() > 30
+    assert set(audited.values_list("object_id", flat=True)) == {str(r.pk) for r in assignments}
+    # Made by the zone office on the day they start.
+    assert {r.created_at.date() for r in assignments} == {ASSIGNMENTS_FROM}
+    demo_users = User.objects.filter(membership__isnull=False)
+    created = AuditEntry.objects.filter(action="staff_create")
+    assert created.count() == demo_users.exclude(is_superuser=True).count()
+    assert AuditEntry.objects.filter(
+        action="staff_update", object_id=str(User.objects.get(username="admin").pk)
+    ).exists()
 
 
 @pytest.mark.django_db
