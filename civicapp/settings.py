@@ -15,6 +15,11 @@ from django.core.exceptions import ImproperlyConfigured
 from civicapp.env import env_bool, env_int, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
+# Templates, static files and translations: beside the code in a checkout; inside the package
+# (civicapp/site/, see pyproject.toml) when installed with `pip install .`.
+SITE_DIR = (
+    BASE_DIR if (BASE_DIR / "templates").is_dir() else Path(__file__).resolve().parent / "site"
+)
 
 DEBUG = env_bool("DEBUG", False)
 
@@ -59,6 +64,11 @@ INSTALLED_APPS = [
     "stats",
     "rounds",
 ]
+# The demo loader and the benchmarks (devtools/) exist only where they run: with DEBUG on (as
+# ./dev demo sets it) or when asked for; production never has the demo's known-password accounts.
+DEVTOOLS = env_bool("CIVICAPP_DEVTOOLS", DEBUG)
+if DEVTOOLS:
+    INSTALLED_APPS.append("devtools")
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
@@ -85,7 +95,7 @@ WSGI_APPLICATION = "civicapp.wsgi.application"
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [BASE_DIR / "templates"],
+        "DIRS": [SITE_DIR / "templates"],
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [
@@ -160,7 +170,7 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600),
 }
 CELERY_TIMEZONE = "Asia/Shanghai"
-# Reminders (reminders app, domain.md §5): the job, the delivery sweep and the daily digest.
+# Reminders (reminders app, docs/domain.md §5): the job, the delivery sweep and the daily digest.
 REMINDER_INTERVAL_MINUTES = env_int("REMINDER_INTERVAL_MINUTES", 5)
 # A round's visit farther than this from its point is recorded and flagged (metres).
 ROUNDS_FAR_VISIT_RADIUS_M = env_int("ROUNDS_FAR_VISIT_RADIUS_M", 200)
@@ -231,14 +241,14 @@ LOGOUT_REDIRECT_URL = "login"
 # Languages and time: Simplified Chinese first, English second; Asia/Shanghai.
 LANGUAGE_CODE = "zh-hans"
 LANGUAGES = [("zh-hans", "简体中文"), ("en", "English")]
-LOCALE_PATHS = [BASE_DIR / "locale"]
+LOCALE_PATHS = [SITE_DIR / "locale"]
 TIME_ZONE = "Asia/Shanghai"
 USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = Path(env_str("STATIC_ROOT", str(BASE_DIR / "staticfiles")))
-STATICFILES_DIRS = [BASE_DIR / "static"]
+STATICFILES_DIRS = [SITE_DIR / "static"]
 # Media (issue photos) are never served from a public URL: a view checks scope first.
 MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(BASE_DIR / "media")))
 MEDIA_URL = "/media-not-public/"

@@ -1,4 +1,4 @@
-"""Places, organisations, taxonomy, responsibility and staff scope (domain.md §2, §3, §6)."""
+"""Places, organisations, taxonomy, responsibility and staff scope (docs/domain.md §2, §3, §6)."""
 
 from __future__ import annotations
 
@@ -269,7 +269,7 @@ class Organisation(BilingualNameMixin, models.Model):
 
 
 class OwnerKind(models.TextChoices):
-    """The three kinds of responsibility (domain.md §3)."""
+    """The three kinds of responsibility (docs/domain.md §3)."""
 
     TERRITORIAL = "territorial", _("territorial (属地)")
     PAIRED = "paired", _("paired (包联)")
@@ -466,7 +466,7 @@ class Responsibility(models.Model):
 
 
 class Role(models.TextChoices):
-    """What a staff member does (domain.md §2)."""
+    """What a staff member does (docs/domain.md §2)."""
 
     INSPECTOR = "inspector", _("inspector")
     HANDLER = "handler", _("handler")

@@ -1,4 +1,4 @@
-"""Routing: which organisation should own a problem of this category at this place (domain.md §3).
+"""Routing: which organisation should own a problem of this category at a place (docs/domain.md §3).
 
 The category's usual owner kind decides where to look first:
 

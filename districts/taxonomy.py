@@ -1,7 +1,9 @@
-"""The default taxonomy of domain.md §6: point types with their check items, and issue categories.
+"""The default taxonomy of docs/domain.md §6: point types with their check items, and categories.
 
-Plain data, installed by migration `districts/0002_default_taxonomy` and re-applied by
-`manage.py load_taxonomy`. Admins edit the rows afterwards; codes are the stable keys.
+Plain data, re-applied by `manage.py load_taxonomy` and by the demo. Admins edit the rows
+afterwards; codes are the stable keys. Migration `districts/0002_default_taxonomy` installs a
+frozen copy of this module (`districts/migrations/_taxonomy_0002.py`): a change here reaches new
+databases through a new data migration, never by changing what an old one installs.
 """
 
 from __future__ import annotations
@@ -314,7 +316,7 @@ def _category(
     )
 
 
-# In the order of domain.md §6b; sort_order follows this order.
+# In the order of docs/domain.md §6b; sort_order follows this order.
 CATEGORIES: tuple[CategorySeed, ...] = (
     _category(
         "GARBAGE_EXPOSED",

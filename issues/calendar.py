@@ -1,4 +1,4 @@
-"""The work calendar and deadlines (domain.md §4).
+"""The work calendar and deadlines (docs/domain.md §4).
 
 A day is a working day Monday to Friday and a day off at the weekend, unless a `CalendarDay` row
 says otherwise: a public holiday on a weekday, or a make-up working day (调休) on a weekend. The

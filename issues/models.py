@@ -1,4 +1,4 @@
-"""Issues (案件), their photos, their append-only event log and side records (domain.md §4)."""
+"""Issues (案件), their photos, their append-only event log and side records (docs/domain.md §4)."""
 
 from __future__ import annotations
 

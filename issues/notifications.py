@@ -24,8 +24,8 @@ SUPERVISORS = "supervisors"  # supervisors whose districts cover the issue
 REPORTER = "reporter"  # whoever reported the issue
 ZONE_OFFICE = "zone_office"  # the admins, at the last escalation level
 
-# Who hears about what (domain.md §4-5): the organisation hears about its work, supervisors about
-# what waits for them, reporters how their report ended.
+# Who hears about what (docs/domain.md §4-5): the organisation hears about its work,
+# supervisors about what waits for them, reporters how their report ended.
 AUDIENCES: dict[str, frozenset[str]] = {
     Action.DISPATCH: frozenset({HANDLERS}),
     Action.REASSIGN: frozenset({HANDLERS}),

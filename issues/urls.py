@@ -5,7 +5,7 @@ from issues.views import detail, lists, notifications, offline, photos, pickers,
 app_name = "issues"
 
 urlpatterns: list = [
-    # Each view module adds its routes here.
+    # Every route of the issues app is listed here; the views live in issues/views/.
     path("issues/new/", report.issue_report, name="issue_report"),
     path("issues/nearby-points/", report.nearby_points, name="nearby_points"),
     path("issues/triage/", triage.triage, name="triage"),

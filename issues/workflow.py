@@ -1,4 +1,4 @@
-"""The one table of allowed transitions (domain.md §4) that services enforce and templates read.
+"""The one table of allowed transitions (docs/domain.md §4): services enforce it, templates read it.
 
 Each `Transition` names the states it starts from, the state it leads to (None for side actions
 that leave the status alone: extensions, escalation, a category change), the roles that may take

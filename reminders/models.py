@@ -1,4 +1,4 @@
-"""The reminder ledger, its deliveries and the channels they go out on (domain.md §5).
+"""The reminder ledger, its deliveries and the channels they go out on (docs/domain.md §5).
 
 The ledger's unique key (issue, kind, level, deadline) is the claim: whichever run inserts a
 row first owns that reminder, so two runs at once, a killed worker or a restarted broker can

@@ -59,7 +59,7 @@ SUPERVISORS = "supervisors"
 ZONE_OFFICE = "zone_office"
 
 # Who hears about a reminder: the organisation first, then the district's supervisors, then
-# the zone office (domain.md §5).
+# the zone office (docs/domain.md §5).
 AUDIENCES: dict[tuple[str, int], frozenset[str]] = {
     (Reminder.Kind.DUE_SOON, 0): frozenset({HANDLERS, ORGANISATION_CHANNELS}),
     (Reminder.Kind.OVERDUE, 1): frozenset({HANDLERS, ORGANISATION_CHANNELS}),

@@ -12,6 +12,9 @@ os.environ.pop("REDIS_URL", None)
 from civicapp.settings import *  # noqa: F403
 
 DEBUG = False
+# The demo and benchmark commands are tested too, whatever DEBUG the environment had.
+if "devtools" not in INSTALLED_APPS:  # noqa: F405
+    INSTALLED_APPS = [*INSTALLED_APPS, "devtools"]  # noqa: F405
 SECURE_SSL_REDIRECT = False
 SESSION_COOKIE_SECURE = False
 CSRF_COOKIE_SECURE = False

@@ -1,9 +1,13 @@
-"""Install the default taxonomy of domain.md §6 and the default zone (idempotent, keyed by code)."""
+"""Install the default taxonomy of docs/domain.md §6 and the default zone (idempotent, keyed by code).
+
+The data is the frozen copy beside this file (`_taxonomy_0002.py`), not the live
+`districts/taxonomy.py`, so a later edit of the taxonomy cannot change what this migration installs.
+"""
 
 from django.conf import settings
 from django.db import migrations
 
-from districts.taxonomy import install_default_taxonomy
+from districts.migrations._taxonomy_0002 import install_default_taxonomy
 
 
 def install(apps, schema_editor):

@@ -1,4 +1,4 @@
-"""Routing picks the owner from the category's usual owner kind and the place (domain.md §3)."""
+"""Routing picks the owner by the category's usual owner kind and the place (docs/domain.md §3)."""
 
 from __future__ import annotations
 

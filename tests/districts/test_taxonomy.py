@@ -1,4 +1,4 @@
-"""The default taxonomy of domain.md §6 is installed complete, in Chinese and English."""
+"""The default taxonomy of docs/domain.md §6 is installed complete, in Chinese and English."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from django.core.management import call_command
 from districts import taxonomy
 from districts.models import Category, CheckItem, OwnerKind, PointType, Severity, Zone
 
-# Codes exactly as domain.md §6a and §6b list them.
+# Codes exactly as docs/domain.md §6a and §6b list them.
 POINT_TYPE_CODES = {
     "ROAD_MAIN", "COMMERCIAL_ST", "BACK_ALLEY", "RESIDENTIAL", "OLD_COMPOUND", "WET_MARKET",
     "NIGHT_MARKET", "PARK_SQUARE", "SCHOOL_AREA", "HOSPITAL", "BUS_STOP", "TRANSPORT_HUB",

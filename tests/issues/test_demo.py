@@ -14,6 +14,10 @@ from django.db import transaction
 from django.db.models import Count
 from django.utils import timezone
 
+from devtools.demo.data import ASSIGNMENTS_FROM, CASES
+from devtools.demo.timeline import Planner, WorkClock, deadline_bound
+from devtools.management.commands.load_demo import CaseRunner, case_token
+from devtools.management.commands.load_demo import Command as LoadDemo
 from districts import coverage
 from districts.models import (
     AuditEntry,
@@ -29,10 +33,6 @@ from districts.models import (
 )
 from districts.routing import route
 from issues import calendar
-from issues.demo.data import CASES
-from issues.demo.timeline import Planner, WorkClock, deadline_bound
-from issues.management.commands.load_demo import CaseRunner, case_token
-from issues.management.commands.load_demo import Command as LoadDemo
 from issues.models import (
     Action,
     Escalation,
@@ -144,6 +144,23 @@ def test_demo_has_an_account_for_every_role_with_the_demo_password(db):
     assert street_handlers.count() == 2
 
 
+def test_demo_makes_assignments_and_accounts_through_the_services_with_audit_rows(db):
+    load_demo("--no-issues")
+
+    assignments = Responsibility.objects.all()
+    audited = AuditEntry.objects.filter(action="responsibility_assign")
+    assert assignments.count() == audited.count() > 30
+    assert set(audited.values_list("object_id", flat=True)) == {str(r.pk) for r in assignments}
+    # Made by the zone office on the day they start.
+    assert {r.created_at.date() for r in assignments} == {ASSIGNMENTS_FROM}
+    demo_users = User.objects.filter(membership__isnull=False)
+    created = AuditEntry.objects.filter(action="staff_create")
+    assert created.count() == demo_users.exclude(is_superuser=True).count()
+    assert AuditEntry.objects.filter(
+        action="staff_update", object_id=str(User.objects.get(username="admin").pk)
+    ).exists()
+
+
 @pytest.mark.django_db
 def test_demo_refuses_to_run_with_debug_off_unless_forced(settings):
     settings.DEBUG = False
@@ -177,7 +194,7 @@ SET_DEADLINE = (Action.DISPATCH, Action.REASSIGN, Action.REOPEN)
 
 
 def assert_demo_invariants(now: datetime.datetime) -> None:
-    """What the loaded demo promises whenever it was loaded (see issues/demo/timeline.py)."""
+    """What the loaded demo promises whenever it was loaded (see devtools/demo/timeline.py)."""
     clock = WorkClock(now)
     issues = list(
         Issue.objects.filter(client_token__in=[case_token(case.key) for case in CASES])
@@ -234,11 +251,15 @@ def assert_demo_invariants(now: datetime.datetime) -> None:
         requested = extension.requested_deadline
         assert requested > extension.created_at
         assert clock.is_working_moment(requested)
-        assert requested <= deadline_bound(issue.category, issue.clock_started_at)
+        assert requested <= deadline_bound(
+            issue.category, issue.clock_started_at, work_calendar=clock.work_calendar
+        )
     for issue in issues:
         if issue.deadline is not None and issue.clock_started_at is not None:
             assert issue.clock_started_at < issue.deadline
-            assert issue.deadline <= deadline_bound(issue.category, issue.clock_started_at)
+            assert issue.deadline <= deadline_bound(
+                issue.category, issue.clock_started_at, work_calendar=clock.work_calendar
+            )
 
 
 @pytest.fixture

@@ -55,7 +55,7 @@ SOURCE_STATE = {
 
 SUPERVISING = {"bob", "adam"}
 HANDLER = {"hank"}
-# domain.md §2, by hand: who may take each action on an issue of district A assigned to org X.
+# docs/domain.md §2, by hand: who may take each action on an issue of district A assigned to org X.
 ALLOWED = {
     A.DISPATCH: SUPERVISING,
     A.REJECT: SUPERVISING,

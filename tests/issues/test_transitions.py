@@ -1,4 +1,4 @@
-"""The transitions table: it matches domain.md §4, and services allow exactly what it allows."""
+"""The transitions table matches docs/domain.md §4, and services allow exactly what it allows."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ from tests.issues.lifecycle_support import (
 S = Status
 A = Action
 
-# domain.md §4, written out by hand so the table is checked against the spec, not against itself.
+# docs/domain.md §4, written out by hand so the table is checked against the spec, not itself.
 # None: a side action that keeps the status.
 SPEC: dict[tuple[str, str], str | None] = {
     (S.REPORTED, A.DISPATCH): S.ASSIGNED,

@@ -1,4 +1,4 @@
-"""Re-apply the default taxonomy (domain.md §6) to the database."""
+"""Re-apply the default taxonomy (docs/domain.md §6) to the database."""
 
 from django.conf import settings
 from django.core.management.base import BaseCommand

@@ -1,8 +1,8 @@
-"""Build the demo zone of domain.md §8, idempotently: running it twice duplicates nothing.
+"""Build the demo zone of docs/domain.md §8, idempotently: running it twice duplicates nothing.
 
 Reference data is keyed by code (and assignments by their full slot and start date); demo
 accounts by username; demo cases by a client token derived from the case's name. Cases are
-made through the issue services, each step replayed at the moment `issues.demo.timeline` plans
+made through the issue services, each step replayed at the moment `devtools.demo.timeline` plans
 for it on the work calendar (office hours on working days, whenever the command runs), so event
 times, timestamps, deadlines and the green/yellow/red timer lights all agree.
 """
@@ -24,13 +24,17 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.utils import timezone
 
+from devtools.demo import data as demo_data
+from devtools.demo.data import ACCOUNTS, CASES, DEMO_PASSWORD, Step
+from devtools.demo.photos import draw_photo
+from devtools.demo.timeline import CasePlan, PlannedStep, Planner
+from districts import services as districts_services
 from districts.models import (
     Category,
     CheckItem,
     Community,
     District,
     InspectionPoint,
-    Membership,
     Organisation,
     OwnerKind,
     PointType,
@@ -39,34 +43,15 @@ from districts.models import (
     Zone,
 )
 from districts.taxonomy import install_default_taxonomy
-from issues.demo import data as demo_data
-from issues.demo.data import ACCOUNTS, CASES, DEMO_PASSWORD, Step
-from issues.demo.photos import draw_photo
-from issues.demo.timeline import CasePlan, PlannedStep, Planner
+from issues import services, workflow
+from issues.models import Action, ExtensionRequest, Issue
+from issues.photos import prepare_photos
 
 User = get_user_model()
 
 URL = "http://127.0.0.1:8000"
 # Demo cases are keyed by uuid5(namespace, case key): the same case always has the same token.
 DEMO_NAMESPACE = uuid.UUID("6f1c3a52-8c1e-4f0e-9d7a-6a3f2b1c0de1")
-SUPERVISOR_ACTIONS = frozenset(
-    {
-        "dispatch",
-        "reject",
-        "mark_duplicate",
-        "verify_pass",
-        "verify_fail",
-        "park",
-        "resume",
-        "cancel",
-        "reopen",
-        "reassign",
-        "approve_extension",
-        "refuse_extension",
-        "escalate",
-    }
-)
-HANDLER_ACTIONS = frozenset({"acknowledge", "return", "submit_fix", "request_extension"})
 PHOTO_KIND = {
     "submit_fix": "after",
     "fix_on_spot": "after",
@@ -192,21 +177,38 @@ class Command(BaseCommand):
             )
 
     def load_responsibilities(self) -> None:
+        """Every demo assignment through `responsibility_assign`, so each has its audit row.
+
+        The zone office made them on the day they start (ASSIGNMENTS_FROM); a slot that already
+        holds the demo's assignment is left alone, so a second run changes nothing.
+        """
+        import time_machine
+
         orgs = {o.code: o for o in Organisation.objects.all()}
         start = demo_data.ASSIGNMENTS_FROM
+        made_on = timezone.make_aware(datetime.datetime.combine(start, datetime.time(9, 0)))
 
         def assign(kind: str, organisation: str, **scope) -> None:
-            lead = scope.pop("lead", ("", ""))
-            Responsibility.objects.get_or_create(
+            lead_person, lead_phone = scope.pop("lead", ("", ""))
+            slot = districts_services.responsibility_slot_filter(
                 kind=kind,
-                organisation=orgs[organisation],
-                valid_from=start,
                 district=scope.get("district"),
                 community=scope.get("community"),
                 point=scope.get("point"),
                 category=scope.get("category"),
-                defaults={"lead_person": lead[0], "lead_phone": lead[1]},
             )
+            if Responsibility.objects.filter(slot, valid_from=start).exists():
+                return
+            with time_machine.travel(made_on, tick=False):
+                districts_services.responsibility_assign(
+                    actor=None,
+                    kind=kind,
+                    organisation=orgs[organisation],
+                    lead_person=lead_person,
+                    lead_phone=lead_phone,
+                    valid_from=start,
+                    **scope,
+                )
 
         for district in District.objects.filter(code__in=[d[0] for d in demo_data.DISTRICTS]):
             assign(OwnerKind.TERRITORIAL, f"office-{district.code}", district=district)
@@ -226,7 +228,12 @@ class Command(BaseCommand):
     # --- accounts --------------------------------------------------------------------------
 
     def load_accounts(self) -> list[tuple[str, str, str, str]]:
-        """Create missing demo accounts; returns (username, role, scope, name) rows to print."""
+        """Create missing demo accounts; returns (username, role, scope, name) rows to print.
+
+        Accounts and their scope go through the staff services (with their audit rows). Only a
+        new account gets the demo password: a changed one stays changed. An existing account
+        whose role or scope differs from the demo's is set back with `staff_update`.
+        """
         districts = {d.code: d for d in District.objects.all()}
         orgs = {o.code: o for o in Organisation.objects.all()}
         accounts = list(ACCOUNTS)
@@ -257,28 +264,7 @@ class Command(BaseCommand):
             )
         rows = []
         for account in accounts:
-            user, created = User.objects.get_or_create(
-                username=account.username,
-                defaults={
-                    "first_name": account.full_name,
-                    "is_staff": account.superuser or account.role == Role.ADMIN,
-                    "is_superuser": account.superuser,
-                },
-            )
-            if created:
-                # Only new accounts get the demo password: a changed one stays changed.
-                user.set_password(DEMO_PASSWORD)
-                user.save(update_fields=["password"])
-            membership, _ = Membership.objects.update_or_create(
-                user=user,
-                defaults={
-                    "role": account.role,
-                    "organisation": orgs[account.organisation] if account.organisation else None,
-                    "all_districts": account.all_districts,
-                    "phone": account.phone,
-                },
-            )
-            membership.districts.set([districts[code] for code in account.districts])
+            self.put_account(account, districts=districts, orgs=orgs)
             if account.all_districts:
                 scope = "all districts"
             else:
@@ -291,12 +277,59 @@ class Command(BaseCommand):
             rows.append((account.username, account.role, scope, account.full_name))
         return rows
 
+    def put_account(self, account: demo_data.Account, *, districts: dict, orgs: dict) -> None:
+        scope = {
+            "role": account.role,
+            "organisation": orgs[account.organisation] if account.organisation else None,
+            "districts": [districts[code] for code in account.districts],
+            "all_districts": account.all_districts,
+            "phone": account.phone,
+        }
+        user = User.objects.select_related("membership").filter(username=account.username).first()
+        if user is None and not account.superuser:
+            districts_services.staff_create(
+                actor=None,
+                username=account.username,
+                full_name=account.full_name,
+                password=DEMO_PASSWORD,
+                **scope,
+            )
+            return
+        if user is None:
+            # No service makes superusers (the staff pages never grant that power): Django's
+            # own, as `createsuperuser` does; the membership then goes through the service.
+            user = User.objects.create_superuser(
+                username=account.username, password=DEMO_PASSWORD, first_name=account.full_name
+            )
+        membership = getattr(user, "membership", None)
+        wanted = (
+            scope["role"],
+            scope["organisation"].pk if scope["organisation"] else None,
+            sorted(d.pk for d in scope["districts"]) if not account.all_districts else [],
+            account.all_districts,
+            account.phone,
+        )
+        if membership is not None and wanted == (
+            membership.role,
+            membership.organisation_id,
+            sorted(membership.districts.values_list("pk", flat=True)),
+            membership.all_districts,
+            membership.phone,
+        ):
+            return
+        districts_services.staff_update(
+            # Only a superuser may change a superuser's account: the demo's admin sets its own.
+            actor=user if user.is_superuser else None,
+            user=user,
+            full_name=user.first_name,
+            email=user.email,
+            **scope,
+        )
+
     # --- cases -----------------------------------------------------------------------------
 
     def load_cases(self, *, now: datetime.datetime) -> int:
         """Replay every demo case not yet loaded, planned for `now`; returns how many."""
-        from issues.models import Issue
-
         known = dict(
             Issue.objects.filter(
                 client_token__in=[case_token(case.key) for case in CASES]
@@ -321,8 +354,6 @@ class Command(BaseCommand):
     # --- output ----------------------------------------------------------------------------
 
     def print_summary(self, accounts: list[tuple[str, str, str, str]], created: int) -> None:
-        from issues.models import Issue
-
         write = self.stdout.write
         write("")
         write(
@@ -394,8 +425,6 @@ class CaseRunner:
         self.accuracy = round(rng.uniform(5, 25), 1)
 
     def photos(self, count: int, kind: str, moment: datetime.datetime, index: int) -> list:
-        from issues.photos import prepare_photos
-
         uploads = [
             SimpleUploadedFile(
                 f"IMG_{moment.astimezone(timezone.get_current_timezone()):%Y%m%d_%H%M%S}_{n}.jpg",
@@ -417,8 +446,6 @@ class CaseRunner:
 
     def run(self) -> None:
         import time_machine
-
-        from issues import services
 
         case, plan = self.case, self.plan
         # Decoding and re-encoding photos is slow: do it before the transaction, as views do.
@@ -452,108 +479,66 @@ class CaseRunner:
                     issue = self.perform(issue, planned, photos)
 
     def actor_for(self, issue, step: Step):
+        """The step's actor, else whom the transitions table lets take it, else the reporter."""
         if step.actor:
             return self.users[step.actor]
-        if step.action in SUPERVISOR_ACTIONS:
-            # Binhe's own supervisor handles Binhe's cases; the zone-wide one the rest.
-            binhe = self.point.community.district.code == "binhe"
-            return self.users["dudao_binhe" if binhe else "dudao"]
-        if step.action in HANDLER_ACTIONS:
+        roles = workflow.transition_for(step.action).roles
+        if Role.HANDLER in roles:
             handler = self.cast.handlers.get(issue.assigned_organisation_id)
             if handler is None:
                 raise CommandError(f"No handler for {issue.assigned_organisation}.")
             return handler
+        if Role.SUPERVISOR in roles:
+            # Binhe's own supervisor handles Binhe's cases; the zone-wide one the rest.
+            binhe = self.point.community.district.code == "binhe"
+            return self.users["dudao_binhe" if binhe else "dudao"]
         return self.users[self.case.reporter]
 
-    def perform(self, issue, planned: PlannedStep, photos: list):
-        from issues import services
-        from issues.models import ExtensionRequest, Issue
+    def inputs_for(self, planned: PlannedStep, photos: list) -> dict[str, Any]:
+        """The step's inputs under the names the transitions table gives them, as a form would.
 
+        The step's text is the reason where the action asks for one, else the note. Dispatch
+        deadlines are left out: the service computes the category's; only an extension names
+        one (planned on the work calendar).
+        """
         step = planned.step
-        actor = self.actor_for(issue, step)
-        # Dispatch deadlines are the category's, computed by the service; only an extension
-        # names one (planned on the work calendar).
-        deadline = None
-        organisation = self.cast.organisations[step.organisation] if step.organisation else None
-        action = step.action
-        if action == "dispatch":
-            return services.issue_dispatch(
-                issue=issue,
-                actor=actor,
-                organisation=organisation,
-                deadline=deadline,
-                note=step.text,
+        transition = workflow.transition_for(step.action)
+        accepted = transition.requires | transition.optional
+        inputs: dict[str, Any] = {}
+        if step.text:
+            inputs["reason" if "reason" in accepted else "note"] = step.text
+        if step.organisation:
+            inputs["organisation"] = self.cast.organisations[step.organisation]
+        if photos:
+            inputs["photos"] = photos
+        if step.review_in_days:
+            inputs["review_date"] = timezone.localdate() + datetime.timedelta(
+                days=step.review_in_days
             )
-        if action == "reassign":
-            return services.issue_reassign(
-                issue=issue,
-                actor=actor,
-                organisation=organisation,
-                deadline=deadline,
-                note=step.text,
-            )
-        if action == "acknowledge":
-            return services.issue_acknowledge(issue=issue, actor=actor, note=step.text)
-        if action == "submit_fix":
-            return services.issue_submit_fix(
-                issue=issue, actor=actor, photos=photos, note=step.text
-            )
-        if action == "verify_pass":
-            return services.issue_verify_pass(
-                issue=issue, actor=actor, photos=photos, note=step.text
-            )
-        if action == "verify_fail":
-            return services.issue_verify_fail(
-                issue=issue, actor=actor, reason=step.text, photos=photos
-            )
-        if action == "fix_on_spot":
-            return services.issue_fix_on_spot(
-                issue=issue, actor=actor, photos=photos, note=step.text
-            )
-        if action == "reject":
-            return services.issue_reject(issue=issue, actor=actor, reason=step.text)
-        if action == "mark_duplicate":
-            original = Issue.objects.get(client_token=case_token(step.duplicate_of))
-            return services.issue_mark_duplicate(
-                issue=issue, actor=actor, duplicate_of=original, note=step.text
-            )
-        if action == "cancel":
-            return services.issue_cancel(issue=issue, actor=actor, reason=step.text)
-        if action == "return":
-            return services.issue_return(issue=issue, actor=actor, reason=step.text)
-        if action == "park":
-            review_date = timezone.localdate() + datetime.timedelta(days=step.review_in_days)
-            return services.issue_park(
-                issue=issue, actor=actor, reason=step.text, review_date=review_date
-            )
-        if action == "resume":
-            return services.issue_resume(issue=issue, actor=actor, note=step.text)
-        if action == "reopen":
-            return services.issue_reopen(issue=issue, actor=actor, note=step.text)
-        if action == "escalate":
-            return services.issue_escalate(
-                issue=issue, actor=actor, level=step.level, note=step.text, source="manual"
-            )
-        if action == "request_extension":
-            services.extension_request(
-                issue=issue,
-                actor=actor,
-                reason=step.text,
-                requested_deadline=planned.requested_deadline,
-            )
-            return issue
-        if action in ("approve_extension", "refuse_extension"):
-            extension = ExtensionRequest.objects.get(
-                issue=issue, status=ExtensionRequest.Status.PENDING
-            )
-            decide = (
-                services.extension_approve
-                if action == "approve_extension"
-                else services.extension_refuse
-            )
-            decide(extension=extension, actor=actor, note=step.text)
-            return issue
-        raise CommandError(f"Unknown demo step {action!r}.")
+        if step.duplicate_of:
+            inputs["duplicate_of"] = Issue.objects.get(client_token=case_token(step.duplicate_of))
+        if planned.requested_deadline is not None:
+            inputs["requested_deadline"] = planned.requested_deadline
+        if step.action == Action.ESCALATE:
+            inputs["level"] = step.level
+        unknown = set(inputs) - accepted - {"level"}
+        if unknown:
+            raise CommandError(f"Demo step {step.action!r} does not take {sorted(unknown)}.")
+        return inputs
+
+    def perform(self, issue, planned: PlannedStep, photos: list):
+        """Take the step through the action's service, as the detail page's form does."""
+        action = planned.step.action
+        service = services.SERVICE_FOR_ACTION[action]
+        actor = self.actor_for(issue, planned.step)
+        inputs = self.inputs_for(planned, photos)
+        if action in (Action.APPROVE_EXTENSION, Action.REFUSE_EXTENSION):
+            extension = issue.extension_requests.get(status=ExtensionRequest.Status.PENDING)
+            result = service(extension=extension, actor=actor, **inputs)
+        else:
+            result = service(issue=issue, actor=actor, **inputs)
+        # Most services return the issue; an extension request returns the request.
+        return result if isinstance(result, Issue) else issue
 
 
 def _community_codes() -> list[str]:

@@ -34,8 +34,8 @@ from issues import calendar, workflow
 from issues.models import CLOCK_STATUSES, Action, Status, TimerLight
 
 if TYPE_CHECKING:
+    from devtools.demo.data import Case, Step
     from districts.models import Category
-    from issues.demo.data import Case, Step
 
 # How far the planner may move a case to give it its light, and in what steps (working hours):
 # up to its own age plus two working days either way.

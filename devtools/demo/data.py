@@ -1,4 +1,4 @@
-"""The demo zone of domain.md §8: places, organisations, assignments, accounts and cases.
+"""The demo zone of docs/domain.md §8: places, organisations, assignments, accounts and cases.
 
 Named places come from the article in `../shared/seed/`; the rest is invented to read as
 plausible. Codes are the stable keys that make `manage.py load_demo` idempotent. Coordinates
@@ -227,7 +227,7 @@ HANDLER_NAMES = (
 
 # --- demo cases --------------------------------------------------------------------------------
 #
-# Times are working hours (see issues/demo/timeline.py): a case is reported `ago` working hours
+# Times are working hours (see devtools/demo/timeline.py): a case is reported `ago` working hours
 # before the last working moment and each step comes `after` working hours after the previous
 # one, so the whole story happens in office hours on working days, whenever the demo is loaded.
 # Deadlines are always the category's own; only extensions ask for more working days.
