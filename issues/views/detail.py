@@ -11,15 +11,15 @@ from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
 from districts.geo import amap_marker_url
+from districts.http import add_service_error, safe_next_url
 from districts.models import Role
 from districts.routing import RoutingDecision, route
 from issues import calendar, permissions, selectors, services, workflow
-from issues.forms import IssueActionForm, add_service_error
+from issues.forms import IssueActionForm
 from issues.models import Action, ExtensionRequest, Issue, Photo, Status
 from issues.workflow import Transition, TransitionError
 
@@ -56,15 +56,6 @@ DETAIL_RELATED = (
 def get_issue_for_user(user, pk: int) -> Issue:
     """The issue if the user may see it; 404 otherwise, the same answer as for no issue at all."""
     return get_object_or_404(Issue.objects.visible_to(user).select_related(*DETAIL_RELATED), pk=pk)
-
-
-def _safe_next(request: HttpRequest) -> str | None:
-    candidate = request.POST.get("next") or ""
-    if candidate and url_has_allowed_host_and_scheme(
-        candidate, allowed_hosts={request.get_host()}, require_https=request.is_secure()
-    ):
-        return candidate
-    return None
 
 
 def _needs_routing(transitions: list[Transition]) -> bool:
@@ -191,7 +182,7 @@ def issue_act(request: HttpRequest, pk: int, action: str) -> HttpResponse:
         service = services.SERVICE_FOR_ACTION[transition.action]
     except (ValueError, KeyError) as error:
         raise Http404 from error
-    back = _safe_next(request) or issue.get_absolute_url()
+    back = safe_next_url(request) or issue.get_absolute_url()
     try:
         # A role that may never act is refused (403); someone who could have acted a moment ago,
         # on a page left open while someone else acted, gets a message instead.
