@@ -189,15 +189,6 @@ def prepared_with_client_metadata(form: forms.Form, uploads: list) -> list[Prepa
     )
 
 
-def add_service_error(form: forms.Form, error: ValidationError) -> None:
-    """Put a service's ValidationError on the form: on the field it names, else on the form."""
-    if hasattr(error, "error_dict"):
-        for name, errors in error.error_dict.items():
-            form.add_error(name if name in form.fields else None, errors)
-    else:
-        form.add_error(None, error)
-
-
 class IssueReportForm(forms.Form):
     """The phone report: category, photos, place, description, severity, idempotency key."""
 

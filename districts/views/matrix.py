@@ -13,12 +13,12 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
 from districts import services
 from districts.forms import AssignmentForm, EndAssignmentForm
+from districts.http import safe_next_url
 from districts.matrix import Slot, build_cell, build_matrix
 from districts.models import (
     Category,
@@ -205,22 +205,13 @@ def cell_history(request: HttpRequest, pk: int) -> HttpResponse:
     )
 
 
-def _safe_next(request: HttpRequest) -> str:
-    next_url = request.POST.get("next", "")
-    if url_has_allowed_host_and_scheme(
-        next_url, allowed_hosts={request.get_host()}, require_https=request.is_secure()
-    ):
-        return next_url
-    return reverse("districts:index")
-
-
 @admin_required
 @require_POST
 def responsibility_end(request: HttpRequest, pk: int) -> HttpResponse:
     """End one assignment at the start of a day; the row and its history stay."""
     responsibility = get_object_or_404(Responsibility, pk=pk)
     form = EndAssignmentForm(request.POST)
-    next_url = _safe_next(request)
+    next_url = safe_next_url(request, reverse("districts:index"))
     if form.is_valid():
         try:
             services.responsibility_end(
@@ -242,7 +233,7 @@ def responsibility_end(request: HttpRequest, pk: int) -> HttpResponse:
 def responsibility_withdraw(request: HttpRequest, pk: int) -> HttpResponse:
     """Withdraw an assignment that has not started yet (a mistyped date, a plan dropped)."""
     responsibility = get_object_or_404(Responsibility, pk=pk)
-    next_url = _safe_next(request)
+    next_url = safe_next_url(request, reverse("districts:index"))
     try:
         services.responsibility_withdraw(actor=request.user, responsibility=responsibility)
     except ValidationError as error:

@@ -18,6 +18,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from districts import services
 from districts.forms import PasswordForm, StaffFilterSet, StaffForm
+from districts.http import add_service_error
 from districts.inputs import parse_id, parse_ids
 from districts.models import AuditEntry, District, Membership, Organisation, Responsibility, Role
 from districts.views.access import admin_required
@@ -32,14 +33,6 @@ def _staff_queryset():
         .prefetch_related("membership__districts")
         .order_by("-is_active", "username")
     )
-
-
-def _apply_service_errors(form: StaffForm, error: ValidationError) -> None:
-    if hasattr(error, "error_dict"):
-        for field_name, errors in error.message_dict.items():
-            form.add_error(field_name if field_name in form.fields else None, errors)
-    else:
-        form.add_error(None, error)
 
 
 @admin_required
@@ -95,7 +88,7 @@ def staff_create(request: HttpRequest) -> HttpResponse:
                 email=data["email"],
             )
         except ValidationError as error:
-            _apply_service_errors(form, error)
+            add_service_error(form, error)
         else:
             messages.success(
                 request, _("Account %(username)s created.") % {"username": user.get_username()}
@@ -135,7 +128,7 @@ def staff_edit(request: HttpRequest, pk: int) -> HttpResponse:
                 email=data["email"],
             )
         except ValidationError as error:
-            _apply_service_errors(form, error)
+            add_service_error(form, error)
         else:
             messages.success(request, _("Changes saved."))
             return redirect("districts:staff_edit", pk=staff.pk)

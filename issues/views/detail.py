@@ -13,14 +13,14 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
 from districts.geo import amap_marker_url
+from districts.http import add_service_error, safe_next_url
 from districts.routing import RoutingDecision, route
 from issues import calendar, permissions, selectors, services, workflow
-from issues.forms import REPLAYABLE_ACTIONS, IssueActionForm, add_service_error
+from issues.forms import REPLAYABLE_ACTIONS, IssueActionForm
 from issues.models import Action, ExtensionRequest, Issue, Photo, Status
 from issues.views.offline import offline_cacheable
 from issues.workflow import Transition, TransitionError
@@ -58,15 +58,6 @@ DETAIL_RELATED = (
 def get_issue_for_user(user, pk: int) -> Issue:
     """The issue if the user may see it; 404 otherwise, the same answer as for no issue at all."""
     return get_object_or_404(Issue.objects.visible_to(user).select_related(*DETAIL_RELATED), pk=pk)
-
-
-def _safe_next(request: HttpRequest) -> str | None:
-    candidate = request.POST.get("next") or ""
-    if candidate and url_has_allowed_host_and_scheme(
-        candidate, allowed_hosts={request.get_host()}, require_https=request.is_secure()
-    ):
-        return candidate
-    return None
 
 
 def _needs_routing(transitions: list[Transition]) -> bool:
@@ -238,7 +229,7 @@ def _issue_act(request: HttpRequest, pk: int, action: str) -> HttpResponse:
         service = services.SERVICE_FOR_ACTION[transition.action]
     except (ValueError, KeyError) as error:
         raise Http404 from error
-    back = _safe_next(request) or issue.get_absolute_url()
+    back = safe_next_url(request) or issue.get_absolute_url()
     wants_json = _wants_json(request)
     token = _replayed_token(request, transition.action)
     try:

@@ -14,9 +14,10 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from districts import policy
 from districts.geo import distance_m
+from districts.http import add_service_error
 from districts.models import Category, Severity
 from issues import services
-from issues.forms import IssueReportForm, add_service_error
+from issues.forms import IssueReportForm
 from issues.models import Issue
 from issues.views.offline import offline_cacheable
 

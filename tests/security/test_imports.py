@@ -7,7 +7,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
 from districts.models import InspectionPoint
-from tests.assignments.helpers import csv_bytes, xlsx_bytes
+from tests.districts.assignment_helpers import csv_bytes, xlsx_bytes
 
 pytestmark = pytest.mark.django_db
 

@@ -10,7 +10,7 @@ from django.urls import reverse
 
 from districts.models import Responsibility
 from issues import services
-from issues.models import Issue, IssueEvent, Notification, Status
+from issues.models import Action, Issue, Notification, Photo, Status
 from tests.factories import OrganisationFactory, make_staff
 from tests.issues.lifecycle_support import issue_in, jpeg_upload, snapshot
 
@@ -160,11 +160,31 @@ def test_change_category_to_a_retired_category_is_refused(client, world):
 
 @pytest.mark.parametrize("persona", ["bob", "alice", "hank"])
 def test_every_issue_view_answers_404_for_an_issue_outside_scope(client, world, persona):
-    other = in_b(world, Status.REPORTED)
+    """Every view that names an issue or its photo: the page, each action, the photo and thumb.
+
+    tests/test_url_matrix.py walks every URL for every persona with GET; this adds the POSTs.
+    """
+    other = in_b(world, Status.ASSIGNED, assigned_organisation=world.org_y)
+    photo = Photo.objects.create(
+        issue=other,
+        kind=Photo.Kind.BEFORE,
+        image="photos/test/scope.jpg",
+        thumbnail="thumbs/test/scope.jpg",
+        width=32,
+        height=24,
+        size_bytes=100,
+        sha256="0" * 64,
+        uploaded_by=world.carol,
+    )
     client.force_login(getattr(world, persona))
     assert client.get(other.get_absolute_url()).status_code == 404
-    assert client.post(act_url(other, "reject"), {"reject-reason": "x"}).status_code == 404
-    assert not IssueEvent.objects.filter(issue=other).exists()
+    assert client.get(reverse("issues:photo", args=[photo.pk])).status_code == 404
+    assert client.get(reverse("issues:photo_thumb", args=[photo.pk])).status_code == 404
+    before = snapshot(other)
+    for action in Action.values:
+        response = client.post(act_url(other, action), {"note": "x"})
+        assert (action, response.status_code) == (action, 404)
+    assert snapshot(other) == before
 
 
 def test_notifications_of_another_user_cannot_be_marked_read(client, world):

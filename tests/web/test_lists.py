@@ -292,7 +292,8 @@ def _walk(client, params: dict, *, backwards_check: bool = True) -> list[str]:
             assert match
             response = client.get(LIST_URL + match.group(1).replace("&amp;", "&"), **EN)
             assert case_numbers(response) == expected
-        assert 'rel="prev"' not in response.content.decode() or pages[0] != expected
+        # Back on the first page, there is no previous page.
+        assert 'rel="prev"' not in response.content.decode()
     return [number for page in pages for number in page]
 
 

@@ -23,7 +23,7 @@ from districts.models import (
     Responsibility,
     Role,
 )
-from tests.assignments.helpers import csv_bytes, xlsx_bytes
+from tests.districts.assignment_helpers import csv_bytes, xlsx_bytes
 from tests.factories import CommunityFactory, InspectionPointFactory, OrganisationFactory
 
 User = get_user_model()

@@ -22,7 +22,7 @@ from districts.models import (
     OwnerKind,
     Responsibility,
 )
-from tests.assignments.helpers import csv_bytes, xlsx_bytes
+from tests.districts.assignment_helpers import csv_bytes, xlsx_bytes
 
 POINT_HEADER = [
     "code",
