@@ -26,7 +26,7 @@ from django.db.models import Q, QuerySet
 
 from districts.models import Community, District, InspectionPoint, Membership, Organisation, Role
 
-# Who may do what, by role (domain.md §2). The transitions table names these groups too.
+# Who may do what, by role (docs/domain.md §2). The transitions table names these groups too.
 ZONE_ADMIN_ROLES = frozenset({Role.ADMIN})
 SUPERVISING_ROLES = frozenset({Role.SUPERVISOR, Role.ADMIN})
 REPORTING_ROLES = frozenset({Role.INSPECTOR, Role.SUPERVISOR, Role.ADMIN})

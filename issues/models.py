@@ -92,7 +92,7 @@ def overdue_q(now: datetime.datetime) -> Q:
     return Q(status__in=CLOCK_STATUSES, deadline__lt=now)
 
 
-# The share of the allowed time after which the timer light turns yellow (domain.md §4); red
+# The share of the allowed time after which the timer light turns yellow (docs/domain.md §4); red
 # from 100 %. `Issue.timer_light` and the list's light filter read it.
 TIMER_YELLOW_FROM = 0.8
 

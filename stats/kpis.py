@@ -1,4 +1,4 @@
-"""The campaign's figures (domain.md §7): counts, rates and times for any scope, period, grouping.
+"""The campaign's figures (docs/domain.md §7): counts, rates and times for any scope and period.
 
 Every figure is defined once, here: which cases it counts (a *cohort*: the cases whose date of a
 given kind falls in the period), the condition inside the cohort, and the issue-list filters that

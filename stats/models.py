@@ -1,4 +1,4 @@
-"""The campaign office's ranking settings and the frozen weekly 红黑榜 (domain.md §7)."""
+"""The campaign office's ranking settings and the frozen weekly 红黑榜 (docs/domain.md §7)."""
 
 from __future__ import annotations
 

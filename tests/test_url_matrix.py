@@ -151,6 +151,72 @@ EXPECTED: dict[str, dict[str, Any]] = {
     "districts:import": admin_only(),
     "districts:import_confirm": admin_only(NOT_ALLOWED),
     "districts:export": admin_only(),
+    # --- queues, pickers, the offline app, the campaign figures and rounds ---------------------
+    # Rounds and ledger exports are opened with ids that do not exist (the matrix makes none):
+    # every door still answers in kind, visitors are sent to log in, nothing gives a 500.
+    "issues:extension_queue": everyone(
+        FORBIDDEN, supervisor_in=OK, supervisor_out=OK, admin=OK, superuser=OK
+    ),
+    "issues:offline": dict.fromkeys(PERSONAS, OK),
+    "issues:offline_reference": everyone(OK),
+    "issues:offline_session": dict.fromkeys(PERSONAS, OK),
+    "issues:outbox": everyone(OK),
+    "issues:picker": everyone(OK),
+    "manifest": dict.fromkeys(PERSONAS, OK),
+    "rounds:observation_file": everyone(NOT_ALLOWED),
+    "rounds:observation_fix": everyone(NOT_ALLOWED),
+    "rounds:observation_photo": everyone(MISSING),
+    "rounds:round_clone": everyone(NOT_ALLOWED),
+    "rounds:round_close": everyone(NOT_ALLOWED),
+    "rounds:round_create": everyone(
+        FORBIDDEN, supervisor_in=OK, supervisor_out=OK, admin=OK, superuser=OK
+    ),
+    "rounds:round_export": everyone(MISSING),
+    "rounds:round_list": everyone(OK),
+    "rounds:round_results": everyone(MISSING),
+    "rounds:visit_api": everyone(MISSING),
+    "rounds:visit_finish": everyone(NOT_ALLOWED),
+    "rounds:visit_mark": everyone(NOT_ALLOWED),
+    "rounds:visit_page": everyone(MISSING),
+    "rounds:visit_start": everyone(NOT_ALLOWED),
+    "rounds:worklist": everyone(MISSING),
+    "service_worker": dict.fromkeys(PERSONAS, OK),
+    "stats:dashboard": everyone(
+        OK,
+        inspector_in=FORBIDDEN,
+        inspector_out=FORBIDDEN,
+        handler_in=FORBIDDEN,
+        handler_out=FORBIDDEN,
+    ),
+    "stats:ledger": everyone(OK),
+    "stats:ledger_download": everyone(MISSING),
+    "stats:ledger_start": dict.fromkeys(PERSONAS, NOT_ALLOWED),
+    "stats:ledger_status": everyone(MISSING),
+    "stats:my_organisation": everyone(FORBIDDEN, handler_in=OK, handler_out=OK),
+    "stats:notice": everyone(
+        OK,
+        inspector_in=FORBIDDEN,
+        inspector_out=FORBIDDEN,
+        handler_in=FORBIDDEN,
+        handler_out=FORBIDDEN,
+    ),
+    "stats:notice_xlsx": everyone(
+        OK,
+        inspector_in=FORBIDDEN,
+        inspector_out=FORBIDDEN,
+        handler_in=FORBIDDEN,
+        handler_out=FORBIDDEN,
+    ),
+    "stats:ranking": everyone(
+        OK,
+        inspector_in=FORBIDDEN,
+        inspector_out=FORBIDDEN,
+        handler_in=FORBIDDEN,
+        handler_out=FORBIDDEN,
+    ),
+    "stats:ranking_history": everyone(
+        FORBIDDEN, supervisor_in=MISSING, supervisor_out=MISSING, leader=OK, admin=OK, superuser=OK
+    ),
 }
 
 
@@ -243,6 +309,8 @@ def _admin_object_kwargs(model: Any) -> Callable[[Objects], dict[str, Any]]:
     return kwargs
 
 
+NO_SUCH_ROW = 999_999
+
 # Arguments of each URL that takes some, built from the matrix's objects.
 URL_KWARGS: dict[str, Callable[[Objects], dict[str, Any]]] = {
     "issues:issue_detail": lambda o: {"pk": o.issue.pk},
@@ -260,6 +328,23 @@ URL_KWARGS: dict[str, Callable[[Objects], dict[str, Any]]] = {
     "districts:staff_disable": lambda o: {"pk": o.staff.pk},
     "districts:staff_enable": lambda o: {"pk": o.staff.pk},
     "admin:app_list": lambda o: {"app_label": "districts"},
+    "issues:picker": lambda o: {"kind": "point"},
+    # Rounds and ledger exports the matrix does not make: every door must still answer in kind.
+    **{
+        f"rounds:{name}": (lambda o: {"pk": NO_SUCH_ROW})
+        for name in ("worklist", "round_results", "round_export", "round_clone", "round_close")
+    },
+    **{
+        f"rounds:{name}": (lambda o: {"pk": NO_SUCH_ROW, "point_pk": NO_SUCH_ROW})
+        for name in ("visit_page", "visit_api", "visit_start", "visit_mark", "visit_finish")
+    },
+    **{
+        f"rounds:{name}": (lambda o: {"pk": NO_SUCH_ROW, "observation_pk": NO_SUCH_ROW})
+        for name in ("observation_file", "observation_fix", "observation_photo")
+    },
+    "stats:ledger_status": lambda o: {"pk": NO_SUCH_ROW},
+    "stats:ledger_download": lambda o: {"pk": NO_SUCH_ROW},
+    "stats:ranking_history": lambda o: {"kind": "organisation", "pk": o.world.org_x.pk},
     "admin:auth_user_password_change": lambda o: {"id": o.world.alice.pk},
     "admin:view_on_site": lambda o: {
         "content_type_id": ContentType.objects.get_for_model(Issue).pk,

@@ -261,7 +261,7 @@ BUDGET = [
     ("bob", "list 100", 8),
     ("hank", "list 100", 8),
     ("bob", "detail", 11),
-    ("bob", "triage", 9),
+    ("bob", "triage", 10),  # + the returns of the queue (reasons, routing skips)
     ("bob", "verify queue", 7),
     ("bob", "notifications", 5),
     ("adam", "matrix", 11),
