@@ -175,6 +175,8 @@ def organisations_in_scope(user: Any) -> QuerySet[Organisation]:
     if membership is None or not is_active_user(user):
         return Organisation.objects.none()
     if membership.role == Role.HANDLER:
+        if membership.organisation_id is None:  # refused by a constraint; never trust it here
+            return Organisation.objects.none()
         return Organisation.objects.filter(pk=membership.organisation_id)
     return Organisation.objects.filter(
         Q(district__in=membership.districts.values("pk")) | Q(district__isnull=True)

@@ -38,7 +38,7 @@ User = get_user_model()
 def _msgid(text: Any) -> str | None:
     """The untranslated message of a lazy translation (gettext_lazy), or None for plain text."""
     if isinstance(text, Promise):
-        args = getattr(text, "_args", ())
+        args: tuple[Any, ...] = getattr(text, "_args", ())
         if len(args) == 1 and isinstance(args[0], str):
             return args[0]
     return None

@@ -52,7 +52,8 @@ def permission_problem(user: Any, action: str, issue: Issue) -> str | Promise | 
     membership = policy.membership_of(user)
     if policy.may_handle(user):
         if (
-            issue.assigned_organisation_id is None
+            membership is None
+            or issue.assigned_organisation_id is None
             or issue.assigned_organisation_id != membership.organisation_id
         ):
             return _("Only the organisation this issue is assigned to may do this.")

@@ -195,6 +195,8 @@ def record_event(
         client_token=client_token,
     )
     if photos:
+        if photo_kind is None:
+            raise ValueError("Photos of an event need their kind (before, after, check).")
         attach_photos(issue=issue, kind=photo_kind, photos=photos, uploaded_by=actor, event=event)
     notifications.notify_event(event)
     return event

@@ -6,7 +6,7 @@ import datetime
 import uuid
 from collections.abc import Sequence
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
@@ -159,7 +159,7 @@ def issue_create(
     latitude = _coordinate(latitude, "latitude", 90)
     longitude = _coordinate(longitude, "longitude", 180)
 
-    district = community.district
+    district = cast(Community, community).district  # None was refused with the errors above
     if not policy.can_report_in(reporter, district.pk):
         raise PermissionDenied(_("You may not report issues in this district."))
 

@@ -329,7 +329,8 @@ def issue_resume(*, issue: Issue, actor: User, note: str = "") -> Issue:
     from_status = issue.status
     old_deadline = issue.deadline
     # Shift the clock's start too, so the timer light measures only the time actually worked.
-    issue.deadline = old_deadline + parked_for
+    if old_deadline is not None:  # parking needs a dispatched case, which has a deadline
+        issue.deadline = old_deadline + parked_for
     if issue.clock_started_at is not None:
         issue.clock_started_at += parked_for
     issue.status = transition.target_for(issue.status)
