@@ -131,6 +131,20 @@
       });
   }
 
+  /* Whether the first bytes are those of a photo the server takes (JPEG, PNG, WebP, HEIC/HEIF):
+     anything else is refused here at once, never shown as ready (the server checks again). */
+  function looksLikePhoto(file) {
+    return readBuffer(file.slice(0, 16)).then(function (buffer) {
+      var b = new Uint8Array(buffer);
+      var text = function (from, to) { return String.fromCharCode.apply(null, b.subarray(from, to)); };
+      if (b.length < 12) return false;
+      if (b[0] === 0xff && b[1] === 0xd8 && b[2] === 0xff) return true;
+      if (b[0] === 0x89 && text(1, 4) === "PNG") return true;
+      if (text(0, 4) === "RIFF" && text(8, 12) === "WEBP") return true;
+      return text(4, 8) === "ftyp";
+    }).catch(function () { return false; });
+  }
+
   function enhance(widget) {
     var input = widget.querySelector('input[type="file"]');
     if (!input || !supportsDataTransfer() || !window.Promise) return;
@@ -211,8 +225,8 @@
           meta.appendChild(hidden);
         });
       });
-      if (status && refusedForSpace && busy === 0) {
-        status.textContent = widget.getAttribute("data-msg-quota");
+      if (status && refusal && busy === 0) {
+        status.textContent = refusal;
         status.classList.add("photo-refused");
       } else if (status) {
         status.classList.remove("photo-refused");
@@ -225,7 +239,7 @@
     }
 
     if (status) status.setAttribute("data-initial", status.textContent);
-    var refusedForSpace = false;
+    var refusal = null;  // the one message about the last pick: not a photo, or no room left
 
     widget.civicPhotoItems = function () {
       return items.map(function (item) { return { file: item.file, takenAt: item.takenAt, gps: item.gps }; });
@@ -245,20 +259,33 @@
     };
 
     input.addEventListener("change", function () {
-      var chosen = Array.prototype.slice.call(input.files || []);
+      var picked = Array.prototype.slice.call(input.files || []);
       // The input now holds only the new pick; put the earlier photos back at once.
+      refusal = null;  // a new pick replaces the last message instead of piling up
       sync();
-      if (!chosen.length) return;
+      if (!picked.length) return;
       setBusy(1);
       render();
-      var work = Promise.all(chosen.map(function (file) { return prepare(file, maxSide); }))
+      var chosen = [];
+      var work = Promise.all(picked.map(looksLikePhoto))
+        .then(function (verdicts) {
+          var refused = [];
+          picked.forEach(function (file, index) {
+            (verdicts[index] ? chosen : refused).push(file);
+          });
+          if (refused.length) {
+            refusal = format(widget.getAttribute("data-msg-not-photo"), {
+              name: refused.map(function (file) { return file.name; }).join("、"),
+            });
+          }
+          return Promise.all(chosen.map(function (file) { return prepare(file, maxSide); }));
+        })
         .then(function (prepared) {
           return fitsStorage(prepared).then(function (fits) {
             if (!fits) {
-              refusedForSpace = true;
+              refusal = widget.getAttribute("data-msg-quota");
               return;
             }
-            refusedForSpace = false;
             prepared.forEach(function (item) {
               item.url = URL.createObjectURL(item.file);
               items.push(item);

@@ -454,7 +454,8 @@
     var chosen = form.querySelector('input[name="category"]:checked');
     var tile = chosen && chosen.closest("label");
     var name = tile ? tile.textContent.replace(/\s+/g, " ").trim() : "";
-    var where = pointSelect && pointSelect.value ? pointSelect.options[pointSelect.selectedIndex].textContent : "";
+    // The point is a picker: its text is already the point's name and code.
+    var where = pointSelect && pointSelect.value ? pointSelect.value : "";
     return [message("outbox-label"), name, where].filter(Boolean).join(" · ");
   }
 

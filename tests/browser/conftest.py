@@ -125,7 +125,9 @@ class Phones:
         self.contexts.append(context)
         page = context.new_page()
         page.on("console", lambda message: self._console(page, message))
-        page.on("pageerror", lambda error: self.problems.append(f"{page.url}: {error}"))
+        page.on(
+            "pageerror", lambda error: self.problems.append(f"{page.url}: {error} {error.stack}")
+        )
         if username:
             page.goto("/accounts/login/")
             page.fill("#id_username", username)

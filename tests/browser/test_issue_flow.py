@@ -267,3 +267,25 @@ def test_an_issue_outside_the_users_scope_answers_404(phones, browser_world, sho
     assert issue.case_number not in page.content()
     # The browser reports the 404 itself in the console; that is the expected answer here.
     phones.problems = [p for p in phones.problems if "404" not in p]
+
+
+def test_fieldwalk_a_file_that_is_not_a_photo_is_refused_in_the_browser(
+    phones, browser_world, shots
+):
+    page = phones.open("alice")
+    page.goto("/issues/new/")
+    widget = page.locator("[data-photo-widget]").first
+    page.set_input_files(
+        "#id_photos",
+        files=[{"name": "通知.pdf", "mimeType": "image/jpeg", "buffer": b"%PDF-1.7 not a photo"}],
+    )
+    status = widget.locator("[data-photo-status]")
+    status.locator("text=通知.pdf").wait_for()
+    shots.take(page, "not a photo refused")
+    assert widget.locator(".photo-preview").count() == 0
+    assert "不是照片" in status.inner_text()
+    # A real photo next: the refusal gives way instead of piling up.
+    choose_photo(page, "#id_photos", small_photo())
+    shots.take(page, "a photo after the refusal")
+    assert widget.locator(".photo-preview").count() == 1
+    assert "不是照片" not in status.inner_text()
