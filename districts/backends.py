@@ -6,7 +6,7 @@ from districts.policy import is_zone_admin
 
 # Staff accounts are managed on the /manage/ pages, which keep the audit log and never grant
 # superuser; the Django admin is for reference data only.
-ADMIN_APP_LABELS = frozenset({"districts", "issues", "reminders"})
+ADMIN_APP_LABELS = frozenset({"districts", "issues", "reminders", "stats", "rounds"})
 
 
 class ZoneAdminBackend(BaseBackend):

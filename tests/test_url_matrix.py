@@ -224,7 +224,7 @@ EXPECTED: dict[str, dict[str, Any]] = {
 # Only is_staff accounts get in; everyone else is sent to the admin's login page. The zone admin
 # keeps the app's reference data (districts.backends); accounts are managed on /manage/, so the
 # auth models are the superuser's alone.
-ADMIN_APP_LABELS = frozenset({"districts", "issues", "reminders"})
+ADMIN_APP_LABELS = frozenset({"districts", "issues", "reminders", "stats", "rounds"})
 NOT_STAFF = dict.fromkeys(PERSONAS, ADMIN_LOGIN)
 
 
@@ -261,13 +261,16 @@ READ_ONLY_RECORDS = {  # written by the services and the reminder job only
     "reminders_reminder",
     "districts_auditentry",
 }
+# Frozen weekly rankings are published by the Monday task; settings are one row, never deleted.
+FROZEN = {"stats_weeklyranking_add", "stats_weeklyranking_delete", "stats_rankingsettings_delete"}
 ADMIN_REFUSALS: dict[str, Any] = {
     f"{model}_{view}": FORBIDDEN for model in READ_ONLY_RECORDS for view in ("add", "delete")
 }
 ADMIN_REFUSALS["districts_responsibility_delete"] = FORBIDDEN  # ended or withdrawn, never deleted
+ADMIN_REFUSALS |= dict.fromkeys(FROZEN, FORBIDDEN)
 # The reminder job's rows are not made here: their object pages answer "no such object" by
 # sending staff back to the admin index.
-NO_ROWS = frozenset({"reminders"})
+NO_ROWS = frozenset({"reminders", "stats"})
 
 for _model, _model_admin in admin.site._registry.items():
     _opts = _model._meta
@@ -285,6 +288,9 @@ for _model, _model_admin in admin.site._registry.items():
         admin_site(REDIRECT, REDIRECT)
     )
 EXPECTED["admin:auth_user_password_change"] = admin_site(FORBIDDEN)
+# Robot webhooks reach outside the zone: only superusers add or remove them (zone admins read).
+EXPECTED["admin:reminders_channelconfig_add"] = admin_site(FORBIDDEN, OK)
+EXPECTED["admin:reminders_channelconfig_delete"] = admin_site(FORBIDDEN, REDIRECT)
 
 
 @dataclass

@@ -188,9 +188,12 @@
   }
 
   // The point is a picker (text "name [code]", see picker.js); a nearby button fills it.
-  function choosePoint(button, byHand) {
-    if (!pointSelect || !button) return;
-    pointSelect.value = button.getAttribute("data-point-label") || button.getAttribute("data-point-id");
+  // `choice` is a nearby button, or the picker's text itself (a draft or an outbox item).
+  function choosePoint(choice, byHand) {
+    if (!pointSelect || !choice) return;
+    pointSelect.value = typeof choice === "string"
+      ? choice
+      : choice.getAttribute("data-point-label") || choice.getAttribute("data-point-id");
     if (byHand) pointChosenByHand = true;
     if (communitySelect) communitySelect.value = "";
     markChosen();

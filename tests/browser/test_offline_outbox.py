@@ -98,7 +98,7 @@ def test_offline_report_is_queued_and_sent_once_when_online(phones, browser_worl
     assert page.locator("#net-status").get_attribute("data-state") == "offline"
     # The nearest point comes from the phone's own copy of the points in scope.
     fill_report(page, world, description="桶边散落垃圾")
-    assert page.locator("#id_point").input_value() == str(world.point_a.pk)
+    assert page.locator("#id_point").input_value() == f"{world.point_a.name} [{world.point_a.code}]"
     shots.take(page, "filled offline")
     captured = timezone.now()
     page.locator("#report-submit").tap()
@@ -357,8 +357,9 @@ def test_outbox_item_refused_for_a_deactivated_point_stays_editable(phones, brow
     page.locator(".photo-preview").nth(1).wait_for()
     assert page.locator("#id_description").input_value() == "井盖缺失"
     assert "点位已停用" in page.locator("#report-problem").inner_text()
-    page.locator("#id_point").select_option("")
-    page.locator("#id_community").select_option(str(world.community_a.pk))
+    # Both are pickers: clear the point, type the community as "name [code]".
+    page.locator("#id_point").fill("")
+    page.locator("#id_community").fill(f"{world.community_a.name} [{world.community_a.code}]")
     shots.take(page, "corrected")
     with page.expect_navigation(url=re.compile(r".*/issues/\d+/$")):
         page.locator("#report-submit").tap()
