@@ -24,12 +24,14 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.core.mail import EmailMessage
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from issues.models import Notification
 from reminders import netguard
 from reminders.models import ChannelConfig, ChannelKind
 from reminders.netguard import webhook_url_problem
+from reminders.sql import adapt_datetime, insert_ignoring_conflicts
 
 logger = logging.getLogger(__name__)
 
@@ -186,6 +188,8 @@ class Channel:
     kind: str = ""
     #: The HTTP status (or 0) of the last answer, kept for the delivery log.
     last_response_code: int | None = None
+    #: Sends only write to this database: the sender sends them inside the claim's transaction.
+    writes_database: bool = False
 
     def send(self, message: Message) -> None:
         raise NotImplementedError
@@ -197,39 +201,43 @@ class InAppChannel(Channel):
 
     user_id: int
     kind: str = ChannelKind.INAPP
+    writes_database: bool = True
 
     def send(self, message: Message) -> None:
+        now = adapt_datetime(timezone.now())
         if message.summary_key:
             lines = [message.intro] if message.intro else []
             lines += [f"{link.label}: {link.path}" for link in message.links]
-            Notification.objects.bulk_create(
-                [
-                    Notification(
-                        user_id=self.user_id,
-                        kind="reminder_summary",
-                        title=message.title[:200],
-                        body="\n".join(lines),
-                        dedupe_key=message.summary_key,
-                    )
-                ],
-                ignore_conflicts=True,
-            )
-            return
-        Notification.objects.bulk_create(
-            [
-                Notification(
-                    user_id=self.user_id,
-                    issue_id=item.issue_id,
-                    kind=f"reminder_{item.kind}",
-                    title=item.headline[:200],
-                    body=item.line,
-                    dedupe_key=item.key,
+            rows = [
+                (
+                    self.user_id,
+                    None,
+                    "reminder_summary",
+                    message.title[:200],
+                    "\n".join(lines),
+                    message.summary_key,
+                    now,
+                )
+            ]
+        else:
+            rows = [
+                (
+                    self.user_id,
+                    item.issue_id,
+                    f"reminder_{item.kind}",
+                    item.headline[:200],
+                    item.line,
+                    item.key,
+                    now,
                 )
                 for item in message.items
-            ],
-            # The (user, dedupe_key) constraint makes a second send of the same reminder a no-op.
-            ignore_conflicts=True,
-        )
+            ]
+        # The (user, dedupe_key) constraint makes a second send of the same reminder a no-op.
+        insert_ignoring_conflicts(Notification, NOTIFICATION_COLUMNS, rows)
+
+
+# What the bell's rows hold; plain tuples, because a message may carry hundreds of cases.
+NOTIFICATION_COLUMNS = ("user_id", "issue_id", "kind", "title", "body", "dedupe_key", "created_at")
 
 
 @dataclass

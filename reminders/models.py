@@ -383,15 +383,11 @@ class Delivery(models.Model):
             ),
         ]
         indexes = [
-            # The sender's claim: due rows of one target, oldest first.
+            # The sender's claim (due rows of one target, oldest first), and its list of the
+            # targets with due rows (an index-only scan of the same index).
             models.Index(
                 fields=["target_key", "next_attempt_at", "id"],
                 name="delivery_due_target_idx",
-                condition=Q(state__in=["pending", "sending"]),
-            ),
-            models.Index(
-                fields=["next_attempt_at"],
-                name="delivery_due_idx",
                 condition=Q(state__in=["pending", "sending"]),
             ),
             models.Index(fields=["-created_at", "-id"], name="delivery_created_idx"),

@@ -1,4 +1,5 @@
-"""Reads for the reminder job: which issues owe which reminder, decided in SQL.
+"""Reads for the reminder job and its sender: which issues owe which reminder, decided in SQL,
+and the rows a message is made of, as named rows rather than model instances.
 
 Time arithmetic happens in the database on seconds since the epoch, so the job never does
 per-row date maths in Python and the same expressions run on PostgreSQL and on SQLite (the
@@ -8,7 +9,9 @@ embedded demo). `now` is always passed in.
 from __future__ import annotations
 
 import datetime
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from django.db.models import (
     Case,
@@ -26,7 +29,8 @@ from django.db.models.lookups import GreaterThan, GreaterThanOrEqual
 
 from districts.models import Severity
 from issues.models import CLOCK_STATUSES, Issue, Status
-from reminders.models import Reminder
+from reminders.models import Delivery, Reminder, reminder_key
+from reminders.sql import one_of
 
 # A clock of zero or negative length (a deadline set at or before the start) still gets
 # thresholds an hour apart instead of all firing at once.
@@ -91,12 +95,15 @@ def clock_batch(
     size: int,
     due_soon_fraction: float,
     urgent_only: bool,
+    owing_only: bool = False,
 ) -> list[ClockRow]:
     """The next keyset batch of issues whose clock runs, by (deadline, id), with their stage.
 
     Reads the partial index `issue_clock_deadline_idx`. With A = deadline − start (at least
     an hour), the stage is 3 from deadline + 2A, 2 from deadline + A, 1 past the deadline, and
-    0 (due soon) from deadline − (1 − fraction)·A; otherwise None.
+    0 (due soon) from deadline − (1 − fraction)·A; otherwise None. With `owing_only` the
+    database skips the issues without a stage itself, so a batch holds only work and the
+    comfortably early majority costs no round trip.
     """
     queryset: QuerySet = Issue.objects.filter(status__in=CLOCK_STATUSES)
     if after is not None:
@@ -138,6 +145,8 @@ def clock_batch(
         )
         .order_by("deadline", "id")
     )
+    if owing_only:
+        queryset = queryset.filter(stage__isnull=False)
     rows = queryset.values_list(
         "id", "deadline", "stage", "assigned_organisation_id", "district_id"
     )[:size]
@@ -172,3 +181,95 @@ def submitted_batch(
         "id", "submitted_at", "assigned_organisation_id", "district_id"
     )[:size]
     return [SubmittedRow(*row) for row in rows]
+
+
+# --- what the sender reads ----------------------------------------------------------------------
+
+
+class ClaimedDelivery(NamedTuple):
+    """A delivery row the sender holds: what it needs to send and to record the outcome."""
+
+    id: int
+    kind: str
+    reminder_id: int | None
+    digest_date: datetime.date | None
+    config_id: int | None
+    user_id: int | None
+    organisation_id: int | None
+    target_key: str
+    idempotency_key: str
+    payload: dict
+    attempts: int
+
+    @property
+    def pk(self) -> int:
+        return self.id
+
+
+def claim_due(
+    *, target_key: str, kind: str, now: datetime.datetime, limit: int
+) -> list[ClaimedDelivery]:
+    """Lock the oldest due deliveries of one target and kind; rows another sender holds are
+    skipped, not waited for. Call inside a transaction."""
+    rows = (
+        Delivery.objects.due(now)
+        .filter(target_key=target_key, kind=kind)
+        .select_for_update(skip_locked=True)
+        .order_by("next_attempt_at", "id")
+        .values_list(*ClaimedDelivery._fields)[:limit]
+    )
+    return [ClaimedDelivery(*row) for row in rows]
+
+
+class CaseRow(NamedTuple):
+    """A reminder with what its message shows and what tells whether it still holds."""
+
+    reminder_id: int
+    kind: str
+    level: int
+    deadline: datetime.datetime
+    organisation_id: int | None
+    issue_id: int
+    case_number: str
+    status: str
+    issue_deadline: datetime.datetime | None
+    submitted_at: datetime.datetime | None
+    assigned_organisation_id: int | None
+    address: str
+    category_name: str
+    category_name_en: str
+    community_name: str
+    community_name_en: str
+    point_name: str | None
+
+    @property
+    def key(self) -> str:
+        """The reminder's idempotency key, also its in-app notification's dedupe key."""
+        return reminder_key(self.issue_id, self.kind, self.level, self.deadline)
+
+
+CASE_FIELDS = (
+    "id",
+    "kind",
+    "level",
+    "deadline",
+    "organisation_id",
+    "issue_id",
+    "issue__case_number",
+    "issue__status",
+    "issue__deadline",
+    "issue__submitted_at",
+    "issue__assigned_organisation_id",
+    "issue__address",
+    "issue__category__name",
+    "issue__category__name_en",
+    "issue__community__name",
+    "issue__community__name_en",
+    "issue__point__name",
+)
+
+
+def case_rows(reminder_ids: Iterable[int]) -> dict[int, CaseRow]:
+    """The reminders with their issues' current state, by reminder id (one query)."""
+    rows = Reminder.objects.filter(one_of(Reminder, "id", reminder_ids)).values_list(*CASE_FIELDS)
+    return {row[0]: CaseRow(*row) for row in rows}

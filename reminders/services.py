@@ -31,7 +31,7 @@ from django.db import connection, transaction
 from django.db.models import Count, F
 from django.utils import timezone
 
-from districts.models import Membership, Severity
+from districts.models import Membership, Organisation, Severity
 from districts.selectors import handlers_of, supervisors_for, zone_office
 from issues.calendar import is_working_day
 from issues.models import (
@@ -44,9 +44,25 @@ from issues.models import (
 )
 from issues.services.core import SYSTEM_ROLE
 from reminders import messages, ratelimit
-from reminders.channels import Channel, PermanentError, TransientError, channel_for
+from reminders.channels import (
+    Channel,
+    ChannelError,
+    Message,
+    PermanentError,
+    TransientError,
+    channel_for,
+)
 from reminders.models import ChannelConfig, ChannelKind, Delivery, Reminder
-from reminders.selectors import STAGES, clock_batch, submitted_batch
+from reminders.selectors import (
+    STAGES,
+    CaseRow,
+    ClaimedDelivery,
+    case_rows,
+    claim_due,
+    clock_batch,
+    submitted_batch,
+)
+from reminders.sql import adapt_datetime, insert_ignoring_conflicts, one_of, update_from_values
 
 logger = logging.getLogger(__name__)
 
@@ -78,15 +94,6 @@ def awaits_summary(kind: str, level: int) -> bool:
     return bool(AUDIENCES[(kind, level)] & SUMMARY_GROUPS)
 
 
-def summary_covers(covers: dict, *, kind: str, level: int, district_id: int | None) -> bool:
-    """Whether a summary with this `covers` descriptor carries a reminder (see summaries_plan)."""
-    audience = AUDIENCES[(kind, level)]
-    group = covers.get("group")
-    if group == SUPERVISORS:
-        return SUPERVISORS in audience and district_id in covers.get("districts", ())
-    return group == ZONE_OFFICE and ZONE_OFFICE in audience
-
-
 # --- the job ---------------------------------------------------------------------------------
 
 
@@ -94,6 +101,7 @@ def summary_covers(covers: dict, *, kind: str, level: int, district_id: int | No
 class RunReport:
     """What one run of the job did."""
 
+    # Clock-running issues the scan returned: those that owe a reminder at `now`.
     scanned: int = 0
     submitted_scanned: int = 0
     created: int = 0
@@ -239,12 +247,11 @@ def reminders_run(*, now: datetime.datetime, batch_size: int | None = None) -> R
             size=size,
             due_soon_fraction=fraction,
             urgent_only=report.urgent_only,
+            owing_only=True,
         )
         report.scanned += len(rows)
         candidates = []
         for row in rows:
-            if row.stage is None:
-                continue
             kind, level = STAGES[row.stage]
             candidates.append(
                 Candidate(row.id, kind, level, row.deadline, row.organisation_id, row.district_id)
@@ -288,6 +295,24 @@ def reminders_run(*, now: datetime.datetime, batch_size: int | None = None) -> R
     return report
 
 
+REMINDER_COLUMNS = (
+    "issue_id",
+    "kind",
+    "level",
+    "deadline",
+    "organisation_id",
+    "district_id",
+    "state",
+    "attempts",
+    "last_error",
+    "next_attempt_at",
+    "claim_token",
+    "awaits_summary",
+    "created_at",
+    "updated_at",
+)
+
+
 @transaction.atomic
 def _claim(
     candidates: Sequence[Candidate],
@@ -298,30 +323,37 @@ def _claim(
 ) -> None:
     """Insert one batch of ledger rows; only the rows this run inserted get escalated and sent."""
     token = uuid.uuid4()
-    Reminder.objects.bulk_create(
+    claim = Reminder._meta.get_field("claim_token").get_db_prep_value(token, connection)
+    at_now = adapt_datetime(now)
+    # The unique key is the claim: a row another run (or an earlier run) made stays theirs.
+    insert_ignoring_conflicts(
+        Reminder,
+        REMINDER_COLUMNS,
         [
-            Reminder(
-                issue_id=candidate.issue_id,
-                kind=candidate.kind,
-                level=candidate.level,
-                deadline=candidate.deadline,
-                organisation_id=candidate.organisation_id,
-                district_id=candidate.district_id,
-                claim_token=token,
-                awaits_summary=awaits_summary(candidate.kind, candidate.level),
-                next_attempt_at=now,
-                created_at=now,
-                updated_at=now,
+            (
+                candidate.issue_id,
+                candidate.kind,
+                candidate.level,
+                adapt_datetime(candidate.deadline),
+                candidate.organisation_id,
+                candidate.district_id,
+                Reminder.State.PENDING.value,
+                0,
+                "",
+                at_now,
+                claim,
+                awaits_summary(candidate.kind, candidate.level),
+                at_now,
+                at_now,
             )
             for candidate in candidates
         ],
-        # The unique key is the claim: a row another run (or an earlier run) made stays theirs.
-        ignore_conflicts=True,
     )
     won = [
         WonReminder(*row)
         for row in Reminder.objects.filter(
-            issue_id__in={candidate.issue_id for candidate in candidates}, claim_token=token
+            one_of(Reminder, "issue_id", {candidate.issue_id for candidate in candidates}),
+            claim_token=token,
         ).values_list(
             "id", "issue_id", "kind", "level", "deadline", "organisation_id", "district_id"
         )
@@ -431,30 +463,6 @@ DELIVERY_COLUMNS = (
 )
 
 
-def insert_ignoring_conflicts(model, columns: Sequence[str], rows: Sequence[tuple]) -> None:
-    """INSERT … ON CONFLICT DO NOTHING of plain tuples, in chunks.
-
-    The job's hot path: building a model instance per delivery cost more than the database's
-    work. Values must already be database-ready (see `connection.ops.adapt_*`).
-    """
-    if not rows:
-        return
-    quote = connection.ops.quote_name
-    table = quote(model._meta.db_table)
-    names = ", ".join(quote(column) for column in columns)
-    placeholders = "(" + ", ".join(["%s"] * len(columns)) + ")"
-    # Both PostgreSQL (65,535) and SQLite (32,766) cap the parameters of one statement.
-    chunk = max(1, 30_000 // len(columns))
-    with connection.cursor() as cursor:
-        for start in range(0, len(rows), chunk):
-            part = rows[start : start + chunk]
-            cursor.execute(
-                f"INSERT INTO {table} ({names}) VALUES {', '.join([placeholders] * len(part))} "  # noqa: S608
-                "ON CONFLICT DO NOTHING",
-                [value for row in part for value in row],
-            )
-
-
 def deliveries_plan(
     *, reminders: Sequence[WonReminder], now: datetime.datetime, directory: RecipientDirectory
 ) -> int:
@@ -464,7 +472,7 @@ def deliveries_plan(
     `summaries_plan`). A reminder nobody can receive is marked failed at once with the
     reason, never dropped.
     """
-    adapt = connection.ops.adapt_datetimefield_value
+    adapt = adapt_datetime
     at_now = adapt(now)
     # Quiet hours: a robot's deliveries wait until they end.
     first_attempt = {}
@@ -603,7 +611,7 @@ def summaries_plan(*, now: datetime.datetime, directory: RecipientDirectory) -> 
         ]
         if not chunk:
             break
-        Reminder.objects.filter(pk__in=[reminder.id for reminder in chunk]).update(
+        Reminder.objects.filter(one_of(Reminder, "id", [reminder.id for reminder in chunk])).update(
             awaits_summary=False, summary_token=token, updated_at=now
         )
         waiting += chunk
@@ -750,13 +758,22 @@ def retry_delay(attempts: int, *, retry_after: float | None = None) -> float:
     return max(delay, retry_after or 0.0)
 
 
+# One claim takes up to this many messages' worth of one target's rows: fewer round trips, and
+# the reminders are summarised once per claim. They are still sent one message at a time.
+MESSAGES_PER_CLAIM = 10
+# How many pending reminders a pass re-summarises if a sender died before doing it.
+SWEEP_LIMIT = 5000
+# A pass summarises the reminders it moved once this many are waiting, and when it ends.
+REFRESH_EVERY = 5000
+
+
 def deliveries_send(
     *,
     now: datetime.datetime | None = None,
     channel_factory: ChannelFactory = channel_for,
     time_budget_seconds: float | None = None,
 ) -> SendReport:
-    """Send every due delivery, one message per target at a time, until none is due.
+    """Send every due delivery, a target's messages in order, until none is due.
 
     Each target is claimed, sent and recorded on its own, so one failing channel never blocks
     the others. Stops early (leaving work for the next pass) when the time budget is spent.
@@ -768,6 +785,8 @@ def deliveries_send(
     def clock() -> datetime.datetime:
         return now or timezone.now()
 
+    context = SendingPass(clock)
+    reminders_sweep(now=clock())
     while time_budget_seconds is None or time.monotonic() - started < time_budget_seconds:
         targets = list(
             Delivery.objects.due(clock())
@@ -783,187 +802,353 @@ def deliveries_send(
                 time.monotonic() - started >= time_budget_seconds
             ):
                 break
-            if not _send_one(target_key, clock=clock, factory=channel_factory, report=report):
+            if not _send_target(
+                target_key, clock=clock, factory=channel_factory, report=report, context=context
+            ):
                 finished.add(target_key)
+    context.flush()
     report.seconds = time.monotonic() - started
     return report
 
 
-def _claim_rows(target_key: str, now: datetime.datetime, *, kind: str, limit: int) -> list:
-    return list(
-        Delivery.objects.due(now)
-        .filter(target_key=target_key, kind=kind)
-        .select_related(
-            "config",
-            "organisation",
-            "reminder__issue__category",
-            "reminder__issue__community",
-            "reminder__issue__point",
-        )
-        # Another sender working on this target skips these rows instead of waiting.
-        .select_for_update(skip_locked=True, of=("self",))
-        .order_by("next_attempt_at", "id")[:limit]
-    )
+def messages_per_claim() -> int:
+    """Messages one claim may hold: all of them fit in half the lease even if each send waits
+    for its whole timeout, so a slow robot never outlives its claim mid-way."""
+    per_message = 2 * max(settings.REMINDER_HTTP_TIMEOUT_SECONDS, 1)
+    return max(1, min(MESSAGES_PER_CLAIM, settings.REMINDER_SENDING_LEASE_SECONDS // per_message))
 
 
-def reminder_is_stale(reminder: Reminder, now: datetime.datetime) -> bool:
+def reminder_is_stale(case: CaseRow, now: datetime.datetime) -> bool:
     """Whether the reminder no longer describes the issue (closed, new deadline, moved on)."""
-    issue = reminder.issue
-    if reminder.kind == Reminder.Kind.AWAITING_VERIFICATION:
-        return issue.status != Status.SUBMITTED or issue.submitted_at != reminder.deadline
-    if issue.status not in CLOCK_STATUSES or issue.deadline != reminder.deadline:
+    if case.kind == Reminder.Kind.AWAITING_VERIFICATION:
+        return case.status != Status.SUBMITTED or case.submitted_at != case.deadline
+    if case.status not in CLOCK_STATUSES or case.issue_deadline != case.deadline:
         return True
-    if issue.assigned_organisation_id != reminder.organisation_id:
+    if case.assigned_organisation_id != case.organisation_id:
         return True
-    return reminder.kind == Reminder.Kind.DUE_SOON and now >= reminder.deadline
+    return case.kind == Reminder.Kind.DUE_SOON and now >= case.deadline
 
 
-def _is_stale(delivery: Delivery, now: datetime.datetime) -> bool:
-    return delivery.reminder is not None and reminder_is_stale(delivery.reminder, now)
+class SendingPass:
+    """What one pass of the sender keeps: organisation names, languages, and the reminders
+    whose deliveries it moved, which it summarises once rather than after every message."""
+
+    def __init__(self, clock: Callable[[], datetime.datetime]) -> None:
+        self._clock = clock
+        self._names: dict[int, messages.Names] = {}
+        self._languages: dict[int, str] = {}
+        self._touched: set[int] = set()
+
+    def touch(self, rows: Iterable[ClaimedDelivery]) -> None:
+        """Note the reminders of rows whose outcome changed; summarise them in bulk.
+
+        A reminder is summarised from whatever its deliveries say when the pass flushes, so
+        three handlers and a robot hearing about one case cost one refresh, not four. A pass
+        that dies before flushing leaves its reminders to the next pass's sweep.
+        """
+        self._touched |= reminder_ids_of(rows)
+        if len(self._touched) >= REFRESH_EVERY:
+            self.flush()
+
+    def flush(self) -> None:
+        if self._touched:
+            reminders_refresh(reminder_ids=self._touched, now=self._clock())
+            self._touched = set()
+
+    def owner(self, organisation_id: int | None) -> messages.Names | None:
+        """The names of the organisation a message is about (None: the zone office)."""
+        if organisation_id is None:
+            return None
+        if organisation_id not in self._names:
+            self._names[organisation_id] = (
+                Organisation.objects.filter(pk=organisation_id)
+                .values_list("name", "name_en")
+                .first()
+            ) or ("", "")
+        return self._names[organisation_id]
+
+    def language(self, user_id: int | None) -> str:
+        """A person's bell speaks their saved interface language; groups get the site's."""
+        if user_id is None:
+            return ""
+        if user_id not in self._languages:
+            self._languages[user_id] = (
+                Membership.objects.filter(user_id=user_id)
+                .values_list("language", flat=True)
+                .first()
+                or ""
+            )
+        return self._languages[user_id]
 
 
-def summary_reminders(delivery: Delivery) -> list[Reminder]:
-    """The reminders a summary carries, with what their message shows."""
-    return list(
-        Reminder.objects.filter(pk__in=delivery.payload.get("reminders", []))
-        .select_related("issue__category", "issue__community", "issue__point")
-        .order_by("pk")
-    )
+@dataclass
+class Batch:
+    """The rows of one message, with their cases, or the message itself when prepared."""
+
+    rows: list[ClaimedDelivery]
+    cases: list[CaseRow] = field(default_factory=list)
+    message: Message | None = None
 
 
-def _send_one(
+def _claim_target(target_key: str, now: datetime.datetime, *, cases: int) -> list[ClaimedDelivery]:
+    """A target's due rows of one kind, in the order it hears them: cases, summary, digest."""
+    for kind, limit in (
+        (Delivery.Kind.CASE, cases),
+        (Delivery.Kind.SUMMARY, 1),
+        (Delivery.Kind.DAILY_DIGEST, 1),
+    ):
+        rows = claim_due(target_key=target_key, kind=kind, now=now, limit=limit)
+        if rows:
+            return rows
+    return []
+
+
+def _send_target(
     target_key: str,
     *,
     clock: Callable[[], datetime.datetime],
     factory: ChannelFactory,
     report: SendReport,
+    context: SendingPass,
 ) -> bool:
-    """Claim, send and record one message for one target; False when there was nothing to do.
+    """Claim, send and record one target's next messages; False when there was nothing to do.
 
-    A target's messages go in this order: its cases, then a summary, then a daily digest.
+    A channel that only writes to this database (the bell) is sent inside the claim's
+    transaction: its notifications and the `sent` mark commit together, with no lease. Any
+    other channel's rows are marked `sending` under a lease and committed first; each message
+    is then sent outside any transaction and its outcome recorded at once. The reminders are
+    summarised by the pass (see `SendingPass.touch`).
     """
     now = clock()
     is_user = target_key.startswith("user:")
-    limit = INAPP_MAX_ITEMS if is_user else settings.REMINDER_DIGEST_MAX_ITEMS
+    per_message = INAPP_MAX_ITEMS if is_user else settings.REMINDER_DIGEST_MAX_ITEMS
     with transaction.atomic():
-        rows = _claim_rows(target_key, now, kind=Delivery.Kind.CASE, limit=limit)
-        if not rows:
-            rows = _claim_rows(target_key, now, kind=Delivery.Kind.SUMMARY, limit=1)
-        if not rows:
-            rows = _claim_rows(target_key, now, kind=Delivery.Kind.DAILY_DIGEST, limit=1)
+        rows = _claim_target(
+            target_key,
+            now,
+            cases=per_message * (MESSAGES_PER_CLAIM if is_user else messages_per_claim()),
+        )
         if not rows:
             return False
         first = rows[0]
-        config = first.config
+        config = (
+            ChannelConfig.objects.filter(pk=first.config_id).first() if first.config_id else None
+        )
         if not is_user and (config is None or not config.enabled):
             report.cancelled += _close(
                 rows, Delivery.State.CANCELLED, now, error="The channel was disabled or removed."
             )
+            context.touch(rows)
             return True
         if config is not None:
             quiet_until = config.quiet_until(now)
             if quiet_until is not None:
                 report.deferred += _defer(target_key, quiet_until, now)
                 return True
-        stale = [row for row in rows if _is_stale(row, now)]
-        if stale:
-            report.cancelled += _close(
-                stale, Delivery.State.CANCELLED, now, error="The case moved on before sending."
-            )
-            rows = [row for row in rows if row not in stale]
-        message = None
-        if rows and first.kind == Delivery.Kind.DAILY_DIGEST:
-            message = messages.digest_message(
-                first, now=now, max_items=settings.REMINDER_DIGEST_MAX_ITEMS
-            )
-            if message is None:
-                report.cancelled += _close(
-                    rows, Delivery.State.CANCELLED, now, error="Nothing is overdue any more."
+        batches = _prepare(rows, now=now, per_message=per_message, report=report, context=context)
+        if not batches:
+            context.touch(rows)
+            return True
+        try:
+            channel = factory(config, user_id=first.user_id)
+        except Exception as error:  # no channel to send on: the same outcome as a failed send
+            if not isinstance(error, ChannelError):
+                logger.exception("Channel %s could not be made", target_key)
+            for batch in batches:
+                _after_failure(
+                    batch.rows,
+                    now,
+                    error,
+                    permanent=isinstance(error, PermanentError),
+                    report=report,
                 )
-                rows = []
-        live: list[Reminder] = []
-        if rows and first.kind == Delivery.Kind.SUMMARY:
-            live = [
-                reminder
-                for reminder in summary_reminders(first)
-                if not reminder_is_stale(reminder, now)
-            ]
-            if not live:
-                report.cancelled += _close(
-                    rows, Delivery.State.CANCELLED, now, error="The cases moved on before sending."
-                )
-                stale, rows = rows, []
-        if not rows:
-            _refresh_reminders(stale, now)
+            context.touch(rows)
+            return True
+        language = context.language(first.user_id)
+        if channel.writes_database:
+            for batch in batches:
+                message = batch.message or _case_message(batch, first, now, language, context)
+                _send_in_transaction(channel, batch, message, target_key, now, report)
+            context.touch(rows)
             return True
         if config is not None:
-            wait = ratelimit.acquire(
-                target_key=target_key, limit=config.rate_limit_per_minute, now=now
+            slots = ratelimit.acquire_many(
+                target_key=target_key,
+                limit=config.rate_limit_per_minute,
+                wanted=len(batches),
+                now=now,
             )
-            if wait > 0:
-                report.deferred += _defer(target_key, now + datetime.timedelta(seconds=wait), now)
+            later = now + datetime.timedelta(seconds=slots.wait)
+            if not slots.granted:
+                report.deferred += _defer(target_key, later, now)
                 return True
+            # Messages past the window's free slots wait for it, without spending an attempt.
+            waiting = [row for batch in batches[slots.granted :] for row in batch.rows]
+            if waiting:
+                report.deferred += Delivery.objects.filter(
+                    pk__in=[row.pk for row in waiting]
+                ).update(next_attempt_at=later, updated_at=now)
+                batches = batches[: slots.granted]
         lease = now + datetime.timedelta(seconds=settings.REMINDER_SENDING_LEASE_SECONDS)
-        Delivery.objects.filter(pk__in=[row.pk for row in rows]).update(
+        Delivery.objects.filter(
+            one_of(Delivery, "id", [row.pk for batch in batches for row in batch.rows])
+        ).update(
             state=Delivery.State.SENDING,
             attempts=F("attempts") + 1,
             next_attempt_at=lease,
             updated_at=now,
         )
     # Committed: the rows are ours until the lease ends. Send outside the transaction.
-    if message is None:
-        # A person's bell speaks their saved interface language; groups get the site's.
-        language = ""
-        if is_user:
-            language = (
-                Membership.objects.filter(user_id=first.user_id)
-                .values_list("language", flat=True)
-                .first()
-                or ""
+    claimed = time.monotonic()
+    unsent: list[ClaimedDelivery] = []
+    until = now
+    for index, batch in enumerate(batches):
+        if index and time.monotonic() - claimed > settings.REMINDER_SENDING_LEASE_SECONDS / 2:
+            unsent = [row for later in batches[index:] for row in later.rows]
+            break
+        message = batch.message or _case_message(batch, first, now, language, context)
+        report.messages += 1
+        failure = _deliver(channel, message, target_key)
+        done = clock()
+        with transaction.atomic():
+            if failure is None:
+                report.sent += Delivery.objects.filter(
+                    one_of(Delivery, "id", [row.pk for row in batch.rows]),
+                    state=Delivery.State.SENDING,
+                    next_attempt_at=lease,  # still our claim: the lease did not run out meanwhile
+                ).update(
+                    state=Delivery.State.SENT,
+                    sent_at=done,
+                    last_error="",
+                    response_code=channel.last_response_code,
+                    updated_at=done,
+                )
+            else:
+                error, permanent = failure
+                until = _after_failure(
+                    batch.rows, done, error, permanent=permanent, report=report, lease=lease
+                )
+        if failure is not None:
+            # The channel is failing: the rest waits as long as the failed message, unspent.
+            unsent = [row for later in batches[index + 1 :] for row in later.rows]
+            break
+    if unsent:
+        _release(unsent, lease, until, clock())
+    context.touch(rows)
+    return True
+
+
+def _case_message(
+    batch: Batch,
+    first: ClaimedDelivery,
+    now: datetime.datetime,
+    language: str,
+    context: SendingPass,
+) -> Message:
+    return messages.reminder_message(
+        batch.cases, owner=context.owner(first.organisation_id), now=now, language=language
+    )
+
+
+def _prepare(
+    rows: list[ClaimedDelivery],
+    *,
+    now: datetime.datetime,
+    per_message: int,
+    report: SendReport,
+    context: SendingPass,
+) -> list[Batch]:
+    """Cancel what moved on, and cut the rest into messages (none: all were cancelled)."""
+    first = rows[0]
+    if first.kind == Delivery.Kind.DAILY_DIGEST:
+        message = messages.digest_message(
+            first,
+            owner=context.owner(first.organisation_id),
+            now=now,
+            max_items=settings.REMINDER_DIGEST_MAX_ITEMS,
+        )
+        if message is None:
+            report.cancelled += _close(
+                rows, Delivery.State.CANCELLED, now, error="Nothing is overdue any more."
             )
-        if first.kind == Delivery.Kind.SUMMARY:
-            message = messages.summary_message(
-                first,
-                live,
-                now=now,
-                language=language,
-                max_items=settings.REMINDER_DIGEST_MAX_ITEMS,
+            return []
+        return [Batch(rows, message=message)]
+    if first.kind == Delivery.Kind.SUMMARY:
+        cases = case_rows(first.payload.get("reminders", []))
+        live = sorted(
+            (case for case in cases.values() if not reminder_is_stale(case, now)),
+            key=lambda case: case.reminder_id,
+        )
+        if not live:
+            report.cancelled += _close(
+                rows, Delivery.State.CANCELLED, now, error="The cases moved on before sending."
             )
-        else:
-            message = messages.reminder_message(rows, now=now, language=language)
-    report.messages += 1
-    failure: tuple[Exception, bool] | None = None
-    channel: Channel | None = None
+            return []
+        message = messages.summary_message(
+            first,
+            live,
+            now=now,
+            language=context.language(first.user_id),
+            max_items=settings.REMINDER_DIGEST_MAX_ITEMS,
+        )
+        return [Batch(rows, message=message)]
+    cases = case_rows(row.reminder_id for row in rows)
+    stale = [row for row in rows if reminder_is_stale(cases[row.reminder_id], now)]
+    if stale:
+        report.cancelled += _close(
+            stale, Delivery.State.CANCELLED, now, error="The case moved on before sending."
+        )
+    fresh = [row for row in rows if row not in stale]
+    return [
+        Batch(part, cases=[cases[row.reminder_id] for row in part])
+        for part in (
+            fresh[start : start + per_message] for start in range(0, len(fresh), per_message)
+        )
+    ]
+
+
+def _deliver(channel: Channel, message: Message, target_key: str) -> tuple[Exception, bool] | None:
+    """Send one message: None when the channel took it, else (error, whether it is final)."""
     try:
-        channel = factory(config, user_id=first.user_id)
         channel.send(message)
     except TransientError as error:
-        failure = (error, False)
+        return error, False
     except PermanentError as error:
-        failure = (error, True)
+        return error, True
     except Exception as error:  # a bug in one channel must not stop the others
         logger.exception("Channel %s failed unexpectedly", target_key)
-        failure = (error, False)
-    done = clock()
-    # The outcome and the reminders' summary commit together.
-    with transaction.atomic():
-        if failure is None:
-            report.sent += Delivery.objects.filter(
-                pk__in=[row.pk for row in rows],
-                state=Delivery.State.SENDING,
-                next_attempt_at=lease,  # still our claim: the lease did not run out meanwhile
-            ).update(
-                state=Delivery.State.SENT,
-                sent_at=done,
-                last_error="",
-                response_code=getattr(channel, "last_response_code", None),
-                updated_at=done,
-            )
-        else:
-            error, permanent = failure
-            _after_failure(rows, lease, done, error, permanent=permanent, report=report)
-        _refresh_reminders([*rows, *stale], done)
-    return True
+        return error, False
+    return None
+
+
+def _send_in_transaction(
+    channel: Channel,
+    batch: Batch,
+    message: Message,
+    target_key: str,
+    now: datetime.datetime,
+    report: SendReport,
+) -> None:
+    """Send a message on a channel that writes to this database, in the claim's transaction."""
+    report.messages += 1
+    with transaction.atomic():  # a failing send rolls back what it wrote, not the claim
+        failure = _deliver(channel, message, target_key)
+        if failure is not None:
+            transaction.set_rollback(True)
+    if failure is not None:
+        error, permanent = failure
+        _after_failure(batch.rows, now, error, permanent=permanent, report=report)
+        return
+    report.sent += Delivery.objects.filter(
+        one_of(Delivery, "id", [row.pk for row in batch.rows])
+    ).update(
+        state=Delivery.State.SENT,
+        attempts=F("attempts") + 1,
+        sent_at=now,
+        last_error="",
+        response_code=channel.last_response_code,
+        updated_at=now,
+    )
 
 
 def _close(rows: Iterable[Delivery], state: str, now: datetime.datetime, *, error: str) -> int:
@@ -990,35 +1175,64 @@ def _defer(target_key: str, until: datetime.datetime, now: datetime.datetime) ->
     )
 
 
-def _after_failure(
+def _release(
     rows: Sequence[Delivery],
     lease: datetime.datetime,
+    until: datetime.datetime,
+    now: datetime.datetime,
+) -> int:
+    """Give back claimed rows that were not sent: pending from `until`, the attempt uncounted."""
+    return Delivery.objects.filter(
+        pk__in=[row.pk for row in rows], state=Delivery.State.SENDING, next_attempt_at=lease
+    ).update(
+        state=Delivery.State.PENDING,
+        attempts=F("attempts") - 1,
+        next_attempt_at=until,
+        updated_at=now,
+    )
+
+
+def _after_failure(
+    rows: Sequence[Delivery],
     now: datetime.datetime,
     error: Exception,
     *,
     permanent: bool,
     report: SendReport,
-) -> None:
-    """Record a failed send: pending again after a backoff, or failed for good."""
+    lease: datetime.datetime | None = None,
+) -> datetime.datetime:
+    """Record a failed send: pending again after a backoff, or failed for good.
+
+    With a `lease`, only rows still held under it are touched. Returns when the rows will be
+    tried again (now, when they failed for good).
+    """
     text = f"{type(error).__name__}: {error}"[:2000]
     code = getattr(error, "response_code", None)
     retry_after = getattr(error, "retry_after", None)
     by_attempts: dict[int, list[int]] = defaultdict(list)
     for row in rows:
         by_attempts[row.attempts + 1].append(row.pk)  # the attempt just made
+    retry_at = now
     for attempts, ids in by_attempts.items():
-        ours = Delivery.objects.filter(
-            pk__in=ids, state=Delivery.State.SENDING, next_attempt_at=lease
-        )
+        ours = Delivery.objects.filter(pk__in=ids)
+        if lease is not None:
+            ours = ours.filter(state=Delivery.State.SENDING, next_attempt_at=lease)
         if permanent or attempts >= settings.REMINDER_MAX_ATTEMPTS:
             report.failed += ours.update(
-                state=Delivery.State.FAILED, last_error=text, response_code=code, updated_at=now
+                state=Delivery.State.FAILED,
+                attempts=attempts,
+                last_error=text,
+                response_code=code,
+                updated_at=now,
             )
         else:
-            delay = retry_delay(attempts, retry_after=retry_after)
+            retry_at = now + datetime.timedelta(
+                seconds=retry_delay(attempts, retry_after=retry_after)
+            )
             report.retried += ours.update(
                 state=Delivery.State.PENDING,
-                next_attempt_at=now + datetime.timedelta(seconds=delay),
+                attempts=attempts,
+                next_attempt_at=retry_at,
                 last_error=text,
                 response_code=code,
                 updated_at=now,
@@ -1029,15 +1243,40 @@ def _after_failure(
         "permanent" if permanent else "will retry",
         text,
     )
+    return retry_at
 
 
-def _refresh_reminders(rows: Iterable[Delivery], now: datetime.datetime) -> None:
+def reminders_sweep(*, now: datetime.datetime, limit: int = SWEEP_LIMIT) -> int:
+    """Summarise again the reminders a sender left pending when it died after recording a
+    message and before summarising its claim (at most `limit`, oldest first).
+
+    Such a reminder is pending with a next attempt older than a lease; one legitimately
+    waiting for a retry has its next attempt ahead and is left alone.
+    """
+    cutoff = now - datetime.timedelta(seconds=settings.REMINDER_SENDING_LEASE_SECONDS)
+    ids = list(
+        Reminder.objects.filter(
+            state=Reminder.State.PENDING, awaits_summary=False, next_attempt_at__lt=cutoff
+        )
+        .order_by("next_attempt_at")
+        .values_list("pk", flat=True)[:limit]
+    )
+    return reminders_refresh(reminder_ids=ids, now=now) if ids else 0
+
+
+def reminder_ids_of(rows: Iterable[ClaimedDelivery | Delivery]) -> set[int]:
+    """The reminders deliveries are about: a case's own, or those a summary carries."""
     ids: set[int] = set()
     for row in rows:
         if row.reminder_id:
             ids.add(row.reminder_id)
         elif row.kind == Delivery.Kind.SUMMARY:
             ids.update(row.payload.get("reminders", []))
+    return ids
+
+
+def _refresh_reminders(rows: Iterable[ClaimedDelivery | Delivery], now: datetime.datetime) -> None:
+    ids = reminder_ids_of(rows)
     if ids:
         reminders_refresh(reminder_ids=ids, now=now)
 
@@ -1053,7 +1292,7 @@ class Outcome(NamedTuple):
 
 
 class ReminderSubject(NamedTuple):
-    """What decides which summaries carry a reminder."""
+    """A reminder as refreshing reads it: which summaries carry it, and what it says now."""
 
     id: int
     kind: str
@@ -1061,6 +1300,17 @@ class ReminderSubject(NamedTuple):
     district_id: int | None
     awaits_summary: bool
     summary_token: uuid.UUID | None
+    state: str
+    attempts: int
+    next_attempt_at: datetime.datetime | None
+    last_error: str
+    sent_at: datetime.datetime | None
+
+    @property
+    def outcome(self) -> Outcome:
+        return Outcome(
+            self.state, self.attempts, self.next_attempt_at, self.last_error, self.sent_at
+        )
 
 
 OPEN_DELIVERY_STATES = frozenset({Delivery.State.PENDING, Delivery.State.SENDING})
@@ -1073,34 +1323,46 @@ def reminder_outcomes(ids: Sequence[int]) -> dict[int, tuple[ReminderSubject, li
     Read by reminder and by summary token only: right after a big insert, stale statistics
     made a filter on state choose a scan of every due row.
     """
+    # Locked in id order before the deliveries are read: two senders refreshing one reminder
+    # take turns, and the second one reads what the first one committed.
     subjects = {
         row[0]: ReminderSubject(*row)
-        for row in Reminder.objects.filter(pk__in=ids).values_list(
-            "id", "kind", "level", "district_id", "awaits_summary", "summary_token"
-        )
+        for row in Reminder.objects.select_for_update()
+        .filter(one_of(Reminder, "id", ids))
+        .order_by("pk")
+        .values_list(*ReminderSubject._fields)
     }
     outcomes: dict[int, list[Outcome]] = defaultdict(list)
     for reminder_id, *outcome in (
-        Delivery.objects.filter(reminder_id__in=list(subjects))
+        Delivery.objects.filter(one_of(Delivery, "reminder", subjects))
         .order_by()
         .values_list("reminder_id", *OUTCOME_FIELDS)
     ):
         outcomes[reminder_id].append(Outcome(*outcome))
     tokens = {subject.summary_token for subject in subjects.values() if subject.summary_token}
     if tokens:
-        summaries = defaultdict(list)
+        # Per token, the summaries of each district's supervisors and those of the zone office.
+        by_district: dict[tuple, list[Outcome]] = defaultdict(list)
+        zone: dict[uuid.UUID, list[Outcome]] = defaultdict(list)
         for token, covers, *outcome in (
             Delivery.objects.filter(kind=Delivery.Kind.SUMMARY, summary_token__in=tokens)
             .order_by()
             .values_list("summary_token", "payload__covers", *OUTCOME_FIELDS)
         ):
-            summaries[token].append((covers or {}, Outcome(*outcome)))
+            covers = covers or {}
+            if covers.get("group") == SUPERVISORS:
+                for district_id in covers.get("districts", ()):
+                    by_district[(token, district_id)].append(Outcome(*outcome))
+            elif covers.get("group") == ZONE_OFFICE:
+                zone[token].append(Outcome(*outcome))
         for subject in subjects.values():
-            for covers, outcome in summaries.get(subject.summary_token, ()):
-                if summary_covers(
-                    covers, kind=subject.kind, level=subject.level, district_id=subject.district_id
-                ):
-                    outcomes[subject.id].append(outcome)
+            audience = AUDIENCES[(subject.kind, subject.level)]
+            if SUPERVISORS in audience:
+                outcomes[subject.id] += by_district.get(
+                    (subject.summary_token, subject.district_id), []
+                )
+            if ZONE_OFFICE in audience:
+                outcomes[subject.id] += zone.get(subject.summary_token, [])
     return {pk: (subject, outcomes.get(pk, [])) for pk, subject in subjects.items()}
 
 
@@ -1145,18 +1407,19 @@ def summarise(subject: ReminderSubject, outcomes: Sequence[Outcome]) -> Outcome 
     )
 
 
+@transaction.atomic
 def reminders_refresh(*, reminder_ids: Iterable[int], now: datetime.datetime) -> int:
     """Bring reminders' state in line with their deliveries and summaries (see `summarise`)."""
     ids = list(set(reminder_ids))
     if not ids:
         return 0
-    updated = []
+    rows = []
     for pk, (subject, outcomes) in reminder_outcomes(ids).items():
         summary = summarise(subject, outcomes)
-        if summary is None:
-            continue
-        updated.append(Reminder(pk=pk, updated_at=now, **summary._asdict()))
-    return Reminder.objects.bulk_update(updated, [*OUTCOME_FIELDS, "updated_at"], batch_size=500)
+        # Most refreshes change nothing (the second handler's bell, say): no write for those.
+        if summary is not None and summary != subject.outcome:
+            rows.append((pk, *summary, now))
+    return update_from_values(Reminder, [*OUTCOME_FIELDS, "updated_at"], rows)
 
 
 # --- admin actions ---------------------------------------------------------------------------

@@ -71,7 +71,8 @@ def robot(organisation, kind=ChannelKind.WECOM, **extra) -> ChannelConfig:
 class Recorder:
     """A channel factory: in-app is real, every other channel records what it was given.
 
-    `failures[target_key]` is a list of exceptions raised by the next sends to that target.
+    `failures[target_key]` is a list of exceptions raised by the next sends to that target
+    (None: that send goes through).
     """
 
     def __init__(self) -> None:
@@ -89,8 +90,9 @@ class Recorder:
             def send(self, message: Message) -> None:
                 with recorder._lock:
                     pending = recorder.failures.get(config.target_key)
-                    if pending:
-                        raise pending.pop(0)
+                    failure = pending.pop(0) if pending else None
+                    if failure is not None:
+                        raise failure
                     recorder.sent.append((config.target_key, message))
                 self.last_response_code = 200
 

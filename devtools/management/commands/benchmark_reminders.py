@@ -1,31 +1,37 @@
-"""Benchmark the reminder job on a scratch database (not a test).
+"""Benchmark the reminder job and its sending on a scratch database (not a test).
 
-    createdb -U postgres -h 127.0.0.1 civicapp_bench
-    export DEBUG=1 DATABASE_URL=postgres://postgres@127.0.0.1:5432/civicapp_bench
+    createdb -U postgres -h 127.0.0.1 civicapp_bench_reminders
+    export DEBUG=1 DATABASE_URL=postgres://postgres@127.0.0.1:5432/civicapp_bench_reminders
     .venv/bin/python manage.py migrate
-    .venv/bin/python manage.py benchmark_reminders --issues 100000 --overdue 20000
+    .venv/bin/python manage.py benchmark_reminders --issues 200000 --overdue 5333
 
-It refuses any database whose name does not contain "bench", because it empties the issue and
-reminder tables before each size. For each size (half, then the full numbers) it seeds open
-issues with bulk inserts, runs the job once with a query counter, resets the ledger, runs it
-again under tracemalloc for the peak memory, and prints one table row.
+It refuses any database whose name does not contain "bench", because it rewrites the issue and
+reminder tables. It seeds clock-running issues once (a later run with the same numbers reuses
+them and only empties the ledger), then runs the reminder job with `--runners` runs at the same
+moment, then the sender the same way (robots are stubs that accept at once, in-app
+notifications are real), and prints the times, the deliveries written against the deliveries
+expected, and every duplicate it finds (there must be none). See reminders/BENCHMARK.md.
 """
 
 from __future__ import annotations
 
 import datetime
 import gc
+import os
 import resource
+import threading
 import time
 import tracemalloc
 from collections import Counter
+from collections.abc import Callable
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection, transaction
+from django.db.models import Count
 from django.test.utils import override_settings
 
 from districts.models import (
@@ -39,10 +45,10 @@ from districts.models import (
     Severity,
     Zone,
 )
-from issues.models import Issue, Status
+from issues.models import CLOCK_STATUSES, Escalation, Issue, IssueEvent, Notification, Status
 from reminders import services
 from reminders.channels import Channel, Message, channel_for
-from reminders.models import ChannelConfig, ChannelKind
+from reminders.models import ChannelConfig, ChannelKind, Delivery, Reminder
 
 # A Tuesday at 10:00 in the zone: a working day, so every category is chased.
 NOW = datetime.datetime(2026, 3, 10, 10, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
@@ -54,6 +60,7 @@ SUPERVISORS_PER_DISTRICT = 3
 ZONE_WIDE_SUPERVISORS = 1  # the dispatch centre (调度中心) covers every district
 ADMINS = 4
 ZONE_CHANNELS = (ChannelKind.EMAIL, ChannelKind.WECOM)
+CASE_PREFIX = "B2026-"
 SEED_CHUNK = 5000
 LEDGER_TABLES = [
     "reminders_delivery",
@@ -69,7 +76,10 @@ LEDGER_TABLES = [
 class Row:
     issues: int
     overdue: int
-    seed_seconds: float = 0.0
+    runners: int
+    seed_seconds: float | None = None  # None: the seeded issues were reused
+    job_seconds: float = 0.0
+    send_seconds: float = 0.0
     scanned: int = 0
     created: int = 0
     escalated: int = 0
@@ -78,37 +88,128 @@ class Row:
     expected_deliveries: int = 0
     expected_summaries: int = 0
     per_case_deliveries: int = 0
-    seconds: float = 0.0
-    queries: int = 0
-    peak_mib: float = 0.0
-    rss_mib: float = 0.0
-    sent: int = 0
-    send_seconds: float = 0.0
+    job_queries: int = 0
     send_queries: int = 0
+    python_cpu: float = 0.0
+    database_cpu: float | None = None
+    messages: int = 0
+    sent: int = 0
+    unsent: int = 0
+    duplicates: dict[str, int] = field(default_factory=dict)
+    peak_mib: float | None = None
+    rss_mib: float = 0.0
 
 
-class NullChannel(Channel):
-    """A robot that accepts everything at once: the benchmark measures our side only."""
+class StubRobots:
+    """Robots and mailboxes that accept at once and remember which cases each target got."""
 
-    def send(self, message: Message) -> None:
-        self.last_response_code = 200
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.cases: Counter = Counter()
 
+    def __call__(self, config, *, user_id=None) -> Channel:
+        if config is None:
+            return channel_for(config, user_id=user_id)
+        stub = self
 
-def null_robots(config, *, user_id=None) -> Channel:
-    return channel_for(config, user_id=user_id) if config is None else NullChannel()
+        class Accepting(Channel):
+            def send(self, message: Message) -> None:
+                with stub.lock:
+                    for item in message.items:
+                        stub.cases[(config.target_key, item.case_number)] += 1
+                self.last_response_code = 200
+
+        return Accepting()
 
 
 @contextmanager
-def counting_queries():
-    """Count statements without keeping their SQL (bulk inserts would swamp the memory peak)."""
-    counter = {"queries": 0}
+def counting_queries(counter: Counter):
+    """Count this thread's statements without keeping their SQL."""
 
     def wrapper(execute, sql, params, many, context):
         counter["queries"] += 1
         return execute(sql, params, many, context)
 
     with connection.execute_wrapper(wrapper):
-        yield counter
+        yield
+
+
+@dataclass
+class Phase:
+    """What running one phase (the job, or the sending) with several runners took."""
+
+    results: list
+    seconds: float
+    queries: int
+    python_cpu: float
+    database_cpu: float | None
+
+
+def backend_cpu_seconds() -> float | None:
+    """CPU seconds the PostgreSQL backend of this thread's connection has used so far, when the
+    server runs on this machine (read from /proc); None otherwise."""
+    if connection.vendor != "postgresql":
+        return None
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        pid = cursor.fetchone()[0]
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def process_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def run_together(function: Callable[[], object], runners: int) -> Phase:
+    """Start `runners` calls at the same instant, each on its own connection, and measure the
+    wall time until the last one finished, the statements, and the CPU time of this process
+    and of the database backends (which, on a busy machine, says more than the wall time)."""
+    barrier = threading.Barrier(runners + 1)
+    results: list = [None] * runners
+    errors: list[BaseException] = []
+    counter: Counter = Counter()
+    database_cpu: list[float | None] = []
+    lock = threading.Lock()
+
+    def worker(index: int) -> None:
+        own: Counter = Counter()
+        try:
+            before = backend_cpu_seconds()
+            barrier.wait()
+            with counting_queries(own):
+                results[index] = function()
+            after = backend_cpu_seconds()
+            with lock:
+                database_cpu.append(None if before is None or after is None else after - before)
+        except BaseException as error:  # reported below
+            errors.append(error)
+        finally:
+            with lock:
+                counter.update(own)
+            connection.close()
+
+    threads = [threading.Thread(target=worker, args=(index,)) for index in range(runners)]
+    for thread in threads:
+        thread.start()
+    barrier.wait()
+    started, cpu = time.monotonic(), process_cpu_seconds()
+    for thread in threads:
+        thread.join()
+    if errors:
+        raise errors[0]
+    return Phase(
+        results=results,
+        seconds=time.monotonic() - started,
+        queries=counter["queries"],
+        python_cpu=process_cpu_seconds() - cpu,
+        database_cpu=None if None in database_cpu else sum(database_cpu),
+    )
 
 
 def rss_mib() -> float:
@@ -116,52 +217,59 @@ def rss_mib() -> float:
 
 
 class Command(BaseCommand):
-    help = "Seed open issues in a scratch *bench* database, run the reminder job and report."
+    help = "Seed clock-running issues in a scratch *bench* database, run the reminders, report."
 
     def add_arguments(self, parser) -> None:
-        parser.add_argument("--issues", type=int, default=100_000)
-        parser.add_argument("--overdue", type=int, default=20_000)
+        parser.add_argument("--issues", type=int, default=200_000)
+        parser.add_argument("--overdue", type=int, default=5_333)
+        parser.add_argument("--runners", type=int, default=2, help="Runs at the same moment.")
         parser.add_argument("--batch-size", type=int, default=None)
         parser.add_argument(
-            "--single", action="store_true", help="Only the full size, not half and full."
+            "--fresh", action="store_true", help="Seed again even if the issues are there."
         )
         parser.add_argument(
-            "--send", action="store_true", help="Also send the deliveries (robots are stubs)."
+            "--scaling", action="store_true", help="Half the numbers first, then the full ones."
         )
+        parser.add_argument(
+            "--memory",
+            action="store_true",
+            help="Also run the job once more under tracemalloc for its peak Python memory.",
+        )
+        parser.add_argument("--no-send", action="store_true", help="Only the job.")
+        parser.add_argument("--wipe", action="store_true", help="Empty the issue tables when done.")
 
     def handle(self, *args, **options) -> None:
         name = str(connection.settings_dict["NAME"])
         if "bench" not in name:
             raise CommandError(
-                f"Refusing to run on database {name!r}: it empties the issue tables. "
+                f"Refusing to run on database {name!r}: it rewrites the issue tables. "
                 "Use a scratch database whose name contains 'bench', e.g. civicapp_bench."
             )
         issues, overdue = options["issues"], options["overdue"]
-        if not 0 < overdue <= issues:
-            raise CommandError("--overdue must be between 1 and --issues.")
-        sizes = (
-            [(issues, overdue)]
-            if options["single"]
-            else [
-                (issues // 2, overdue // 2),
-                (issues, overdue),
-            ]
-        )
+        if not 0 < overdue <= issues or overdue + overdue // 4 + issues // 50 > issues:
+            raise CommandError("--overdue must be between 1 and about three quarters of --issues.")
+        if options["runners"] < 1:
+            raise CommandError("--runners must be at least 1.")
+        sizes = [(issues, overdue)]
+        if options["scaling"]:
+            sizes.insert(0, (issues // 2, overdue // 2))
         world = self.reference_world()
         # With DEBUG on, Django keeps the SQL of every statement, bulk inserts included: that
-        # would be measured as the job's memory.
+        # would be measured as the job's time and memory.
         with override_settings(DEBUG=False):
             rows = [
-                self.measure(world, size, late, options["batch_size"], send=options["send"])
+                self.measure(world, size, late, options, fresh=options["fresh"] or len(sizes) > 1)
                 for size, late in sizes
             ]
-        self.print_table(rows, options["batch_size"])
-        self.wipe()
+        self.print_table(rows, options)
+        if options["wipe"]:
+            self.wipe()
 
     # --- data ---------------------------------------------------------------------------------
 
     def reference_world(self) -> dict:
-        """Zone, districts, communities, organisations with handlers and a robot each."""
+        """Zone, districts, communities, organisations with handlers and a robot, supervisors,
+        a dispatch centre, the zone office and its mailbox and robot."""
         user_model = get_user_model()
         zone, _ = Zone.objects.get_or_create(code="BENCH", defaults={"name": "基准测试区"})
         districts = [
@@ -264,17 +372,17 @@ class Command(BaseCommand):
 
     def wipe(self) -> None:
         """Empty the issue and ledger tables of the scratch database."""
-        if connection.vendor == "postgresql":
-            with connection.cursor() as cursor:
+        tables = [*LEDGER_TABLES, "issues_issue"]
+        with connection.cursor() as cursor:
+            if connection.vendor == "postgresql":
                 # TRUNCATE does not fire the append-only row trigger of the event log.
-                tables = ", ".join([*LEDGER_TABLES, "issues_issue"])
-                cursor.execute(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
-        else:
-            with connection.cursor() as cursor:
-                for table in [*LEDGER_TABLES, "issues_issue"]:
+                cursor.execute(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE")
+            else:
+                for table in tables:
                     cursor.execute(f"DELETE FROM {table}")  # noqa: S608 (fixed table names)
 
     def reset_ledger(self) -> None:
+        """Empty the ledger and what the job wrote, and put the issues back on level 0."""
         with connection.cursor() as cursor:
             if connection.vendor == "postgresql":
                 # CASCADE reaches photos of events, which the benchmark never makes.
@@ -282,11 +390,113 @@ class Command(BaseCommand):
             else:
                 for table in LEDGER_TABLES:
                     cursor.execute(f"DELETE FROM {table}")  # noqa: S608 (fixed table names)
-        Issue.objects.update(escalation_level=0)
+        Issue.objects.exclude(escalation_level=0).update(escalation_level=0)
+
+    def is_seeded(self, issues: int, overdue: int) -> bool:
+        """Whether the issue table holds exactly what `seed` makes for these numbers."""
+        seeded = Issue.objects.filter(case_number__startswith=CASE_PREFIX)
+        if Issue.objects.count() != issues or seeded.count() != issues:
+            return False
+        late = seeded.filter(status__in=CLOCK_STATUSES, deadline__lt=NOW).count()
+        waiting = seeded.filter(status=Status.SUBMITTED).count()
+        return late == overdue and waiting == issues // 50
 
     def seed(self, world: dict, issues: int, overdue: int) -> None:
         """`issues` clock-running issues: `overdue` past their deadline over levels 1–3, a
         quarter as many due soon, 2 % waiting for verification, the rest comfortably early."""
+        self.wipe()
+        if connection.vendor == "postgresql":
+            self.seed_in_sql(world, issues, overdue)
+        else:
+            self.seed_in_python(world, issues, overdue)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "ANALYZE issues_issue" if connection.vendor == "postgresql" else "ANALYZE"
+            )
+
+    def seed_in_sql(self, world: dict, issues: int, overdue: int) -> None:
+        """The same rows as `seed_in_python`, generated by PostgreSQL.
+
+        As the PostgreSQL manual advises for a bulk load, the table's plain indexes are dropped
+        for the insert and built again afterwards, in the same transaction.
+        """
+        communities = world["communities"]
+        categories = world["categories"]
+        params = {
+            "issues": issues,
+            "overdue": overdue,
+            "due_soon": overdue // 4,
+            "submitted": issues // 50,
+            "now": NOW,
+            "communities": [community.pk for community in communities],
+            "districts": [community.district_id for community in communities],
+            "categories": [category.pk for category in categories],
+            "severities": [category.severity for category in categories],
+            "organisations": [organisation.pk for organisation in world["organisations"]],
+            "reporter": world["reporter"].pk,
+            "zone": world["zone"].pk,
+            "prefix": CASE_PREFIX,
+        }
+        sql = """
+            INSERT INTO issues_issue (
+                case_number, year, description, severity, address, status, deadline,
+                clock_started_at, rework_count, escalation_level, extension_count, fixed_on_spot,
+                reported_at, dispatched_at, submitted_at, updated_at, assigned_organisation_id,
+                category_id, community_id, district_id, reporter_id, zone_id
+            )
+            SELECT
+                %(prefix)s || lpad((n + 1)::text, 7, '0'), 2026, '',
+                (%(severities)s::text[])[n %% cardinality(%(categories)s::bigint[]) + 1], '',
+                status, deadline, deadline - interval '4 hours', 0, 0, 0, false,
+                deadline - interval '4 hours', deadline - interval '4 hours',
+                CASE WHEN status = 'submitted'
+                     THEN %(now)s - interval '3 days' - (n %% 500) * interval '1 minute' END,
+                %(now)s,
+                (%(organisations)s::bigint[])[n %% cardinality(%(organisations)s::bigint[]) + 1],
+                (%(categories)s::bigint[])[n %% cardinality(%(categories)s::bigint[]) + 1],
+                (%(communities)s::bigint[])[n %% cardinality(%(communities)s::bigint[]) + 1],
+                (%(districts)s::bigint[])[n %% cardinality(%(districts)s::bigint[]) + 1],
+                %(reporter)s, %(zone)s
+            FROM (
+                SELECT n, status,
+                       %(now)s - late * interval '1 hour' - (n %% 1000) * interval '1 millisecond'
+                           AS deadline
+                FROM (
+                    SELECT n,
+                        CASE WHEN n < %(overdue)s THEN
+                                 CASE WHEN n %% 20 < 12 THEN 1.0
+                                      WHEN n %% 20 < 17 THEN 5.0 ELSE 9.0 END
+                             WHEN n < %(overdue)s + %(due_soon)s THEN -0.5
+                             WHEN n < %(overdue)s + %(due_soon)s + %(submitted)s THEN -2.0
+                             ELSE -(2 + n %% 72) END AS late,
+                        CASE WHEN n >= %(overdue)s + %(due_soon)s
+                                  AND n < %(overdue)s + %(due_soon)s + %(submitted)s
+                                 THEN 'submitted'
+                             WHEN n %% 2 = 1 THEN 'assigned' ELSE 'in_progress' END AS status
+                    FROM generate_series(0, %(issues)s - 1) AS n
+                ) AS plan
+            ) AS issue
+        """
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(
+                """
+                SELECT indexname, indexdef FROM pg_indexes
+                WHERE tablename = 'issues_issue' AND indexname NOT IN (
+                    SELECT conname FROM pg_constraint WHERE conrelid = 'issues_issue'::regclass
+                )
+                """
+            )
+            indexes = cursor.fetchall()
+            for index_name, _definition in indexes:
+                cursor.execute(f'DROP INDEX "{index_name}"')
+            # Django's foreign keys are deferred; an index cannot be built while checks wait.
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+            cursor.execute(sql, params)
+            cursor.execute("SET LOCAL maintenance_work_mem = '256MB'")
+            for _index_name, definition in indexes:
+                cursor.execute(definition)
+
+    def seed_in_python(self, world: dict, issues: int, overdue: int) -> None:
         communities, organisations = world["communities"], world["organisations"]
         categories, reporter, zone = world["categories"], world["reporter"], world["zone"]
         due_soon = overdue // 4
@@ -314,7 +524,7 @@ class Command(BaseCommand):
                 chunk.append(
                     Issue(
                         zone=zone,
-                        case_number=f"B2026-{number + 1:07d}",
+                        case_number=f"{CASE_PREFIX}{number + 1:07d}",
                         year=2026,
                         district_id=community.district_id,
                         community=community,
@@ -328,64 +538,79 @@ class Command(BaseCommand):
                         clock_started_at=deadline - allowed,
                         deadline=deadline,
                         submitted_at=submitted_at,
+                        updated_at=NOW,
                     )
                 )
             with transaction.atomic():
                 Issue.objects.bulk_create(chunk)
-            del chunk
-        with connection.cursor() as cursor:
-            if connection.vendor == "postgresql":
-                cursor.execute("ANALYZE issues_issue")
 
     # --- measuring ----------------------------------------------------------------------------
 
-    def measure(
-        self, world: dict, issues: int, overdue: int, batch_size: int | None, *, send: bool
-    ) -> Row:
-        row = Row(issues=issues, overdue=overdue)
-        self.stdout.write(f"Seeding {issues:,} open issues ({overdue:,} overdue)…")
-        self.wipe()
-        started = time.monotonic()
-        self.seed(world, issues, overdue)
-        row.seed_seconds = time.monotonic() - started
-        gc.collect()
-
-        self.stdout.write("Running the reminder job…")
-        with counting_queries() as counter:
-            report = services.reminders_run(now=NOW, batch_size=batch_size)
-        row.scanned = report.scanned + report.submitted_scanned
-        row.created, row.escalated = report.created, report.escalated
-        row.deliveries, row.seconds = report.deliveries, report.seconds
-        row.summaries = report.summaries
-        row.queries = counter["queries"]
-        self.expect(row, issues, overdue)
-
-        if send:
-            self.stdout.write("Sending the deliveries (robots stubbed, in-app real)…")
-            with counting_queries() as counter:
-                sent = services.deliveries_send(now=NOW, channel_factory=null_robots)
-            row.sent, row.send_seconds = sent.sent, sent.seconds
-            row.send_queries = counter["queries"]
-
-        self.stdout.write("Running it again on an empty ledger under tracemalloc…")
+    def measure(self, world: dict, issues: int, overdue: int, options: dict, *, fresh: bool) -> Row:
+        runners = options["runners"]
+        row = Row(issues=issues, overdue=overdue, runners=runners)
+        if fresh or not self.is_seeded(issues, overdue):
+            self.stdout.write(f"Seeding {issues:,} clock-running issues ({overdue:,} overdue)…")
+            started = time.monotonic()
+            self.seed(world, issues, overdue)
+            row.seed_seconds = time.monotonic() - started
+        else:
+            self.stdout.write(f"Reusing the {issues:,} seeded issues; emptying the ledger…")
         self.reset_ledger()
         gc.collect()
-        tracemalloc.start()
-        services.reminders_run(now=NOW, batch_size=batch_size)
-        row.peak_mib = tracemalloc.get_traced_memory()[1] / 2**20
-        tracemalloc.stop()
+
+        batch_size = options["batch_size"]
+        self.stdout.write(f"Running the reminder job, {runners} at once…")
+        job = run_together(lambda: services.reminders_run(now=NOW, batch_size=batch_size), runners)
+        reports, row.job_seconds, row.job_queries = job.results, job.seconds, job.queries
+        row.python_cpu, row.database_cpu = job.python_cpu, job.database_cpu
+        row.scanned = max(report.scanned + report.submitted_scanned for report in reports)
+        row.created = sum(report.created for report in reports)
+        row.escalated = sum(report.escalated for report in reports)
+        row.deliveries = sum(report.deliveries for report in reports)
+        row.summaries = sum(report.summaries for report in reports)
+        self.expect(row, issues, overdue)
+
+        robots = StubRobots()
+        if not options["no_send"]:
+            self.stdout.write(f"Sending the deliveries, {runners} senders at once…")
+            sending = run_together(
+                lambda: services.deliveries_send(now=NOW, channel_factory=robots), runners
+            )
+            sent, row.send_seconds, row.send_queries = (
+                sending.results,
+                sending.seconds,
+                sending.queries,
+            )
+            row.python_cpu += sending.python_cpu
+            if row.database_cpu is not None and sending.database_cpu is not None:
+                row.database_cpu += sending.database_cpu
+            row.messages = sum(report.messages for report in sent)
+            row.sent = sum(report.sent for report in sent)
+            row.unsent = Delivery.objects.exclude(state=Delivery.State.SENT).count()
+        row.duplicates = self.duplicates(robots)
+
+        if options["memory"]:
+            self.stdout.write("Running the job again on an empty ledger under tracemalloc…")
+            self.reset_ledger()
+            gc.collect()
+            tracemalloc.start()
+            services.reminders_run(now=NOW, batch_size=batch_size)
+            row.peak_mib = tracemalloc.get_traced_memory()[1] / 2**20
+            tracemalloc.stop()
         row.rss_mib = rss_mib()
         return row
 
     def expect(self, row: Row, issues: int, overdue: int) -> None:
-        """The deliveries one run must write on the seeded data, and what one per case made.
+        """The deliveries the runs must write on the seeded data, and what one per case made.
 
         The organisation's handlers and robot hear about each case it owes a reminder for (due
         soon and levels 1–3). Above it, each supervisor and admin and each zone channel gets
-        one summary per run: every supervisor here covers a district with escalations, and
-        there are level-3 cases, so all of them. Sent once per case, as before summaries, the
-        district's and the dispatch centre's supervisors would hear about every level-2 and 3
-        case and every fix waiting for verification, and the zone office about every level 3.
+        at most one summary per run: every supervisor here covers a district with escalations,
+        and there are level-3 cases, so all of them, once per runner that won some. Sent once
+        per case, as before summaries, the district's and the dispatch centre's supervisors
+        would hear about every level-2 and 3 case and every fix waiting for verification, and
+        the zone office about every level 3.
         """
         levels = Counter(number % 20 for number in range(overdue))
         level_two = sum(levels[share] for share in range(12, 17))
@@ -402,44 +627,82 @@ class Command(BaseCommand):
             + zone * level_three
         )
 
-    def print_table(self, rows: list[Row], batch_size: int | None) -> None:
+    def duplicates(self, robots: StubRobots) -> dict[str, int]:
+        """Everything that exists more than once and must not: 0 everywhere."""
+
+        def repeated(queryset, *fields) -> int:
+            return (
+                queryset.order_by()
+                .values(*fields)
+                .annotate(copies=Count("id"))
+                .filter(copies__gt=1)
+                .count()
+            )
+
+        carried: Counter = Counter()
+        for target_key, payload in Delivery.objects.filter(kind=Delivery.Kind.SUMMARY).values_list(
+            "target_key", "payload"
+        ):
+            carried.update((target_key, pk) for pk in payload.get("reminders", []))
+        return {
+            "reminders": repeated(Reminder.objects, "issue", "kind", "level", "deadline"),
+            "deliveries": repeated(
+                Delivery.objects.filter(kind=Delivery.Kind.CASE), "reminder", "target_key"
+            ),
+            "summary items": sum(1 for copies in carried.values() if copies > 1),
+            "escalations": repeated(
+                Escalation.objects.filter(source=Escalation.Source.JOB), "issue", "level"
+            ),
+            "escalation events": max(
+                IssueEvent.objects.filter(action="escalate").count() - Escalation.objects.count(),
+                0,
+            ),
+            "notifications": repeated(
+                Notification.objects.exclude(dedupe_key=""), "user", "dedupe_key"
+            ),
+            "robot cases": sum(1 for copies in robots.cases.values() if copies > 1),
+        }
+
+    def print_table(self, rows: list[Row], options: dict) -> None:
         self.stdout.write("")
         self.stdout.write(
             f"Database: {connection.vendor} {connection.settings_dict['NAME']}, "
-            f"batch size {batch_size or 'default'}, now = {NOW.isoformat()}"
+            f"batch size {options['batch_size'] or 'default'}, now = {NOW.isoformat()}"
         )
         self.stdout.write(
-            "| open issues | overdue | seed s | scanned | reminders | escalated | deliveries "
-            "| job s | issues scanned/s | reminders claimed/s | queries | queries/issue "
-            "| peak Python MiB (job) | max RSS MiB (process) |"
+            "| open issues | overdue | runners | seed s | job s | send s | job + send s "
+            "| reminders | escalated | case deliveries (expected) | summaries (expected at most) "
+            "| messages | sent | unsent | duplicates | queries (job + send) |"
         )
-        self.stdout.write("|" + "---|" * 14)
+        self.stdout.write("|" + "---|" * 16)
         for row in rows:
+            seed = "reused" if row.seed_seconds is None else f"{row.seed_seconds:.1f}"
+            ceiling = row.expected_summaries * row.runners
             self.stdout.write(
-                f"| {row.issues:,} | {row.overdue:,} | {row.seed_seconds:.1f} | {row.scanned:,} "
-                f"| {row.created:,} | {row.escalated:,} | {row.deliveries:,} | {row.seconds:.2f} "
-                f"| {row.scanned / row.seconds:,.0f} | {row.created / row.seconds:,.0f} "
-                f"| {row.queries:,} | {row.queries / max(row.scanned, 1):.4f} "
-                f"| {row.peak_mib:.1f} | {row.rss_mib:.0f} |"
+                f"| {row.issues:,} | {row.overdue:,} | {row.runners} | {seed} "
+                f"| {row.job_seconds:.2f} | {row.send_seconds:.2f} "
+                f"| {row.job_seconds + row.send_seconds:.2f} | {row.created:,} "
+                f"| {row.escalated:,} | {row.deliveries:,} ({row.expected_deliveries:,}) "
+                f"| {row.summaries:,} ({row.expected_summaries:,}–{ceiling:,}) "
+                f"| {row.messages:,} | {row.sent:,} | {row.unsent:,} "
+                f"| {sum(row.duplicates.values())} | {row.job_queries + row.send_queries:,} |"
             )
         self.stdout.write("")
         self.stdout.write(
-            "| open issues | overdue | case deliveries (expected) | summaries (expected) "
-            "| deliveries per run | one per case would be |"
+            "| open issues | deliveries per run | one delivery per case and person would be "
+            "| CPU s, Python (job + send) | CPU s, PostgreSQL backends | load average "
+            "| peak Python MiB (job) | max RSS MiB |"
         )
-        self.stdout.write("|" + "---|" * 6)
+        self.stdout.write("|" + "---|" * 8)
+        load = "/".join(f"{value:.1f}" for value in os.getloadavg())
         for row in rows:
+            peak = "—" if row.peak_mib is None else f"{row.peak_mib:.1f}"
+            database = "—" if row.database_cpu is None else f"{row.database_cpu:.1f}"
             self.stdout.write(
-                f"| {row.issues:,} | {row.overdue:,} | {row.deliveries:,} "
-                f"({row.expected_deliveries:,}) | {row.summaries:,} ({row.expected_summaries:,}) "
-                f"| {row.deliveries + row.summaries:,} | {row.per_case_deliveries:,} |"
+                f"| {row.issues:,} | {row.deliveries + row.summaries:,} "
+                f"| {row.per_case_deliveries:,} | {row.python_cpu:.1f} | {database} | {load} "
+                f"| {peak} | {row.rss_mib:.0f} |"
             )
-        if any(row.sent for row in rows):
-            self.stdout.write("")
-            self.stdout.write("| open issues | deliveries sent | send s | sent/s | queries |")
-            self.stdout.write("|---|---|---|---|---|")
-            for row in rows:
-                self.stdout.write(
-                    f"| {row.issues:,} | {row.sent:,} | {row.send_seconds:.1f} "
-                    f"| {row.sent / max(row.send_seconds, 0.001):,.0f} | {row.send_queries:,} |"
-                )
+        for row in rows:
+            found = ", ".join(f"{name} {count}" for name, count in row.duplicates.items())
+            self.stdout.write(f"Duplicates at {row.issues:,} issues: {found}.")
