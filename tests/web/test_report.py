@@ -100,9 +100,12 @@ def test_report_form_offers_a_fresh_token_the_camera_and_points_in_scope_only(cl
     assert 'accept="image/*"' in html
     assert 'capture="environment"' in html
     assert "multiple" in html
-    assert f'value="{world.point_a.pk}"' in html
-    # District B's market is outside alice's scope: it is not offered.
+    # The points come from the picker's scoped endpoint, not from the page: district B's market
+    # is outside alice's scope and is not offered.
+    assert 'data-picker-url="/pick/point/?reporting=1"' in html
     assert world.point_b.name not in html
+    offered = client.get(reverse("issues:picker", args=["point"]), {"reporting": "1"}).json()
+    assert [row["id"] for row in offered["results"]] == [world.point_a.pk]
     # No inline script or style: the strict CSP holds.
     assert "<script>" not in html
     assert "style=" not in html
