@@ -160,7 +160,11 @@ def make_issue(world, *, where: str = "a", status: str = Status.REPORTED, **fiel
     community = world.community_a if where == "a" else world.community_b
     organisation = world.org_x if where == "a" else world.org_y
     now = timezone.now()
-    values = {"community": community, "category": world.category, "reporter": world.alice}
+    values = {
+        "community": community,
+        "category": world.category,
+        "reporter": world.inspector_xincheng,
+    }
     if status not in (Status.REPORTED, Status.REJECTED, Status.CANCELLED):
         values.update(
             assigned_organisation=organisation,
@@ -176,12 +180,23 @@ def make_issue(world, *, where: str = "a", status: str = Status.REPORTED, **fiel
 
 @dataclass
 class World:
-    """The shared personas: two districts, two organisations, every role.
+    """The shared personas, each named by role and scope. The legend:
 
-    alice  inspector in district A       carol  inspector in district B
-    bob    supervisor in district A      dave   supervisor in district B
-    hank   handler of organisation X     ivy    handler of organisation Y
-    leo    leader over all districts     adam   admin over all districts
+    ======================  ========  ==========================================
+    persona                 role      scope
+    ======================  ========  ==========================================
+    inspector_xincheng      巡查员    district A (新城街道)
+    inspector_binhe         巡查员    district B (滨河街道)
+    supervisor_xincheng     督办员    district A
+    supervisor_binhe        督办员    district B
+    handler_xincheng        责任单位  organisation X (新城街道办事处, answers for A)
+    handler_binhe           责任单位  organisation Y (滨河街道办事处, answers for B)
+    leader_zone             领导      every district of the zone
+    admin_zone              管理员    every district of the zone (admins are zone-wide)
+    ======================  ========  ==========================================
+
+    "In scope" for a case in district A means the ``*_xincheng`` personas; the ``*_binhe`` ones are
+    the out-of-scope (or wrong-organisation) personas of the same role.
     """
 
     zone: Zone
@@ -194,14 +209,14 @@ class World:
     org_x: Organisation
     org_y: Organisation
     category: Category
-    alice: User
-    bob: User
-    carol: User
-    dave: User
-    hank: User
-    ivy: User
-    leo: User
-    adam: User
+    inspector_xincheng: User
+    supervisor_xincheng: User
+    inspector_binhe: User
+    supervisor_binhe: User
+    handler_xincheng: User
+    handler_binhe: User
+    leader_zone: User
+    admin_zone: User
 
 
 def build_world() -> World:
@@ -255,12 +270,14 @@ def build_world() -> World:
         org_x=org_x,
         org_y=org_y,
         category=category,
-        alice=make_staff("alice", Role.INSPECTOR, districts=[district_a]),
-        bob=make_staff("bob", Role.SUPERVISOR, districts=[district_a]),
-        carol=make_staff("carol", Role.INSPECTOR, districts=[district_b]),
-        dave=make_staff("dave", Role.SUPERVISOR, districts=[district_b]),
-        hank=make_staff("hank", Role.HANDLER, organisation=org_x),
-        ivy=make_staff("ivy", Role.HANDLER, organisation=org_y),
-        leo=make_staff("leo", Role.LEADER, all_districts=True),
-        adam=make_staff("adam", Role.ADMIN, all_districts=True),
+        inspector_xincheng=make_staff("inspector_xincheng", Role.INSPECTOR, districts=[district_a]),
+        supervisor_xincheng=make_staff(
+            "supervisor_xincheng", Role.SUPERVISOR, districts=[district_a]
+        ),
+        inspector_binhe=make_staff("inspector_binhe", Role.INSPECTOR, districts=[district_b]),
+        supervisor_binhe=make_staff("supervisor_binhe", Role.SUPERVISOR, districts=[district_b]),
+        handler_xincheng=make_staff("handler_xincheng", Role.HANDLER, organisation=org_x),
+        handler_binhe=make_staff("handler_binhe", Role.HANDLER, organisation=org_y),
+        leader_zone=make_staff("leader_zone", Role.LEADER, all_districts=True),
+        admin_zone=make_staff("admin_zone", Role.ADMIN, all_districts=True),
     )

@@ -138,14 +138,14 @@ def test_the_login_page_speaks_english_when_the_browser_asks_for_it(client):
 
 
 def test_an_inspectors_home_page_reads_in_chinese_with_domain_terms(client, world):
-    client.force_login(world.alice)
+    client.force_login(world.inspector_xincheng)
     page = client.get(reverse("home")).content.decode()
     assert "上报问题" in page
     assert "Report a problem" not in page
 
 
 def test_an_inspectors_home_page_reads_in_english_on_request(client, world):
-    client.force_login(world.alice)
+    client.force_login(world.inspector_xincheng)
     page = client.get(reverse("home"), HTTP_ACCEPT_LANGUAGE="en").content.decode()
     assert "Report a problem" in page
     assert "上报问题" not in page

@@ -351,7 +351,7 @@ URL_KWARGS: dict[str, Callable[[Objects], dict[str, Any]]] = {
     "stats:ledger_status": lambda o: {"pk": NO_SUCH_ROW},
     "stats:ledger_download": lambda o: {"pk": NO_SUCH_ROW},
     "stats:ranking_history": lambda o: {"kind": "organisation", "pk": o.world.org_x.pk},
-    "admin:auth_user_password_change": lambda o: {"id": o.world.alice.pk},
+    "admin:auth_user_password_change": lambda o: {"id": o.world.inspector_xincheng.pk},
     "admin:view_on_site": lambda o: {
         "content_type_id": ContentType.objects.get_for_model(Issue).pk,
         "object_id": o.issue.pk,
@@ -405,7 +405,7 @@ def make_objects(world: World) -> Objects:
     issue = issue_in(world, Status.ASSIGNED)
     event = IssueEvent.objects.filter(issue=issue).first() or IssueEvent.objects.create(
         issue=issue,
-        actor=world.bob,
+        actor=world.supervisor_xincheng,
         actor_role=Role.SUPERVISOR,
         action=Action.DISPATCH,
         from_status=Status.REPORTED,
@@ -421,13 +421,13 @@ def make_objects(world: World) -> Objects:
         height=24,
         size_bytes=upload.size,
         sha256="0" * 64,
-        uploaded_by=world.alice,
+        uploaded_by=world.inspector_xincheng,
     )
     photo.image.save("matrix.jpg", ContentFile(upload.read()), save=False)
     photo.thumbnail.save("matrix-thumb.jpg", ContentFile(jpeg_upload().read()), save=False)
     photo.save()
-    world.adam.is_staff = True  # as /manage/ makes every admin account
-    world.adam.save(update_fields=["is_staff"])
+    world.admin_zone.is_staff = True  # as /manage/ makes every admin account
+    world.admin_zone.save(update_fields=["is_staff"])
     disabled = make_staff("disabled_supervisor", Role.SUPERVISOR, districts=[world.district_a])
     disabled.is_active = False
     disabled.save(update_fields=["is_active"])
@@ -435,32 +435,37 @@ def make_objects(world: World) -> Objects:
     users = {
         "anonymous": None,
         "disabled": disabled,
-        "inspector_in": world.alice,
-        "inspector_out": world.carol,
-        "supervisor_in": world.bob,
-        "supervisor_out": world.dave,
-        "handler_in": world.hank,
-        "handler_out": world.ivy,
-        "leader": world.leo,
-        "admin": world.adam,
+        "inspector_in": world.inspector_xincheng,
+        "inspector_out": world.inspector_binhe,
+        "supervisor_in": world.supervisor_xincheng,
+        "supervisor_out": world.supervisor_binhe,
+        "handler_in": world.handler_xincheng,
+        "handler_out": world.handler_binhe,
+        "leader": world.leader_zone,
+        "admin": world.admin_zone,
         "superuser": superuser,
     }
     # One row of each model the Django admin opens, so its change pages have an object.
     Group.objects.create(name="matrix")
     AuditEntry.objects.create(
-        actor=world.adam, action=AuditAction.choices[0][0], object_type="t", summary="t"
+        actor=world.admin_zone, action=AuditAction.choices[0][0], object_type="t", summary="t"
     )
     ExtensionRequest.objects.create(
         issue=issue,
-        requested_by=world.hank,
+        requested_by=world.handler_xincheng,
         reason="t",
         requested_deadline=timezone.now() + datetime.timedelta(days=1),
     )
     Escalation.objects.create(
-        issue=issue, level=1, source=Escalation.Source.choices[0][0], actor=world.bob
+        issue=issue,
+        level=1,
+        source=Escalation.Source.choices[0][0],
+        actor=world.supervisor_xincheng,
     )
     CaseCounter.objects.get_or_create(zone=world.zone, year=2000)
-    notification = Notification.objects.create(user=world.hank, issue=issue, kind="t", title="t")
+    notification = Notification.objects.create(
+        user=world.handler_xincheng, issue=issue, kind="t", title="t"
+    )
     responsibility = Responsibility.objects.filter(organisation=world.org_x).get()
     return Objects(
         world=world,
@@ -468,7 +473,7 @@ def make_objects(world: World) -> Objects:
         photo=photo,
         notification=notification,
         responsibility=responsibility,
-        staff=world.alice,
+        staff=world.inspector_xincheng,
         users=users,
     )
 
@@ -517,11 +522,11 @@ def test_matrix_url_by_persona(client, world, settings, tmp_path, name):
 
 # --- a sample of POSTs: forbidden personas change nothing ---------------------------------
 def _state(objects: Objects) -> dict[str, Any]:
-    alice = User.objects.get(pk=objects.staff.pk)
+    inspector_xincheng = User.objects.get(pk=objects.staff.pk)
     return {
         "issue": snapshot(objects.issue),
         "responsibility": Responsibility.objects.filter(pk=objects.responsibility.pk).values()[0],
-        "staff_active": alice.is_active,
+        "staff_active": inspector_xincheng.is_active,
         "notification_read": Notification.objects.get(pk=objects.notification.pk).read_at,
     }
 

@@ -33,7 +33,7 @@ def _no_sideways_scroll(page) -> None:
 
 def test_dashboard_leader_on_a_phone(phones, browser_world, shots):
     _campaign(browser_world)
-    page = phones.open("leo")
+    page = phones.open("leader_zone")
     page.click("nav.main-nav >> text=数据")
     page.wait_for_url("**/stats/dashboard/")
     page.locator("#trend-chart svg").first.wait_for()
@@ -91,7 +91,7 @@ def test_dashboard_leader_on_a_desktop(phones, browser_world, shots):
     page = context.new_page()
     page.on("pageerror", lambda error: phones.problems.append(f"{page.url}: {error}"))
     page.goto("/accounts/login/")
-    page.fill("#id_username", "leo")
+    page.fill("#id_username", "leader_zone")
     page.fill("#id_password", "password")
     page.click("main button[type=submit]")
     page.wait_for_url(lambda url: "/accounts/login/" not in url)

@@ -100,10 +100,10 @@ def test_issue_lifecycle_on_phones(phones, browser_world, shots):
     world = browser_world
 
     # 1. The inspector logs the problem with a photo near point A.
-    alice = phones.open("alice")
-    issue = report_a_problem(alice, world, shots)
+    inspector_xincheng = phones.open("inspector_xincheng")
+    issue = report_a_problem(inspector_xincheng, world, shots)
     assert issue.status == Status.REPORTED
-    assert issue.reporter == world.alice
+    assert issue.reporter == world.inspector_xincheng
     assert issue.point == world.point_a
     assert issue.location_accuracy_m == 12
     assert "桶边散落垃圾" in issue.description
@@ -112,63 +112,67 @@ def test_issue_lifecycle_on_phones(phones, browser_world, shots):
     assert max(photo.width, photo.height) == 1600
     assert photo.taken_at == datetime.datetime(2026, 3, 1, 10, 20, 30, tzinfo=SHANGHAI)
     assert (str(photo.gps_latitude), str(photo.gps_longitude)) == ("43.660000", "122.250000")
-    assert alice.locator(".timeline-item").count() == 1
+    assert inspector_xincheng.locator(".timeline-item").count() == 1
 
     # 2. The supervisor dispatches it from the triage list (routing preselected org X).
-    bob = phones.open("bob")
-    bob.goto("/issues/triage/")
-    assert bob.locator(f"#organisation-{issue.pk}").input_value() == str(world.org_x.pk)
-    bob.locator(f"#select-{issue.pk}").check()
-    shots.take(bob, "triage selected")
-    submit_and_wait(bob, ".triage-toolbar button[type=submit]")
-    assert bob.locator(".message-success").count() == 1
-    shots.take(bob, "dispatched")
+    supervisor_xincheng = phones.open("supervisor_xincheng")
+    supervisor_xincheng.goto("/issues/triage/")
+    assert supervisor_xincheng.locator(f"#organisation-{issue.pk}").input_value() == str(
+        world.org_x.pk
+    )
+    supervisor_xincheng.locator(f"#select-{issue.pk}").check()
+    shots.take(supervisor_xincheng, "triage selected")
+    submit_and_wait(supervisor_xincheng, ".triage-toolbar button[type=submit]")
+    assert supervisor_xincheng.locator(".message-success").count() == 1
+    shots.take(supervisor_xincheng, "dispatched")
     issue.refresh_from_db()
     assert (issue.status, issue.assigned_organisation) == (Status.ASSIGNED, world.org_x)
 
     # 3. The handler acknowledges and submits an after-photo.
-    hank = phones.open("hank")
-    hank.goto(issue.get_absolute_url())
-    shots.take(hank, "handler opens issue")
-    submit_and_wait(hank, "#action-acknowledge button[type=submit]")
-    choose_photo(hank, "#id_submit_fix-photos", small_photo(), name="after.jpg")
-    hank.locator("#id_submit_fix-note").fill("已清理完毕")
-    shots.take(hank, "handler fix ready")
-    submit_and_wait(hank, "#action-submit_fix button[type=submit]")
-    shots.take(hank, "fix submitted")
+    handler_xincheng = phones.open("handler_xincheng")
+    handler_xincheng.goto(issue.get_absolute_url())
+    shots.take(handler_xincheng, "handler opens issue")
+    submit_and_wait(handler_xincheng, "#action-acknowledge button[type=submit]")
+    choose_photo(handler_xincheng, "#id_submit_fix-photos", small_photo(), name="after.jpg")
+    handler_xincheng.locator("#id_submit_fix-note").fill("已清理完毕")
+    shots.take(handler_xincheng, "handler fix ready")
+    submit_and_wait(handler_xincheng, "#action-submit_fix button[type=submit]")
+    shots.take(handler_xincheng, "fix submitted")
     issue.refresh_from_db()
     assert issue.status == Status.SUBMITTED
 
     # 4. The supervisor compares before and after, and sends it back.
-    bob.goto("/issues/verify/")
-    card = bob.locator(f"#verify-{issue.pk}")
+    supervisor_xincheng.goto("/issues/verify/")
+    card = supervisor_xincheng.locator(f"#verify-{issue.pk}")
     assert card.locator(".compare-side img").count() == 2
-    shots.take(bob, "verification queue")
+    shots.take(supervisor_xincheng, "verification queue")
     card.locator(".verify-fail summary").tap()
     card.locator("textarea").fill("桶边仍有散落垃圾")
-    shots.take(bob, "verification fail reason")
-    submit_and_wait(bob, f"#verify-{issue.pk} .verify-fail button[type=submit]")
-    assert bob.url.endswith("/issues/verify/")
-    shots.take(bob, "sent back for rework")
+    shots.take(supervisor_xincheng, "verification fail reason")
+    submit_and_wait(supervisor_xincheng, f"#verify-{issue.pk} .verify-fail button[type=submit]")
+    assert supervisor_xincheng.url.endswith("/issues/verify/")
+    shots.take(supervisor_xincheng, "sent back for rework")
     issue.refresh_from_db()
     assert (issue.status, issue.rework_count) == (Status.IN_PROGRESS, 1)
 
     # 5. The handler fixes it again.
-    hank.goto(issue.get_absolute_url())
-    choose_photo(hank, "#id_submit_fix-photos", small_photo((30, 120, 200)), name="after2.jpg")
-    submit_and_wait(hank, "#action-submit_fix button[type=submit]")
-    shots.take(hank, "fix resubmitted")
+    handler_xincheng.goto(issue.get_absolute_url())
+    choose_photo(
+        handler_xincheng, "#id_submit_fix-photos", small_photo((30, 120, 200)), name="after2.jpg"
+    )
+    submit_and_wait(handler_xincheng, "#action-submit_fix button[type=submit]")
+    shots.take(handler_xincheng, "fix resubmitted")
 
     # 6. An inspector who is not the handler passes it on site.
-    alice.goto(issue.get_absolute_url())
-    shots.take(alice, "inspector verifies")
-    submit_and_wait(alice, "#action-verify_pass button[type=submit]")
+    inspector_xincheng.goto(issue.get_absolute_url())
+    shots.take(inspector_xincheng, "inspector verifies")
+    submit_and_wait(inspector_xincheng, "#action-verify_pass button[type=submit]")
     issue.refresh_from_db()
     assert issue.status == Status.CLOSED
 
     # 7. Every step is on the timeline.
-    alice.locator("#timeline-heading").scroll_into_view_if_needed()
-    shots.take(alice, "closed with timeline")
+    inspector_xincheng.locator("#timeline-heading").scroll_into_view_if_needed()
+    shots.take(inspector_xincheng, "closed with timeline")
     assert list(issue.events.values_list("action", flat=True)) == [
         Action.REPORT,
         Action.DISPATCH,
@@ -178,15 +182,15 @@ def test_issue_lifecycle_on_phones(phones, browser_world, shots):
         Action.SUBMIT_FIX,
         Action.VERIFY_PASS,
     ]
-    assert alice.locator(".timeline-item").count() == 7
-    assert "桶边仍有散落垃圾" in alice.locator(".timeline").inner_text()
-    assert alice.locator(".photo-set-after img").count() == 2
+    assert inspector_xincheng.locator(".timeline-item").count() == 7
+    assert "桶边仍有散落垃圾" in inspector_xincheng.locator(".timeline").inner_text()
+    assert inspector_xincheng.locator(".photo-set-after img").count() == 2
     assert Photo.objects.filter(issue=issue, kind=Photo.Kind.AFTER).count() == 2
 
 
 def test_the_same_report_made_in_english(phones, browser_world, shots):
     world = browser_world
-    page = phones.open("alice")
+    page = phones.open("inspector_xincheng")
     # Switch the language through the account menu, as a user would.
     page.locator("details.user-menu > summary").tap()
     shots.take(page, "account menu")
@@ -203,7 +207,7 @@ def test_report_without_javascript_keeps_the_entries_after_a_bad_photo(
     phones, browser_world, shots
 ):
     world = browser_world
-    page = phones.open("alice", javascript=False)
+    page = phones.open("inspector_xincheng", javascript=False)
     page.goto("/issues/new/")
     page.check(f"input[name=category][value='{world.category.pk}']")
     # Without JavaScript the picker is a plain text input: the point's name is enough.
@@ -238,7 +242,7 @@ def test_report_without_javascript_keeps_the_entries_after_a_bad_photo(
 
 def test_report_with_location_refused_uses_the_point_search(phones, browser_world, shots):
     world = browser_world
-    page = phones.open("alice", location_allowed=False)
+    page = phones.open("inspector_xincheng", location_allowed=False)
     page.goto("/issues/new/")
     page.locator("#gps-status.gps-off").wait_for()
     assert page.locator(".nearby-choice").count() == 0
@@ -259,8 +263,8 @@ def test_report_with_location_refused_uses_the_point_search(phones, browser_worl
 
 def test_an_issue_outside_the_users_scope_answers_404(phones, browser_world, shots):
     world = browser_world
-    issue = issue_in(world, Status.ASSIGNED)  # district A: outside carol's district B
-    page = phones.open("carol")
+    issue = issue_in(world, Status.ASSIGNED)  # district A: outside inspector_binhe's district B
+    page = phones.open("inspector_binhe")
     response = page.goto(issue.get_absolute_url())
     shots.take(page, "out of scope")
     assert response.status == 404
@@ -272,7 +276,7 @@ def test_an_issue_outside_the_users_scope_answers_404(phones, browser_world, sho
 def test_fieldwalk_a_file_that_is_not_a_photo_is_refused_in_the_browser(
     phones, browser_world, shots
 ):
-    page = phones.open("alice")
+    page = phones.open("inspector_xincheng")
     page.goto("/issues/new/")
     widget = page.locator("[data-photo-widget]").first
     page.set_input_files(

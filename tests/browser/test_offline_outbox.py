@@ -91,7 +91,7 @@ def fill_report(page, world, *, photos: int = 2, description: str = "") -> None:
 
 def test_offline_report_is_queued_and_sent_once_when_online(phones, browser_world, shots):
     world = browser_world
-    page = phones.open("alice")
+    page = phones.open("inspector_xincheng")
     context = page.context
     page.goto("/issues/new/")
     install_app(page)
@@ -124,7 +124,7 @@ def test_offline_report_is_queued_and_sent_once_when_online(phones, browser_worl
     shots.take(page, "sent when back online")
     page.wait_for_timeout(1500)  # any second sender would have reached the server by now
     assert Issue.objects.count() == 1
-    assert issue.reporter == world.alice
+    assert issue.reporter == world.inspector_xincheng
     assert issue.point == world.point_a
     assert issue.client_token is not None and str(issue.client_token) == items[0]["id"]
     # Capture time (on the phone) and the time the server received it are both kept.
@@ -157,7 +157,7 @@ def queue_report_offline(page, world, *, description: str = "") -> str:
 def test_offline_handler_fix_is_queued_and_synced(phones, browser_world, shots):
     world = browser_world
     issue = issue_in(world, Status.IN_PROGRESS)
-    page = phones.open("hank")
+    page = phones.open("handler_xincheng")
     page.goto(issue.get_absolute_url())
     install_app(page, pages=(issue.get_absolute_url(),))
     page.context.set_offline(True)
@@ -192,7 +192,7 @@ def test_offline_handler_fix_is_queued_and_synced(phones, browser_world, shots):
 
 def test_offline_logout_clears_the_cached_pages_for_the_next_user(phones, browser_world, shots):
     world = browser_world
-    page = phones.open("alice")
+    page = phones.open("inspector_xincheng")
     page.goto("/issues/new/")
     install_app(page, pages=("/issues/new/", "/"))
     page.locator("details.user-menu > summary").tap()
@@ -201,17 +201,17 @@ def test_offline_logout_clears_the_cached_pages_for_the_next_user(phones, browse
     shots.take(page, "logged out")
     assert page.evaluate("() => caches.has('civic-user')") is False
 
-    # Offline right after the logout: no page of alice is served, only the offline page.
+    # Offline right after the logout: no page of the first user is served, only the offline page.
     page.context.set_offline(True)
     page.goto("/issues/new/")
     assert "没有网络连接" in page.content()
-    assert "alice" not in page.content()
+    assert "inspector_xincheng" not in page.content()
     shots.take(page, "offline after logout")
 
-    # A second person signs in on the same phone and goes offline: never alice's pages.
+    # A second person signs in on the same phone and goes offline: never inspector_xincheng's pages.
     page.context.set_offline(False)
     page.goto("/accounts/login/")
-    page.fill("#id_username", "carol")
+    page.fill("#id_username", "inspector_binhe")
     page.fill("#id_password", "password")
     page.click("main button[type=submit]")
     page.wait_for_url(lambda url: "/accounts/login/" not in url)
@@ -220,16 +220,16 @@ def test_offline_logout_clears_the_cached_pages_for_the_next_user(phones, browse
     for url in ("/issues/new/", "/"):
         page.goto(url)
         html = page.content()
-        assert "alice" not in html
+        assert "inspector_xincheng" not in html
         user = page.locator('meta[name="civic-user"]')
         if user.count():
-            assert user.get_attribute("content") == str(world.carol.pk)
+            assert user.get_attribute("content") == str(world.inspector_binhe.pk)
     shots.take(page, "second user offline")
 
 
 def test_outbox_resends_once_after_the_connection_dropped_mid_upload(phones, browser_world, shots):
     world = browser_world
-    page = phones.open("alice")
+    page = phones.open("inspector_xincheng")
     page.goto("/issues/new/")
     install_app(page)
     posts: list[str] = []
@@ -291,7 +291,7 @@ def test_outbox_survives_closing_the_browser_and_is_sent_when_reopened(
         context.set_default_timeout(15_000)
         page = context.new_page()
         page.goto("/accounts/login/")
-        page.fill("#id_username", "alice")
+        page.fill("#id_username", "inspector_xincheng")
         page.fill("#id_password", "password")
         page.click("main button[type=submit]")
         page.wait_for_url(lambda url: "/accounts/login/" not in url)
@@ -319,7 +319,7 @@ def test_outbox_survives_closing_the_browser_and_is_sent_when_reopened(
 
 def test_outbox_sync_from_two_tabs_files_one_issue(phones, browser_world, shots):
     world = browser_world
-    first = phones.open("alice")
+    first = phones.open("inspector_xincheng")
     first.goto("/issues/new/")
     install_app(first, pages=("/issues/new/", "/outbox/"))
     queue_report_offline(first, world)
@@ -350,7 +350,7 @@ def test_outbox_sync_from_two_tabs_files_one_issue(phones, browser_world, shots)
 
 def test_outbox_item_refused_for_a_deactivated_point_stays_editable(phones, browser_world, shots):
     world = browser_world
-    page = phones.open("alice")
+    page = phones.open("inspector_xincheng")
     page.goto("/issues/new/")
     install_app(page)
     queue_report_offline(page, world, description="井盖缺失")
@@ -386,7 +386,7 @@ def test_outbox_item_refused_for_a_deactivated_point_stays_editable(phones, brow
 
 def test_offline_draft_comes_back_after_the_tab_was_closed(phones, browser_world, shots):
     world = browser_world
-    page = phones.open("alice")
+    page = phones.open("inspector_xincheng")
     page.goto("/issues/new/")
     choose_photo(page, "#id_photos", camera_photo(800, 600), name="draft.jpg")
     page.locator("#id_description").fill("路灯不亮")
@@ -401,7 +401,7 @@ def test_offline_draft_comes_back_after_the_tab_was_closed(phones, browser_world
     shots.take(page, "draft restored")
     page.locator("#report-draft button").tap()
     assert page.locator("#id_description").input_value() == ""
-    assert world.alice.reported_issues.count() == 0
+    assert world.inspector_xincheng.reported_issues.count() == 0
 
 
 def twelve_megapixel_photo(seed: int) -> bytes:
@@ -423,7 +423,7 @@ def test_pwa_report_with_three_12mp_photos_sends_under_1_5_mb(
     phones, browser_world, shots, monkeypatch
 ):
     world = browser_world
-    page = phones.open("alice")
+    page = phones.open("inspector_xincheng")
     page.goto("/issues/new/")
     install_app(page)
     originals = [twelve_megapixel_photo(seed) for seed in range(3)]

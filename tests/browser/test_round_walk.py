@@ -42,13 +42,13 @@ def _round(world):
         )
     today = timezone.localdate()
     round_ = services.round_create(
-        actor=world.bob,
+        actor=world.supervisor_xincheng,
         name="第一周模拟测评",
         kind="mock",
         starts_on=today,
         ends_on=today + datetime.timedelta(days=6),
         districts=[world.district_a],
-        inspectors=[world.alice],
+        inspectors=[world.inspector_xincheng],
     )
     return round_, standards
 
@@ -67,7 +67,7 @@ def test_round_walk_three_points_file_one_case_and_read_the_score(browser_world,
     world = browser_world
     round_, standards = _round(world)
 
-    phone = phones.open("alice")
+    phone = phones.open("inspector_xincheng")
     phone.goto("/")
     phone.click("main a[href='/rounds/']")
     phone.click(f"a[href='/rounds/{round_.pk}/']")
@@ -112,7 +112,7 @@ def test_round_walk_three_points_file_one_case_and_read_the_score(browser_world,
     far = Visit.objects.filter(is_far=True).values_list("round_point__point__name", flat=True)
     assert list(far) == ["蓝湾菜场西门"]
 
-    supervisor = phones.open("bob")
+    supervisor = phones.open("supervisor_xincheng")
     supervisor.goto(f"/rounds/{round_.pk}/results/")
     # Point A: met 1 of 2 + 1 (n.a. left out) → 33.3 %; the others 4 of 4 → 100 %.
     # The round pools the weights: 9 of 11 → 81.8 %; the mock score averages points: 77.8.

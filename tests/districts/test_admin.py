@@ -41,7 +41,7 @@ def admin_client(client, superuser):
 def populated(world):
     """One row of every model the admin shows: a case with photos, events and side records."""
     issue = services.issue_create(
-        reporter=world.alice,
+        reporter=world.inspector_xincheng,
         category=world.category,
         description="垃圾未清运",
         point=world.point_a,
@@ -49,15 +49,19 @@ def populated(world):
         longitude="122.250200",
         photos=photos(1),
     )
-    issue = services.issue_dispatch(issue=issue, actor=world.bob, organisation=world.org_x)
-    issue = services.issue_acknowledge(issue=issue, actor=world.hank)
+    issue = services.issue_dispatch(
+        issue=issue, actor=world.supervisor_xincheng, organisation=world.org_x
+    )
+    issue = services.issue_acknowledge(issue=issue, actor=world.handler_xincheng)
     services.extension_request(
         issue=issue,
-        actor=world.hank,
+        actor=world.handler_xincheng,
         reason="需要外购设备",
         requested_deadline=timezone.now() + datetime.timedelta(days=3),
     )
-    services.issue_escalate(issue=issue, actor=world.bob, level=1, note="请尽快处置")
+    services.issue_escalate(
+        issue=issue, actor=world.supervisor_xincheng, level=1, note="请尽快处置"
+    )
     AuditEntry.objects.create(action="test", object_type="zone", summary="审计样例")
     Group.objects.create(name="双城办")
     CalendarDay.objects.get_or_create(

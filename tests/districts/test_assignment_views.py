@@ -47,10 +47,10 @@ def pages(world) -> list[tuple[str, str]]:
         ("get", reverse("districts:staff_list")),
         ("get", reverse("districts:staff_create")),
         ("post", reverse("districts:staff_create")),
-        ("get", reverse("districts:staff_edit", args=[world.alice.pk])),
-        ("post", reverse("districts:staff_edit", args=[world.alice.pk])),
-        ("post", reverse("districts:staff_disable", args=[world.alice.pk])),
-        ("post", reverse("districts:staff_enable", args=[world.alice.pk])),
+        ("get", reverse("districts:staff_edit", args=[world.inspector_xincheng.pk])),
+        ("post", reverse("districts:staff_edit", args=[world.inspector_xincheng.pk])),
+        ("post", reverse("districts:staff_disable", args=[world.inspector_xincheng.pk])),
+        ("post", reverse("districts:staff_enable", args=[world.inspector_xincheng.pk])),
         ("get", reverse("districts:coverage")),
         ("get", reverse("districts:routing_check")),
         ("get", reverse("districts:audit")),
@@ -80,7 +80,9 @@ def test_every_manage_page_sends_anonymous_users_to_log_in(world, client):
     assert snapshot() == before
 
 
-@pytest.mark.parametrize("persona", ["alice", "bob", "hank", "leo"])
+@pytest.mark.parametrize(
+    "persona", ["inspector_xincheng", "supervisor_xincheng", "handler_xincheng", "leader_zone"]
+)
 def test_every_manage_page_refuses_non_admins(world, client, persona):
     client.force_login(getattr(world, persona))
     before = snapshot()
@@ -93,15 +95,15 @@ def test_every_manage_page_refuses_non_admins(world, client, persona):
 
 
 def test_disabled_admin_is_refused(world, client):
-    client.force_login(world.adam)
-    User.objects.filter(pk=world.adam.pk).update(is_active=False)
+    client.force_login(world.admin_zone)
+    User.objects.filter(pk=world.admin_zone.pk).update(is_active=False)
     response = client.get(reverse("districts:index"))
     assert response.status_code in (302, 403)
 
 
 def test_every_manage_page_opens_for_admins_and_superusers(world, client):
     root = User.objects.create_superuser("root", password="x-long-password-1")
-    for user in (world.adam, root):
+    for user in (world.admin_zone, root):
         client.force_login(user)
         for method, url in pages(world):
             if method == "get":
@@ -109,7 +111,7 @@ def test_every_manage_page_opens_for_admins_and_superusers(world, client):
 
 
 def test_assignment_matrix_runs_a_constant_number_of_queries(world, client):
-    client.force_login(world.adam)
+    client.force_login(world.admin_zone)
     url = reverse("districts:matrix", args=[world.district_a.pk])
     with CaptureQueriesContext(connection) as small:
         assert client.get(url).status_code == 200
@@ -139,7 +141,7 @@ def test_assignment_matrix_runs_a_constant_number_of_queries(world, client):
 
 @time_machine.travel(datetime.datetime(2026, 3, 1, 2, tzinfo=datetime.UTC))
 def test_assignment_matrix_cell_post_without_javascript_redirects_and_keeps_history(world, client):
-    client.force_login(world.adam)
+    client.force_login(world.admin_zone)
     url = (
         reverse("districts:matrix_cell", args=[world.district_a.pk])
         + f"?kind=territorial&community={world.community_a.pk}"
@@ -159,7 +161,7 @@ def test_assignment_matrix_cell_post_without_javascript_redirects_and_keeps_hist
     assert (row.organisation, row.lead_person, row.created_by) == (
         world.org_y,
         "张主任",
-        world.adam,
+        world.admin_zone,
     )
     second = client.post(
         url, {"organisation": "org-x", "valid_from": "2026-05-01"}, HTTP_HX_REQUEST="true"
@@ -168,18 +170,18 @@ def test_assignment_matrix_cell_post_without_javascript_redirects_and_keeps_hist
     assert b"cell-territorial-c" in second.content
     assert b"<html" not in second.content
     row.refresh_from_db()
-    assert (row.valid_to, row.ended_by) == (datetime.date(2026, 5, 1), world.adam)
+    assert (row.valid_to, row.ended_by) == (datetime.date(2026, 5, 1), world.admin_zone)
     history = client.get(
         reverse("districts:cell_history", args=[world.district_a.pk])
         + f"?kind=territorial&community={world.community_a.pk}",
         **EN,
     )
     assert history.content.count(b"<tr>") == 3  # header + two assignments
-    assert b"adam" in history.content
+    assert b"admin_zone" in history.content
 
 
 def test_assignment_matrix_cell_reports_errors_on_the_form(world, client):
-    client.force_login(world.adam)
+    client.force_login(world.admin_zone)
     url = reverse("districts:matrix_cell", args=[world.district_a.pk]) + "?kind=territorial"
     response = client.post(url, {"organisation": "org-y", "valid_from": "2019-01-01"}, **EN)
     assert response.status_code == 200
@@ -190,7 +192,7 @@ def test_assignment_matrix_cell_reports_errors_on_the_form(world, client):
 
 
 def test_assignment_matrix_cell_outside_the_district_is_404(world, client):
-    client.force_login(world.adam)
+    client.force_login(world.admin_zone)
     url = reverse("districts:matrix_cell", args=[world.district_a.pk])
     assert client.get(url + f"?kind=paired&point={world.point_b.pk}").status_code == 404
     assert client.get(url + "?kind=paired").status_code == 404
@@ -198,7 +200,7 @@ def test_assignment_matrix_cell_outside_the_district_is_404(world, client):
 
 
 def test_assignment_end_from_the_history_page(world, client):
-    client.force_login(world.adam)
+    client.force_login(world.admin_zone)
     row = Responsibility.objects.get(organisation=world.org_x)
     history = reverse("districts:cell_history", args=[world.district_a.pk]) + "?kind=territorial"
     response = client.post(
@@ -216,7 +218,7 @@ def test_assignment_end_from_the_history_page(world, client):
 
 
 def test_staff_assignment_pages_create_edit_disable_enable(world, client):
-    client.force_login(world.adam)
+    client.force_login(world.admin_zone)
     response = client.post(
         reverse("districts:staff_create"),
         {
@@ -251,7 +253,7 @@ def test_staff_assignment_pages_create_edit_disable_enable(world, client):
 
 
 def test_staff_assignment_create_shows_service_errors_on_the_form(world, client):
-    client.force_login(world.adam)
+    client.force_login(world.admin_zone)
     response = client.post(
         reverse("districts:staff_create"),
         {
@@ -268,7 +270,7 @@ def test_staff_assignment_create_shows_service_errors_on_the_form(world, client)
 
 
 def test_staff_assignment_create_form_is_prefilled_from_the_link(world, client):
-    client.force_login(world.adam)
+    client.force_login(world.admin_zone)
     response = client.get(
         reverse("districts:staff_create")
         + f"?role=supervisor&districts={world.district_b.pk}&organisation={world.org_y.pk}"
@@ -280,16 +282,19 @@ def test_staff_assignment_create_form_is_prefilled_from_the_link(world, client):
 
 
 def test_staff_assignment_list_filters_and_runs_constant_queries(world, client):
-    client.force_login(world.adam)
+    client.force_login(world.admin_zone)
     url = reverse("districts:staff_list")
     response = client.get(url, {"role": "handler"})
-    assert {u.username for u in response.context["page"].object_list} == {"hank", "ivy"}
+    assert {u.username for u in response.context["page"].object_list} == {
+        "handler_xincheng",
+        "handler_binhe",
+    }
     response = client.get(url, {"district": world.district_a.pk})
     assert {u.username for u in response.context["page"].object_list} == {
-        "alice",
-        "bob",
-        "leo",
-        "adam",
+        "inspector_xincheng",
+        "supervisor_xincheng",
+        "leader_zone",
+        "admin_zone",
     }
     with CaptureQueriesContext(connection) as small:
         client.get(url)
@@ -303,16 +308,20 @@ def test_staff_assignment_list_filters_and_runs_constant_queries(world, client):
 
 
 def test_staff_assignment_district_page_lists_its_people(world, client):
-    client.force_login(world.adam)
+    client.force_login(world.admin_zone)
     response = client.get(reverse("districts:district_staff", args=[world.district_a.pk]))
     groups = {
         str(role): {u.username for u in users} for _t, users, role in response.context["groups"]
     }
-    assert groups == {"supervisor": {"bob"}, "inspector": {"alice"}, "handler": {"hank"}}
+    assert groups == {
+        "supervisor": {"supervisor_xincheng"},
+        "inspector": {"inspector_xincheng"},
+        "handler": {"handler_xincheng"},
+    }
 
 
 def test_import_page_previews_then_confirms_all_or_nothing(world, client):
-    client.force_login(world.adam)
+    client.force_login(world.admin_zone)
     rows = [
         ["code", "name", "point_type_code", "community_code", "latitude", "longitude"],
         ["point-new", "新点位", "WET_MARKET_T", "community-a", 43.6, 122.2],
@@ -327,7 +336,7 @@ def test_import_page_previews_then_confirms_all_or_nothing(world, client):
     client.force_login(other)
     client.post(reverse("districts:import_confirm"), {"token": token})
     assert not InspectionPoint.objects.filter(code="point-new").exists()
-    client.force_login(world.adam)
+    client.force_login(world.admin_zone)
     done = client.post(reverse("districts:import_confirm"), {"token": token})
     assert done.status_code == 302
     assert InspectionPoint.objects.filter(code="point-new").exists()
@@ -338,7 +347,7 @@ def test_import_page_previews_then_confirms_all_or_nothing(world, client):
 
 
 def test_import_page_lists_every_bad_row_and_offers_no_confirm(world, client):
-    client.force_login(world.adam)
+    client.force_login(world.admin_zone)
     rows = [
         ["code", "name", "district_code"],
         ["c-1", "", "district-a"],
@@ -359,7 +368,7 @@ def test_import_page_lists_every_bad_row_and_offers_no_confirm(world, client):
 
 
 def test_import_confirm_refuses_when_the_data_changed_since_preview(world, client):
-    client.force_login(world.adam)
+    client.force_login(world.admin_zone)
     rows = [["code", "name", "district_code"], ["community-a", "改名社区", "district-a"]]
     upload = SimpleUploadedFile("c.csv", csv_bytes(rows))
     token = client.post(reverse("districts:import"), {"file": upload}).context["token"]
@@ -371,7 +380,7 @@ def test_import_confirm_refuses_when_the_data_changed_since_preview(world, clien
 
 
 def test_import_refuses_unreadable_files(world, client):
-    client.force_login(world.adam)
+    client.force_login(world.admin_zone)
     upload = SimpleUploadedFile("x.xlsx", b"not a zip")
     response = client.post(reverse("districts:import"), {"file": upload}, **EN)
     assert b"not a readable XLSX" in response.content
@@ -383,7 +392,7 @@ def test_import_refuses_unreadable_files(world, client):
 def test_export_downloads_xlsx_and_csv(world, client):
     from openpyxl import load_workbook
 
-    client.force_login(world.adam)
+    client.force_login(world.admin_zone)
     response = client.get(reverse("districts:export"), {"format": "xlsx"})
     workbook = load_workbook(io.BytesIO(response.content), read_only=True)
     assert "points" in workbook.sheetnames
@@ -394,7 +403,7 @@ def test_export_downloads_xlsx_and_csv(world, client):
 
 
 def test_coverage_page_and_admin_home_show_the_gaps(world, client):
-    client.force_login(world.adam)
+    client.force_login(world.admin_zone)
     OrganisationFactory(code="lonely")
     response = client.get(reverse("districts:coverage"), **EN)
     assert response.status_code == 200
@@ -417,7 +426,7 @@ def test_export_today_matches_import_of_schedule(world, client):
         community=world.community_b,
         valid_from=timezone.localdate() + datetime.timedelta(days=30),
     )
-    client.force_login(world.adam)
+    client.force_login(world.admin_zone)
     data = b"".join(
         client.get(
             reverse("districts:export"), {"format": "csv", "kind": "responsibilities"}

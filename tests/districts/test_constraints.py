@@ -138,7 +138,7 @@ def test_an_inspector_membership_needs_no_organisation(db):
 
 def test_a_user_has_at_most_one_membership(world):
     with refused():
-        Membership.objects.create(user=world.alice, role=Role.LEADER)
+        Membership.objects.create(user=world.inspector_xincheng, role=Role.LEADER)
 
 
 def test_an_inspection_point_outside_the_globe_is_refused(world):
@@ -275,18 +275,18 @@ class TestSideRecords:
         )
 
     def test_only_one_extension_request_may_be_pending(self, world, issue):
-        self._extension(issue, world.hank)
+        self._extension(issue, world.handler_xincheng)
         with refused():
-            self._extension(issue, world.hank)
+            self._extension(issue, world.handler_xincheng)
 
     def test_decided_extension_requests_do_not_block_a_new_one(self, world, issue):
-        self._extension(issue, world.hank, status="refused", decided_at=timezone.now())
-        self._extension(issue, world.hank, status="approved", decided_at=timezone.now())
-        self._extension(issue, world.hank)
+        self._extension(issue, world.handler_xincheng, status="refused", decided_at=timezone.now())
+        self._extension(issue, world.handler_xincheng, status="approved", decided_at=timezone.now())
+        self._extension(issue, world.handler_xincheng)
 
     def test_a_decided_extension_without_a_decision_time_is_refused(self, world, issue):
         with refused():
-            self._extension(issue, world.hank, status="approved")
+            self._extension(issue, world.handler_xincheng, status="approved")
 
     @pytest.mark.parametrize("level", [0, 4])
     def test_an_escalation_outside_levels_one_to_three_is_refused(self, issue, level):
@@ -312,7 +312,10 @@ class TestSideRecords:
 
     def test_issue_events_cannot_be_updated_or_deleted_in_the_database(self, world, issue):
         event = IssueEvent.objects.create(
-            issue=issue, actor=world.bob, action="dispatch", to_status=Status.ASSIGNED
+            issue=issue,
+            actor=world.supervisor_xincheng,
+            action="dispatch",
+            to_status=Status.ASSIGNED,
         )
         # Below the ORM: the PostgreSQL trigger refuses what a raw UPDATE or DELETE would do.
         with pytest.raises(DatabaseError), transaction.atomic():
@@ -323,7 +326,10 @@ class TestSideRecords:
 
     def test_issue_events_refuse_save_and_delete_in_python(self, world, issue):
         event = IssueEvent.objects.create(
-            issue=issue, actor=world.bob, action="dispatch", to_status=Status.ASSIGNED
+            issue=issue,
+            actor=world.supervisor_xincheng,
+            action="dispatch",
+            to_status=Status.ASSIGNED,
         )
         with pytest.raises(ValueError):
             event.save()

@@ -152,7 +152,7 @@ def test_coverage_counts_an_assignment_only_while_it_is_in_force(gaps):
 
 
 def test_coverage_page_links_every_gap_to_its_fix(gaps, client, world):
-    client.force_login(world.adam)
+    client.force_login(world.admin_zone)
     response = client.get(reverse("districts:coverage"))
     html = response.content.decode()
     district_c = gaps["district_c"]

@@ -114,20 +114,20 @@ def good_workbook(world) -> dict[str, list[list]]:
 def test_import_of_a_good_workbook_creates_everything_in_order(world):
     plan = plan_xlsx(xlsx_bytes(good_workbook(world)))
     assert plan.errors == []
-    importexport.import_apply(actor=world.adam, plan=plan, source_name="good.xlsx")
+    importexport.import_apply(actor=world.admin_zone, plan=plan, source_name="good.xlsx")
     point = InspectionPoint.objects.get(code="point-c")
     assert point.community.district.code == "district-c"
     assert point.latitude == Decimal("43.620000")
     assert Organisation.objects.get(code="org-c-1").parent.code == "org-c"
     paired = Responsibility.objects.get(kind=OwnerKind.PAIRED, point=point)
     assert paired.organisation.code == "org-c-1"
-    assert paired.created_by == world.adam
+    assert paired.created_by == world.admin_zone
     assert AuditEntry.objects.filter(action="import").count() == 1
 
 
 def test_import_reimporting_the_same_file_changes_nothing(world):
     data = xlsx_bytes(good_workbook(world))
-    importexport.import_apply(actor=world.adam, plan=plan_xlsx(data))
+    importexport.import_apply(actor=world.admin_zone, plan=plan_xlsx(data))
     before = snapshot()
     again = plan_xlsx(data)
     assert again.errors == []
@@ -139,7 +139,7 @@ def test_import_reimporting_the_same_file_changes_nothing(world):
         "organisations": 2,
         "responsibilities": 2,
     }
-    importexport.import_apply(actor=world.adam, plan=again)
+    importexport.import_apply(actor=world.admin_zone, plan=again)
     assert snapshot() == before
     assert AuditEntry.objects.filter(action="import").count() == 1
 
@@ -165,7 +165,7 @@ def test_import_with_three_bad_rows_writes_nothing_and_reports_each(world):
     assert "no-such-community" in plan.errors[1].message
     assert plan.bad_rows == 3
     with pytest.raises(ValidationError):
-        importexport.import_apply(actor=world.adam, plan=plan)
+        importexport.import_apply(actor=world.admin_zone, plan=plan)
     assert snapshot() == before
 
 
@@ -207,7 +207,7 @@ def test_import_csv_accepts_gb18030_from_chinese_excel(world):
     text = "code,name,district_code\r\ncommunity-gbk,团结社区,district-a\r\n"
     plan = plan_csv(text.encode("gb18030"))
     assert plan.errors == []
-    importexport.import_apply(actor=world.adam, plan=plan)
+    importexport.import_apply(actor=world.admin_zone, plan=plan)
     assert Community.objects.get(code="community-gbk").name == "团结社区"
 
 
@@ -222,7 +222,7 @@ def test_import_updates_only_changed_rows_and_columns(world):
     plan = plan_csv(csv_bytes(rows))
     assert [obj.code for obj in plan.kinds["communities"].update] == ["community-a"]
     assert plan.kinds["communities"].unchanged == 1
-    importexport.import_apply(actor=world.adam, plan=plan)
+    importexport.import_apply(actor=world.admin_zone, plan=plan)
     world.community_a.refresh_from_db()
     # households was not a column of the file, so it kept its value.
     assert (world.community_a.households, world.community_a.residents) == (4904, 12600)
@@ -237,10 +237,10 @@ def test_import_of_a_new_assignment_ends_the_previous_one_and_keeps_it(world):
     plan = plan_csv(csv_bytes(rows))
     assert plan.errors == []
     assert len(plan.kinds["responsibilities"].end) == 1
-    importexport.import_apply(actor=world.adam, plan=plan)
+    importexport.import_apply(actor=world.admin_zone, plan=plan)
     old = Responsibility.objects.get(organisation=world.org_x, district=world.district_a)
     assert old.valid_to == datetime.date(2026, 3, 1)
-    assert old.ended_by == world.adam
+    assert old.ended_by == world.admin_zone
     assert Responsibility.objects.get(organisation=org_z).valid_from == datetime.date(2026, 3, 1)
 
 
@@ -277,7 +277,9 @@ def test_import_refuses_a_loop_of_parent_organisations(world):
 
 
 def test_export_then_import_xlsx_leaves_the_data_unchanged(world):
-    importexport.import_apply(actor=world.adam, plan=plan_xlsx(xlsx_bytes(good_workbook(world))))
+    importexport.import_apply(
+        actor=world.admin_zone, plan=plan_xlsx(xlsx_bytes(good_workbook(world)))
+    )
     world.point_a.address = "=HYPERLINK(evil)"
     world.point_a.save()
     before = snapshot()
@@ -291,7 +293,7 @@ def test_export_then_import_xlsx_leaves_the_data_unchanged(world):
     plan = plan_xlsx(data)
     assert plan.errors == []
     assert not plan.has_changes
-    importexport.import_apply(actor=world.adam, plan=plan)
+    importexport.import_apply(actor=world.admin_zone, plan=plan)
     assert snapshot() == before
 
 
@@ -313,7 +315,7 @@ def test_export_then_import_csv_leaves_the_data_unchanged(world, kind):
     assert plan.errors == []
     assert plan.kinds.keys() == {kind}
     assert not plan.has_changes
-    importexport.import_apply(actor=world.adam, plan=plan)
+    importexport.import_apply(actor=world.admin_zone, plan=plan)
     assert snapshot() == before
 
 
@@ -327,15 +329,15 @@ def test_export_lists_only_assignments_in_force_or_scheduled(world):
 
 def test_import_upload_is_kept_for_its_uploader_only(world):
     stored = importexport.upload_store(
-        user=world.adam,
+        user=world.admin_zone,
         data=b"code,name\n",
         name="x.csv",
         file_format="csv",
         kind=None,
         fingerprint="f",
     )
-    assert importexport.upload_load(user=world.adam, token=stored.token) == stored
-    assert importexport.upload_load(user=world.bob, token=stored.token) is None
-    assert importexport.upload_load(user=world.adam, token="../../etc/passwd") is None
+    assert importexport.upload_load(user=world.admin_zone, token=stored.token) == stored
+    assert importexport.upload_load(user=world.supervisor_xincheng, token=stored.token) is None
+    assert importexport.upload_load(user=world.admin_zone, token="../../etc/passwd") is None
     importexport.upload_discard(token=stored.token)
-    assert importexport.upload_load(user=world.adam, token=stored.token) is None
+    assert importexport.upload_load(user=world.admin_zone, token=stored.token) is None

@@ -16,7 +16,7 @@ User = get_user_model()
 
 
 def test_policy_refuses_to_create_an_admin_limited_to_one_district(world, client):
-    client.force_login(world.adam)
+    client.force_login(world.admin_zone)
     response = client.post(
         reverse("districts:staff_create"),
         {
@@ -35,7 +35,7 @@ def test_policy_refuses_to_create_an_admin_limited_to_one_district(world, client
 
 
 def test_policy_refuses_to_limit_an_existing_admin_on_edit(world, client):
-    client.force_login(world.adam)
+    client.force_login(world.admin_zone)
     other = make_staff("ada", Role.ADMIN, all_districts=True)
     response = client.post(
         reverse("districts:staff_edit", args=[other.pk]),
@@ -47,7 +47,7 @@ def test_policy_refuses_to_limit_an_existing_admin_on_edit(world, client):
 
 
 def test_policy_an_admin_created_without_districts_covers_the_whole_zone(world, client):
-    client.force_login(world.adam)
+    client.force_login(world.admin_zone)
     response = client.post(
         reverse("districts:staff_create"),
         {
@@ -74,12 +74,12 @@ def case_in_b(world):
         community=world.community_b,
         district=world.district_b,
         category=world.category,
-        reporter=world.carol,
+        reporter=world.inspector_binhe,
     )
 
 
 def test_policy_zone_wide_admin_sees_every_district_on_the_site(world, client, case_in_b):
-    client.force_login(world.adam)
+    client.force_login(world.admin_zone)
     assert client.get(case_in_b.get_absolute_url()).status_code == 200
     listed = client.get(reverse("issues:issue_list") + f"?district={world.district_b.pk}")
     assert case_in_b.case_number in listed.content.decode()
@@ -88,9 +88,9 @@ def test_policy_zone_wide_admin_sees_every_district_on_the_site(world, client, c
 def test_policy_zone_wide_admin_opens_every_district_matrix_and_the_admin_changelist(
     world, client, case_in_b
 ):
-    world.adam.is_staff = True  # as staff_create makes every admin
-    world.adam.save()
-    client.force_login(world.adam)
+    world.admin_zone.is_staff = True  # as staff_create makes every admin
+    world.admin_zone.save()
+    client.force_login(world.admin_zone)
     for district in (world.district_a, world.district_b):
         assert client.get(reverse("districts:matrix", args=[district.pk])).status_code == 200
     changelist = client.get(reverse("admin:issues_issue_changelist"))
@@ -107,14 +107,14 @@ def _offered_points(client) -> str:
 
 
 def test_policy_zone_wide_admin_is_offered_every_district_on_the_report_form(world, client):
-    client.force_login(world.adam)
+    client.force_login(world.admin_zone)
     offered = _offered_points(client)
     assert world.point_a.name in offered
     assert world.point_b.name in offered
 
 
 def test_policy_a_district_supervisor_is_offered_only_their_points(world, client):
-    client.force_login(world.bob)
+    client.force_login(world.supervisor_xincheng)
     offered = _offered_points(client)
     assert world.point_a.name in offered
     assert world.point_b.name not in offered
@@ -123,11 +123,11 @@ def test_policy_a_district_supervisor_is_offered_only_their_points(world, client
 @pytest.mark.parametrize(
     ("persona", "expected"),
     [
-        ("alice", {"report", "verify"}),
-        ("bob", {"report", "verify", "supervise", "read_dashboards"}),
-        ("hank", {"handle"}),
-        ("leo", {"read_dashboards"}),
-        ("adam", {"report", "verify", "supervise", "read_dashboards", "manage_zone"}),
+        ("inspector_xincheng", {"report", "verify"}),
+        ("supervisor_xincheng", {"report", "verify", "supervise", "read_dashboards"}),
+        ("handler_xincheng", {"handle"}),
+        ("leader_zone", {"read_dashboards"}),
+        ("admin_zone", {"report", "verify", "supervise", "read_dashboards", "manage_zone"}),
     ],
 )
 def test_policy_capabilities_follow_the_role(world, persona, expected):
@@ -145,8 +145,8 @@ def test_policy_handlers_marked_all_districts_still_see_only_their_unit(world, c
 
 
 def test_policy_inactive_and_anonymous_users_have_no_role_and_no_places(world):
-    world.bob.is_active = False
-    world.bob.save()
-    assert policy.role_of(world.bob) is None
-    assert not policy.districts_in_scope(world.bob).exists()
+    world.supervisor_xincheng.is_active = False
+    world.supervisor_xincheng.save()
+    assert policy.role_of(world.supervisor_xincheng) is None
+    assert not policy.districts_in_scope(world.supervisor_xincheng).exists()
     assert policy.capabilities(None) == dict.fromkeys(policy.capabilities(None), False)

@@ -40,7 +40,7 @@ def sector_world(world):
 
 
 def check(client, world, **params):
-    client.force_login(world.adam)
+    client.force_login(world.admin_zone)
     return client.get(reverse("districts:routing_check"), params, **EN)
 
 
@@ -81,7 +81,7 @@ def test_routing_check_shows_the_decision_and_steps_of_route(
 def test_routing_check_on_a_chosen_day_uses_the_assignments_of_that_day(sector_world, client):
     world = sector_world
     services.responsibility_assign(
-        actor=world.adam,
+        actor=world.admin_zone,
         kind=OwnerKind.TERRITORIAL,
         organisation=world.org_y,
         community=world.community_a,

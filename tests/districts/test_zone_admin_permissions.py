@@ -32,7 +32,7 @@ def test_zone_admin_gets_no_rights_over_user_accounts_in_the_django_admin(world,
 
 
 def test_supervisor_with_staff_flag_gets_no_admin_permissions(world):
-    world.bob.is_staff = True
-    world.bob.save(update_fields=["is_staff"])
-    assert not world.bob.has_perm("districts.change_category")
-    assert not world.bob.has_module_perms("districts")
+    world.supervisor_xincheng.is_staff = True
+    world.supervisor_xincheng.save(update_fields=["is_staff"])
+    assert not world.supervisor_xincheng.has_perm("districts.change_category")
+    assert not world.supervisor_xincheng.has_module_perms("districts")

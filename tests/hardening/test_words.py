@@ -61,40 +61,40 @@ def pages(world) -> list[tuple[str, str]]:
     extension = issue_in(world, "in_progress")
     pending_extension(extension, world)
     escalated = issue_in(world, "assigned")
-    services.issue_escalate(issue=escalated, actor=world.bob, level=2, note="督办")
+    services.issue_escalate(issue=escalated, actor=world.supervisor_xincheng, level=2, note="督办")
     staff_create(
-        actor=world.adam,
+        actor=world.admin_zone,
         username="newcomer",
         full_name="新人",
         role="inspector",
         all_districts=True,
         password="a-long-unusual-passphrase",
     )
-    world.adam.is_staff = True
-    world.adam.save()
+    world.admin_zone.is_staff = True
+    world.admin_zone.save()
     return [
-        ("alice", reverse("home")),
-        ("hank", reverse("home")),
-        ("bob", reverse("home")),
-        ("leo", reverse("home")),
-        ("bob", reverse("issues:issue_list")),
-        ("bob", reverse("issues:triage")),
-        ("bob", reverse("issues:verify_queue")),
-        ("bob", reverse("issues:extension_queue")),
-        ("bob", reverse("issues:notification_list")),
-        ("bob", returned.get_absolute_url()),
-        ("bob", extension.get_absolute_url()),
-        ("bob", escalated.get_absolute_url()),
-        ("alice", reverse("issues:issue_report")),
-        ("adam", reverse("districts:index")),
-        ("adam", reverse("districts:staff_list")),
-        ("adam", reverse("districts:staff_create")),
-        ("adam", reverse("districts:audit")),
-        ("adam", reverse("districts:coverage")),
-        ("adam", reverse("districts:matrix", args=[world.district_a.pk])),
-        ("adam", reverse("admin:issues_issueevent_changelist")),
-        ("adam", reverse("admin:issues_notification_changelist")),
-        ("adam", reverse("admin:districts_auditentry_changelist")),
+        ("inspector_xincheng", reverse("home")),
+        ("handler_xincheng", reverse("home")),
+        ("supervisor_xincheng", reverse("home")),
+        ("leader_zone", reverse("home")),
+        ("supervisor_xincheng", reverse("issues:issue_list")),
+        ("supervisor_xincheng", reverse("issues:triage")),
+        ("supervisor_xincheng", reverse("issues:verify_queue")),
+        ("supervisor_xincheng", reverse("issues:extension_queue")),
+        ("supervisor_xincheng", reverse("issues:notification_list")),
+        ("supervisor_xincheng", returned.get_absolute_url()),
+        ("supervisor_xincheng", extension.get_absolute_url()),
+        ("supervisor_xincheng", escalated.get_absolute_url()),
+        ("inspector_xincheng", reverse("issues:issue_report")),
+        ("admin_zone", reverse("districts:index")),
+        ("admin_zone", reverse("districts:staff_list")),
+        ("admin_zone", reverse("districts:staff_create")),
+        ("admin_zone", reverse("districts:audit")),
+        ("admin_zone", reverse("districts:coverage")),
+        ("admin_zone", reverse("districts:matrix", args=[world.district_a.pk])),
+        ("admin_zone", reverse("admin:issues_issueevent_changelist")),
+        ("admin_zone", reverse("admin:issues_notification_changelist")),
+        ("admin_zone", reverse("admin:districts_auditentry_changelist")),
     ]
 
 

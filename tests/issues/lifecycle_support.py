@@ -42,10 +42,11 @@ def photos(count: int = 1) -> list[PreparedPhoto]:
 
 
 def issue_in(world: World, status: str, **overrides: Any) -> Issue:
-    """An issue of district A reported by alice, written directly in `status` with coherent fields.
+    """An issue of district A reported by inspector_xincheng, written directly in `status`.
 
-    Dispatched states are assigned to organisation X (hank's) with the clock started an hour ago
-    and a deadline an hour ahead; a submitted fix was submitted by hank.
+    Its fields are coherent: dispatched states are assigned to organisation X (handler_xincheng's)
+    with the clock started an hour ago and a deadline an hour ahead; a submitted fix is
+    handler_xincheng's.
     """
     now = timezone.now()
     fields: dict[str, Any] = {
@@ -53,7 +54,7 @@ def issue_in(world: World, status: str, **overrides: Any) -> Issue:
         "community": world.community_a,
         "district": world.district_a,
         "category": world.category,
-        "reporter": world.alice,
+        "reporter": world.inspector_xincheng,
         "status": status,
         "case_number": f"T-{next(_numbers):06d}",
         "reported_at": now - datetime.timedelta(hours=3),
@@ -71,7 +72,7 @@ def issue_in(world: World, status: str, **overrides: Any) -> Issue:
         fields.update(
             submitted_at=now - datetime.timedelta(minutes=20),
             first_submitted_at=now - datetime.timedelta(minutes=20),
-            last_fix_by=world.hank,
+            last_fix_by=world.handler_xincheng,
         )
     if status == Status.PARKED:
         fields.update(
@@ -91,7 +92,7 @@ def issue_in(world: World, status: str, **overrides: Any) -> Issue:
 def pending_extension(issue: Issue, world: World, **overrides: Any) -> ExtensionRequest:
     fields: dict[str, Any] = {
         "issue": issue,
-        "requested_by": world.hank,
+        "requested_by": world.handler_xincheng,
         "reason": "需要协调车辆",
         "requested_deadline": timezone.now() + datetime.timedelta(days=3),
     }
@@ -125,25 +126,25 @@ def new_events(issue: Issue, before: dict[str, Any]) -> list[IssueEvent]:
 
 # Who normally takes each action in these tests (a persona of `World`).
 USUAL_ACTOR = {
-    Action.DISPATCH: "bob",
-    Action.REJECT: "bob",
-    Action.MARK_DUPLICATE: "bob",
-    Action.FIX_ON_SPOT: "alice",
-    Action.ACKNOWLEDGE: "hank",
-    Action.RETURN: "hank",
-    Action.REASSIGN: "bob",
-    Action.SUBMIT_FIX: "hank",
-    Action.VERIFY_PASS: "bob",
-    Action.VERIFY_FAIL: "bob",
-    Action.PARK: "bob",
-    Action.RESUME: "bob",
-    Action.CANCEL: "bob",
-    Action.REOPEN: "bob",
-    Action.REQUEST_EXTENSION: "hank",
-    Action.APPROVE_EXTENSION: "bob",
-    Action.REFUSE_EXTENSION: "bob",
-    Action.ESCALATE: "bob",
-    Action.CHANGE_CATEGORY: "bob",
+    Action.DISPATCH: "supervisor_xincheng",
+    Action.REJECT: "supervisor_xincheng",
+    Action.MARK_DUPLICATE: "supervisor_xincheng",
+    Action.FIX_ON_SPOT: "inspector_xincheng",
+    Action.ACKNOWLEDGE: "handler_xincheng",
+    Action.RETURN: "handler_xincheng",
+    Action.REASSIGN: "supervisor_xincheng",
+    Action.SUBMIT_FIX: "handler_xincheng",
+    Action.VERIFY_PASS: "supervisor_xincheng",
+    Action.VERIFY_FAIL: "supervisor_xincheng",
+    Action.PARK: "supervisor_xincheng",
+    Action.RESUME: "supervisor_xincheng",
+    Action.CANCEL: "supervisor_xincheng",
+    Action.REOPEN: "supervisor_xincheng",
+    Action.REQUEST_EXTENSION: "handler_xincheng",
+    Action.APPROVE_EXTENSION: "supervisor_xincheng",
+    Action.REFUSE_EXTENSION: "supervisor_xincheng",
+    Action.ESCALATE: "supervisor_xincheng",
+    Action.CHANGE_CATEGORY: "supervisor_xincheng",
 }
 
 

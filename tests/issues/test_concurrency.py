@@ -69,7 +69,9 @@ def test_concurrent_verifiers_exactly_one_wins_and_the_other_meets_the_new_state
         with translation.override("en"):
             return services.issue_verify_pass(issue=Issue.objects.get(pk=issue.pk), actor=actor)
 
-    results = run_at_once([lambda: verify(world.bob), lambda: verify(world.adam)])
+    results = run_at_once(
+        [lambda: verify(world.supervisor_xincheng), lambda: verify(world.admin_zone)]
+    )
 
     outcomes = sorted(kind for kind, _ in results)
     assert outcomes == ["error", "ok"], results
@@ -88,8 +90,10 @@ def test_concurrent_pass_and_fail_leave_one_verification(world, slow_commit):
     issue = issue_in(world, Status.SUBMITTED)
     results = run_at_once(
         [
-            lambda: services.issue_verify_pass(issue=issue, actor=world.bob),
-            lambda: services.issue_verify_fail(issue=issue, actor=world.alice, reason="返工"),
+            lambda: services.issue_verify_pass(issue=issue, actor=world.supervisor_xincheng),
+            lambda: services.issue_verify_fail(
+                issue=issue, actor=world.inspector_xincheng, reason="返工"
+            ),
         ]
     )
     assert sorted(kind for kind, _ in results) == ["error", "ok"], results
@@ -107,7 +111,7 @@ def test_concurrent_pass_and_fail_leave_one_verification(world, slow_commit):
 def test_concurrent_creation_hands_out_unique_consecutive_case_numbers(world):
     def report(n: int):
         return services.issue_create(
-            reporter=world.alice,
+            reporter=world.inspector_xincheng,
             category=world.category,
             community=world.community_a,
             description=f"并发上报 {n}",
@@ -129,7 +133,7 @@ def test_concurrent_double_submit_with_one_client_token_files_one_issue(world):
 
     def report():
         return services.issue_create(
-            reporter=world.alice,
+            reporter=world.inspector_xincheng,
             category=world.category,
             community=world.community_a,
             client_token=token,
@@ -152,7 +156,7 @@ def test_concurrent_acknowledgements_by_two_handlers_record_one(world, slow_comm
     colleague = make_staff("hannah", Role.HANDLER, organisation=world.org_x)
     results = run_at_once(
         [
-            lambda: services.issue_acknowledge(issue=issue, actor=world.hank),
+            lambda: services.issue_acknowledge(issue=issue, actor=world.handler_xincheng),
             lambda: services.issue_acknowledge(issue=issue, actor=colleague),
         ]
     )
@@ -167,10 +171,10 @@ def test_concurrent_cross_duplicates_never_make_a_cycle(world, slow_commit):
     results = run_at_once(
         [
             lambda: services.issue_mark_duplicate(
-                issue=first, actor=world.bob, duplicate_of=second
+                issue=first, actor=world.supervisor_xincheng, duplicate_of=second
             ),
             lambda: services.issue_mark_duplicate(
-                issue=second, actor=world.adam, duplicate_of=first
+                issue=second, actor=world.admin_zone, duplicate_of=first
             ),
         ]
     )

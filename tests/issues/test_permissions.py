@@ -24,11 +24,20 @@ from tests.issues.lifecycle_support import (
 A = Action
 S = Status
 
-PERSONAS = ["alice", "carol", "hank", "ivy", "bob", "dave", "leo", "adam"]
-# alice: inspector in scope (and the reporter)   carol: inspector out of scope
-# hank: handler of the assigned organisation      ivy: handler of another organisation
-# bob: supervisor in scope                        dave: supervisor out of scope
-# leo: leader (read only)                         adam: admin
+PERSONAS = [
+    "inspector_xincheng",
+    "inspector_binhe",
+    "handler_xincheng",
+    "handler_binhe",
+    "supervisor_xincheng",
+    "supervisor_binhe",
+    "leader_zone",
+    "admin_zone",
+]
+# inspector_xincheng: inspector in scope (and the reporter); inspector_binhe: out of scope
+# handler_xincheng: handler of the assigned organisation; handler_binhe: another organisation
+# supervisor_xincheng: supervisor in scope; supervisor_binhe: supervisor out of scope
+# leader_zone: leader (read only); admin_zone: admin
 
 # The state each action is tried in: one it starts from, so only the actor decides.
 SOURCE_STATE = {
@@ -53,20 +62,20 @@ SOURCE_STATE = {
     A.CHANGE_CATEGORY: S.IN_PROGRESS,
 }
 
-SUPERVISING = {"bob", "adam"}
-HANDLER = {"hank"}
+SUPERVISING = {"supervisor_xincheng", "admin_zone"}
+HANDLER = {"handler_xincheng"}
 # docs/domain.md §2, by hand: who may take each action on an issue of district A assigned to org X.
 ALLOWED = {
     A.DISPATCH: SUPERVISING,
     A.REJECT: SUPERVISING,
     A.MARK_DUPLICATE: SUPERVISING,
-    A.FIX_ON_SPOT: {"alice"},
+    A.FIX_ON_SPOT: {"inspector_xincheng"},
     A.ACKNOWLEDGE: HANDLER,
     A.RETURN: HANDLER,
     A.REASSIGN: SUPERVISING,
     A.SUBMIT_FIX: HANDLER,
-    A.VERIFY_PASS: SUPERVISING | {"alice"},
-    A.VERIFY_FAIL: SUPERVISING | {"alice"},
+    A.VERIFY_PASS: SUPERVISING | {"inspector_xincheng"},
+    A.VERIFY_FAIL: SUPERVISING | {"inspector_xincheng"},
     A.PARK: SUPERVISING,
     A.RESUME: SUPERVISING,
     A.CANCEL: SUPERVISING,
@@ -113,17 +122,17 @@ def test_permission_matrix_allows_exactly_the_listed_personas(world, action, per
 
 def test_permission_leader_is_offered_nothing_in_any_state(world):
     for state in Status.values:
-        assert permissions.available_actions(issue_in(world, state), world.leo) == []
+        assert permissions.available_actions(issue_in(world, state), world.leader_zone) == []
 
 
 def test_permission_an_inspector_never_verifies_their_own_fix(world):
-    issue = issue_in(world, S.SUBMITTED, last_fix_by=world.alice)
+    issue = issue_in(world, S.SUBMITTED, last_fix_by=world.inspector_xincheng)
     before = snapshot(issue)
     with pytest.raises(PermissionDenied):
-        services.issue_verify_pass(issue=issue, actor=world.alice)
+        services.issue_verify_pass(issue=issue, actor=world.inspector_xincheng)
     assert snapshot(issue) == before
-    assert not permissions.can_act(world.alice, A.VERIFY_FAIL, issue)
-    assert permissions.can_act(world.bob, A.VERIFY_PASS, issue)
+    assert not permissions.can_act(world.inspector_xincheng, A.VERIFY_FAIL, issue)
+    assert permissions.can_act(world.supervisor_xincheng, A.VERIFY_PASS, issue)
 
 
 def test_permission_staff_of_the_assigned_organisation_cannot_verify_its_fix(world):
@@ -147,18 +156,20 @@ def test_permission_fix_on_the_spot_needs_the_reporter_and_an_allowing_category(
     strict_issue = issue_in(world, S.REPORTED, category=strict)
     before = snapshot(strict_issue)
     with pytest.raises(PermissionDenied):
-        services.issue_fix_on_spot(issue=strict_issue, actor=world.alice, photos=photos())
+        services.issue_fix_on_spot(
+            issue=strict_issue, actor=world.inspector_xincheng, photos=photos()
+        )
     assert snapshot(strict_issue) == before
 
 
 def test_permission_handler_loses_the_issue_when_it_is_reassigned(world):
     issue = issue_in(world, S.ASSIGNED)
-    assert permissions.can_act(world.hank, A.ACKNOWLEDGE, issue)
-    services.issue_reassign(issue=issue, actor=world.bob, organisation=world.org_y)
+    assert permissions.can_act(world.handler_xincheng, A.ACKNOWLEDGE, issue)
+    services.issue_reassign(issue=issue, actor=world.supervisor_xincheng, organisation=world.org_y)
     issue.refresh_from_db()
-    assert not permissions.can_act(world.hank, A.ACKNOWLEDGE, issue)
-    assert not permissions.can_view(world.hank, issue)
-    assert permissions.can_act(world.ivy, A.ACKNOWLEDGE, issue)
+    assert not permissions.can_act(world.handler_xincheng, A.ACKNOWLEDGE, issue)
+    assert not permissions.can_view(world.handler_xincheng, issue)
+    assert permissions.can_act(world.handler_binhe, A.ACKNOWLEDGE, issue)
 
 
 def test_permission_superuser_acts_as_admin_and_inactive_staff_as_nobody(world):
@@ -166,11 +177,11 @@ def test_permission_superuser_acts_as_admin_and_inactive_staff_as_nobody(world):
     issue = issue_in(world, S.REPORTED)
     assert policy.role_of(root) == Role.ADMIN
     assert permissions.can_act(root, A.DISPATCH, issue)
-    world.bob.is_active = False
-    world.bob.save()
-    assert policy.role_of(world.bob) is None
+    world.supervisor_xincheng.is_active = False
+    world.supervisor_xincheng.save()
+    assert policy.role_of(world.supervisor_xincheng) is None
     with pytest.raises(PermissionDenied):
-        services.issue_reject(issue=issue, actor=world.bob, reason="x")
+        services.issue_reject(issue=issue, actor=world.supervisor_xincheng, reason="x")
     assert policy.role_of(AnonymousUser()) is None
     assert not permissions.can_act(AnonymousUser(), A.DISPATCH, issue)
 
@@ -183,25 +194,29 @@ def test_permission_the_system_may_only_dispatch_and_escalate(world):
 
 
 def test_permission_to_report_follows_district_scope(world):
-    assert policy.can_report_in(world.alice, world.district_a.pk)
-    assert not policy.can_report_in(world.alice, world.district_b.pk)
-    assert not policy.can_report_in(world.hank, world.district_a.pk)
-    assert not policy.can_report_in(world.leo, world.district_a.pk)
-    assert policy.can_report_in(world.adam, world.district_b.pk)
+    assert policy.can_report_in(world.inspector_xincheng, world.district_a.pk)
+    assert not policy.can_report_in(world.inspector_xincheng, world.district_b.pk)
+    assert not policy.can_report_in(world.handler_xincheng, world.district_a.pk)
+    assert not policy.can_report_in(world.leader_zone, world.district_a.pk)
+    assert policy.can_report_in(world.admin_zone, world.district_b.pk)
     with pytest.raises(PermissionDenied):
         services.issue_create(
-            reporter=world.carol, category=world.category, community=world.community_a
+            reporter=world.inspector_binhe, category=world.category, community=world.community_a
         )
     assert not Issue.objects.exists()
 
 
 def test_permission_predicates_run_one_query_per_user_at_most(world, django_assert_num_queries):
     issues = [issue_in(world, S.IN_PROGRESS) for _ in range(5)]
-    bob = type(world.bob).objects.select_related("membership").get(pk=world.bob.pk)
+    supervisor_xincheng = (
+        type(world.supervisor_xincheng)
+        .objects.select_related("membership")
+        .get(pk=world.supervisor_xincheng.pk)
+    )
     with django_assert_num_queries(1):  # the district ids, then cached on the membership
         for issue in issues:
-            permissions.can_view(bob, issue)
-            permissions.can_act(bob, A.PARK, issue)
+            permissions.can_view(supervisor_xincheng, issue)
+            permissions.can_act(supervisor_xincheng, A.PARK, issue)
 
 
 # --- visible_to and can_view ------------------------------------------------------------------
@@ -210,19 +225,19 @@ def test_permission_predicates_run_one_query_per_user_at_most(world, django_asse
 def _visibility_world(world) -> list[Issue]:
     """Issues in every combination the scope rules distinguish."""
     return [
-        issue_in(world, S.REPORTED),  # district A, unassigned, by alice
+        issue_in(world, S.REPORTED),  # district A, unassigned, by inspector_xincheng
         issue_in(world, S.ASSIGNED),  # district A, org X
         issue_in(world, S.IN_PROGRESS, assigned_organisation=world.org_y),  # A, org Y
         issue_in(
             world, S.REPORTED, district=world.district_b, community=world.community_b
-        ),  # B, by alice: she keeps seeing her own report
+        ),  # B, by inspector_xincheng: she keeps seeing her own report
         issue_in(
             world,
             S.SUBMITTED,
             district=world.district_b,
             community=world.community_b,
             assigned_organisation=world.org_y,
-            reporter=world.carol,
+            reporter=world.inspector_binhe,
         ),
         issue_in(
             world,
@@ -230,8 +245,8 @@ def _visibility_world(world) -> list[Issue]:
             district=world.district_b,
             community=world.community_b,
             assigned_organisation=world.org_x,
-            reporter=world.carol,
-        ),  # B, but org X: hank sees it by organisation
+            reporter=world.inspector_binhe,
+        ),  # B, but org X: handler_xincheng sees it by organisation
     ]
 
 
@@ -264,14 +279,14 @@ def test_permission_visibility_matches_the_scope_rules(world):
     )
     everything = set(Issue.objects.all())
     expectations = {
-        "alice": {reported_a, assigned_x, assigned_y, alice_in_b},
-        "carol": {alice_in_b, carol_y_in_b, closed_x_in_b},
-        "hank": {assigned_x, closed_x_in_b},
-        "ivy": {assigned_y, carol_y_in_b},
-        "bob": {reported_a, assigned_x, assigned_y},
-        "dave": {alice_in_b, carol_y_in_b, closed_x_in_b},
-        "leo": everything,
-        "adam": everything,
+        "inspector_xincheng": {reported_a, assigned_x, assigned_y, alice_in_b},
+        "inspector_binhe": {alice_in_b, carol_y_in_b, closed_x_in_b},
+        "handler_xincheng": {assigned_x, closed_x_in_b},
+        "handler_binhe": {assigned_y, carol_y_in_b},
+        "supervisor_xincheng": {reported_a, assigned_x, assigned_y},
+        "supervisor_binhe": {alice_in_b, carol_y_in_b, closed_x_in_b},
+        "leader_zone": everything,
+        "admin_zone": everything,
     }
     for persona, expected in expectations.items():
         user = getattr(world, persona)
@@ -281,6 +296,8 @@ def test_permission_visibility_matches_the_scope_rules(world):
 def test_permission_membership_district_ids_come_from_a_prefetch_when_there_is_one(
     world, django_assert_num_queries
 ):
-    membership = Membership.objects.prefetch_related("districts").get(user=world.bob)
+    membership = Membership.objects.prefetch_related("districts").get(
+        user=world.supervisor_xincheng
+    )
     with django_assert_num_queries(0):
         assert policy.district_ids(membership) == {world.district_a.pk}

@@ -140,11 +140,11 @@ def test_upload_of_jpeg_keeps_exif_time_and_gps_in_fields_and_stores_no_metadata
     original = encode(
         two_tone(), "JPEG", exif=camera_exif(orientation=6), icc_profile=srgb, quality=95
     )
-    issue = IssueFactory(community=world.community_a, reporter=world.alice)
+    issue = IssueFactory(community=world.community_a, reporter=world.inspector_xincheng)
 
     [prepared] = prepare_photos([upload("IMG_0001.JPG", original)])
     [photo] = attach_photos(
-        issue=issue, kind=Photo.Kind.BEFORE, photos=[prepared], uploaded_by=world.alice
+        issue=issue, kind=Photo.Kind.BEFORE, photos=[prepared], uploaded_by=world.inspector_xincheng
     )
 
     photo.refresh_from_db()
@@ -208,11 +208,11 @@ def test_upload_with_malformed_gps_keeps_the_photo_without_a_position():
 def test_upload_of_png_with_html_tail_is_stored_as_a_clean_jpeg(world):
     tail = b"<html><body><script>alert(document.cookie)</script></body></html>"
     original = encode(two_tone(), "PNG") + tail
-    issue = IssueFactory(community=world.community_a, reporter=world.alice)
+    issue = IssueFactory(community=world.community_a, reporter=world.inspector_xincheng)
 
     [prepared] = prepare_photos([upload("innocent.png", original, "image/png")])
     [photo] = attach_photos(
-        issue=issue, kind=Photo.Kind.BEFORE, photos=[prepared], uploaded_by=world.alice
+        issue=issue, kind=Photo.Kind.BEFORE, photos=[prepared], uploaded_by=world.inspector_xincheng
     )
 
     content = stored(photo.image.name)
@@ -447,23 +447,23 @@ def test_upload_name_keeps_only_the_last_path_part():
 
 
 def test_photo_attach_records_kind_event_uploader_and_files(world):
-    issue = IssueFactory(community=world.community_a, reporter=world.alice)
+    issue = IssueFactory(community=world.community_a, reporter=world.inspector_xincheng)
     event = IssueEvent.objects.create(
-        issue=issue, actor=world.alice, action=Action.REPORT, to_status=Status.REPORTED
+        issue=issue, actor=world.inspector_xincheng, action=Action.REPORT, to_status=Status.REPORTED
     )
     prepared = prepare_photos(
         [upload("a.jpg", encode(two_tone(), "JPEG")), upload("b.png", encode(two_tone(), "PNG"))]
     )
 
     photos = attach_photos(
-        issue=issue, kind="after", photos=prepared, uploaded_by=world.hank, event=event
+        issue=issue, kind="after", photos=prepared, uploaded_by=world.handler_xincheng, event=event
     )
 
     assert [photo.pk is not None for photo in photos] == [True, True]
     rows = list(issue.photos.order_by("id"))
     assert [row.original_name for row in rows] == ["a.jpg", "b.png"]
     assert {(row.kind, row.event_id, row.uploaded_by_id) for row in rows} == {
-        (Photo.Kind.AFTER, event.pk, world.hank.pk)
+        (Photo.Kind.AFTER, event.pk, world.handler_xincheng.pk)
     }
     for row, source in zip(rows, prepared, strict=True):
         assert row.image.name.endswith(".jpg")
@@ -473,11 +473,13 @@ def test_photo_attach_records_kind_event_uploader_and_files(world):
 
 
 def test_photo_attach_refuses_an_unknown_kind_and_writes_nothing(world):
-    issue = IssueFactory(community=world.community_a, reporter=world.alice)
+    issue = IssueFactory(community=world.community_a, reporter=world.inspector_xincheng)
     prepared = prepare_photos([upload("a.jpg", encode(two_tone(), "JPEG"))])
 
     with pytest.raises(ValueError):
-        attach_photos(issue=issue, kind="selfie", photos=prepared, uploaded_by=world.alice)
+        attach_photos(
+            issue=issue, kind="selfie", photos=prepared, uploaded_by=world.inspector_xincheng
+        )
 
     assert not Photo.objects.exists()
 
@@ -498,14 +500,14 @@ def photo(world) -> Photo:
     """A before-photo of an issue in district A, assigned to organisation X."""
     issue = IssueFactory(
         community=world.community_a,
-        reporter=world.alice,
+        reporter=world.inspector_xincheng,
         status=Status.ASSIGNED,
         assigned_organisation=world.org_x,
         deadline=timezone.now() + datetime.timedelta(hours=2),
     )
     prepared = prepare_photos([upload("IMG_0001.JPG", encode(two_tone(), "JPEG"))])
     [photo] = attach_photos(
-        issue=issue, kind=Photo.Kind.BEFORE, photos=prepared, uploaded_by=world.alice
+        issue=issue, kind=Photo.Kind.BEFORE, photos=prepared, uploaded_by=world.inspector_xincheng
     )
     return photo
 
@@ -524,7 +526,7 @@ def test_photo_view_sends_anonymous_users_to_login(client, photo, view):
 
 
 @pytest.mark.parametrize("view", VIEWS)
-@pytest.mark.parametrize("persona", ["carol", "dave", "ivy"])
+@pytest.mark.parametrize("persona", ["inspector_binhe", "supervisor_binhe", "handler_binhe"])
 def test_photo_view_is_404_outside_scope(client, world, photo, view, persona):
     client.force_login(getattr(world, persona))
 
@@ -535,7 +537,7 @@ def test_photo_view_is_404_outside_scope(client, world, photo, view, persona):
 
 @pytest.mark.parametrize("view", VIEWS)
 def test_photo_view_gives_the_same_404_for_a_missing_photo(client, world, photo, view):
-    client.force_login(world.adam)
+    client.force_login(world.admin_zone)
 
     response = client.get(reverse(view, args=[photo.pk + 1000]))
 
@@ -545,7 +547,10 @@ def test_photo_view_gives_the_same_404_for_a_missing_photo(client, world, photo,
 @pytest.mark.parametrize(
     ("view", "field"), [("issues:photo", "image"), ("issues:photo_thumb", "thumbnail")]
 )
-@pytest.mark.parametrize("persona", ["alice", "bob", "hank", "leo", "adam"])
+@pytest.mark.parametrize(
+    "persona",
+    ["inspector_xincheng", "supervisor_xincheng", "handler_xincheng", "leader_zone", "admin_zone"],
+)
 def test_photo_view_streams_the_stored_jpeg_in_scope(client, world, photo, view, field, persona):
     client.force_login(getattr(world, persona))
 
@@ -560,7 +565,7 @@ def test_photo_view_streams_the_stored_jpeg_in_scope(client, world, photo, view,
 
 
 def test_photo_view_refuses_post(client, world, photo):
-    client.force_login(world.alice)
+    client.force_login(world.inspector_xincheng)
 
     response = client.post(reverse("issues:photo", args=[photo.pk]))
 
@@ -569,7 +574,7 @@ def test_photo_view_refuses_post(client, world, photo):
 
 def test_photo_view_is_404_when_the_file_is_gone(client, world, photo):
     default_storage.delete(photo.image.name)
-    client.force_login(world.alice)
+    client.force_login(world.inspector_xincheng)
 
     response = client.get(reverse("issues:photo", args=[photo.pk]))
 
@@ -577,7 +582,7 @@ def test_photo_view_is_404_when_the_file_is_gone(client, world, photo):
 
 
 def test_photo_files_have_no_public_media_url(client, settings, world, photo):
-    client.force_login(world.adam)
+    client.force_login(world.admin_zone)
 
     response = client.get(f"{settings.MEDIA_URL}{photo.image.name}")
 

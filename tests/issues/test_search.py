@@ -43,7 +43,7 @@ def issues(world):
             address=address,
             community=world.community_a,
             category=world.category,
-            reporter=world.alice,
+            reporter=world.inspector_xincheng,
         )
     return made
 

@@ -44,14 +44,20 @@ START = datetime.datetime(2026, 3, 18, 9, 0, tzinfo=datetime.UTC) - 8 * HOUR
 
 
 def report(world, **overrides):
-    fields = {"reporter": world.alice, "category": world.category, "community": world.community_a}
+    fields = {
+        "reporter": world.inspector_xincheng,
+        "category": world.category,
+        "community": world.community_a,
+    }
     fields.update(overrides)
     return services.issue_create(**fields)
 
 
 def dispatched(world, **overrides):
     issue = report(world, **overrides)
-    return services.issue_dispatch(issue=issue, actor=world.bob, organisation=world.org_x)
+    return services.issue_dispatch(
+        issue=issue, actor=world.supervisor_xincheng, organisation=world.org_x
+    )
 
 
 def recipients(issue, action) -> set[str]:
@@ -84,7 +90,7 @@ def test_deadline_given_when_dispatching_must_lie_ahead(world):
     with pytest.raises(ValidationError) as error:
         services.issue_dispatch(
             issue=issue,
-            actor=world.bob,
+            actor=world.supervisor_xincheng,
             organisation=world.org_x,
             deadline=timezone.now() - HOUR,
         )
@@ -99,7 +105,9 @@ def test_deadline_is_recomputed_on_a_category_change_and_the_old_one_logged(worl
         old = issue.deadline
         assert old == START + 2 * HOUR
         traveller.shift(HOUR)
-        issue = services.issue_change_category(issue=issue, actor=world.bob, category=five_hours)
+        issue = services.issue_change_category(
+            issue=issue, actor=world.supervisor_xincheng, category=five_hours
+        )
     # Counted from when the clock started, not from the change.
     assert issue.deadline == START + 5 * HOUR
     event = issue.events.get(action=A.CHANGE_CATEGORY)
@@ -111,7 +119,9 @@ def test_deadline_is_recomputed_on_a_category_change_and_the_old_one_logged(worl
 def test_deadline_category_change_before_dispatch_sets_no_deadline_but_the_severity(world):
     urgent = CategoryFactory(severity="urgent", limit_value=2, limit_unit="H")
     issue = report(world)
-    issue = services.issue_change_category(issue=issue, actor=world.bob, category=urgent)
+    issue = services.issue_change_category(
+        issue=issue, actor=world.supervisor_xincheng, category=urgent
+    )
     assert issue.deadline is None
     assert issue.severity == "urgent"
     event = issue.events.get(action=A.CHANGE_CATEGORY)
@@ -123,17 +133,22 @@ def test_deadline_of_an_approved_extension_replaces_the_old_one_in_the_log(world
     old = issue.deadline
     requested = timezone.now() + datetime.timedelta(days=2)
     extension = services.extension_request(
-        issue=issue, actor=world.hank, reason="需要调度吊车", requested_deadline=requested
+        issue=issue,
+        actor=world.handler_xincheng,
+        reason="需要调度吊车",
+        requested_deadline=requested,
     )
     assert extension.status == ExtensionRequest.Status.PENDING
-    issue = services.extension_approve(extension=extension, actor=world.bob, note="同意")
+    issue = services.extension_approve(
+        extension=extension, actor=world.supervisor_xincheng, note="同意"
+    )
     assert issue.deadline == requested
     assert issue.extension_count == 1
     event = issue.events.get(action=A.APPROVE_EXTENSION)
     assert (event.old_deadline, event.new_deadline) == (old, requested)
     extension.refresh_from_db()
     assert extension.status == ExtensionRequest.Status.APPROVED
-    assert extension.decided_by == world.bob
+    assert extension.decided_by == world.supervisor_xincheng
 
 
 def test_deadline_stands_when_an_extension_is_refused(world):
@@ -141,15 +156,17 @@ def test_deadline_stands_when_an_extension_is_refused(world):
     old = issue.deadline
     extension = services.extension_request(
         issue=issue,
-        actor=world.hank,
+        actor=world.handler_xincheng,
         reason="人手不足",
         requested_deadline=timezone.now() + datetime.timedelta(days=2),
     )
-    issue = services.extension_refuse(extension=extension, actor=world.bob, note="请按期完成")
+    issue = services.extension_refuse(
+        extension=extension, actor=world.supervisor_xincheng, note="请按期完成"
+    )
     assert issue.deadline == old
     assert issue.extension_count == 0
     with pytest.raises(ValidationError):
-        services.extension_approve(extension=extension, actor=world.bob)
+        services.extension_approve(extension=extension, actor=world.supervisor_xincheng)
 
 
 def test_deadline_extension_requests_are_checked(world):
@@ -157,22 +174,24 @@ def test_deadline_extension_requests_are_checked(world):
     with pytest.raises(ValidationError) as error:
         services.extension_request(
             issue=issue,
-            actor=world.hank,
+            actor=world.handler_xincheng,
             reason="x",
             requested_deadline=issue.deadline - datetime.timedelta(minutes=1),
         )
     assert field_errors(error) == {"requested_deadline"}
     with pytest.raises(ValidationError) as error:
         services.extension_request(
-            issue=issue, actor=world.hank, reason=" ", requested_deadline=None
+            issue=issue, actor=world.handler_xincheng, reason=" ", requested_deadline=None
         )
     assert field_errors(error) == {"reason", "requested_deadline"}
     later = timezone.now() + datetime.timedelta(days=2)
-    services.extension_request(issue=issue, actor=world.hank, reason="x", requested_deadline=later)
+    services.extension_request(
+        issue=issue, actor=world.handler_xincheng, reason="x", requested_deadline=later
+    )
     before = snapshot(issue)
     with pytest.raises(ValidationError):
         services.extension_request(
-            issue=issue, actor=world.hank, reason="again", requested_deadline=later
+            issue=issue, actor=world.handler_xincheng, reason="again", requested_deadline=later
         )
     assert snapshot(issue) == before
 
@@ -180,17 +199,17 @@ def test_deadline_extension_requests_are_checked(world):
 def test_deadline_clock_stops_while_the_issue_is_parked(world):
     with time_machine.travel(START, tick=False) as traveller:
         issue = dispatched(world)
-        services.issue_acknowledge(issue=issue, actor=world.hank)
+        services.issue_acknowledge(issue=issue, actor=world.handler_xincheng)
         traveller.shift(HOUR)
         issue = services.issue_park(
             issue=issue,
-            actor=world.bob,
+            actor=world.supervisor_xincheng,
             reason="等待管线迁改",
             review_date=timezone.localdate() + datetime.timedelta(days=3),
         )
         assert issue.timer_light() is None  # no clock runs while parked
         traveller.shift(10 * HOUR)
-        issue = services.issue_resume(issue=issue, actor=world.bob)
+        issue = services.issue_resume(issue=issue, actor=world.supervisor_xincheng)
         # Two hours allowed, one used before parking: half the time is left.
         assert issue.deadline == START + 12 * HOUR
         assert issue.elapsed_fraction() == pytest.approx(0.5)
@@ -207,7 +226,10 @@ def test_deadline_park_needs_a_future_review_date(world):
     before = snapshot(issue)
     with pytest.raises(ValidationError) as error:
         services.issue_park(
-            issue=issue, actor=world.bob, reason="x", review_date=timezone.localdate()
+            issue=issue,
+            actor=world.supervisor_xincheng,
+            reason="x",
+            review_date=timezone.localdate(),
         )
     assert field_errors(error) == {"review_date"}
     assert snapshot(issue) == before
@@ -217,7 +239,7 @@ def test_deadline_reopen_starts_a_new_clock(world):
     with time_machine.travel(START, tick=False) as traveller:
         issue = issue_in(world, S.CLOSED)
         traveller.shift(48 * HOUR)
-        issue = services.issue_reopen(issue=issue, actor=world.bob, note="复发")
+        issue = services.issue_reopen(issue=issue, actor=world.supervisor_xincheng, note="复发")
     assert issue.status == S.ASSIGNED
     assert issue.clock_started_at == START + 48 * HOUR
     assert issue.deadline == START + 50 * HOUR
@@ -229,7 +251,9 @@ def test_deadline_reassign_starts_the_new_organisations_clock(world):
     with time_machine.travel(START, tick=False) as traveller:
         issue = dispatched(world)
         traveller.shift(HOUR)
-        issue = services.issue_reassign(issue=issue, actor=world.bob, organisation=world.org_y)
+        issue = services.issue_reassign(
+            issue=issue, actor=world.supervisor_xincheng, organisation=world.org_y
+        )
     assert issue.clock_started_at == START + HOUR
     assert issue.deadline == START + 3 * HOUR
     event = issue.events.get(action=A.REASSIGN)
@@ -292,7 +316,7 @@ def test_report_case_numbers_count_per_zone_and_year(world):
     other_zone_district = DistrictFactory(zone__code="OTHER", zone__name="另一开发区")
     elsewhere = report(
         world,
-        reporter=world.adam,
+        reporter=world.admin_zone,
         community=CommunityFactory(district=other_zone_district),
     )
     assert elsewhere.case_number == f"{year}-000001"
@@ -314,7 +338,7 @@ def test_report_with_the_same_client_token_returns_the_first_issue(world):
     assert IssueEvent.objects.count() == 1
     assert Photo.objects.count() == 1
     with pytest.raises(ValidationError):
-        report(world, reporter=world.bob, client_token=token)
+        report(world, reporter=world.supervisor_xincheng, client_token=token)
 
 
 def test_report_is_dispatched_automatically_when_the_category_says_so(world):
@@ -330,14 +354,14 @@ def test_report_is_dispatched_automatically_when_the_category_says_so(world):
     assert dispatch_event.actor_role == "system"
     assert dispatch_event.data["automatic"] is True
     assert dispatch_event.data["routing"]["steps"]
-    assert recipients(issue, A.DISPATCH) == {"hank"}
+    assert recipients(issue, A.DISPATCH) == {"handler_xincheng"}
 
 
 def test_report_stays_for_a_supervisor_when_routing_finds_no_owner(world):
     world.category.auto_dispatch = True
     world.category.save()
     nowhere = CommunityFactory(district=DistrictFactory(zone=world.zone))
-    issue = report(world, reporter=world.adam, community=nowhere)
+    issue = report(world, reporter=world.admin_zone, community=nowhere)
     assert issue.status == Status.REPORTED
     assert list(issue.events.values_list("action", flat=True)) == [A.REPORT]
 
@@ -347,42 +371,50 @@ def test_report_stays_for_a_supervisor_when_routing_finds_no_owner(world):
 
 def test_rework_counts_every_failed_verification(world):
     issue = dispatched(world)
-    services.issue_acknowledge(issue=issue, actor=world.hank)
+    services.issue_acknowledge(issue=issue, actor=world.handler_xincheng)
     for round_number in (1, 2):
-        services.issue_submit_fix(issue=issue, actor=world.hank, photos=photos())
-        issue = services.issue_verify_fail(issue=issue, actor=world.alice, reason="未清理干净")
+        services.issue_submit_fix(issue=issue, actor=world.handler_xincheng, photos=photos())
+        issue = services.issue_verify_fail(
+            issue=issue, actor=world.inspector_xincheng, reason="未清理干净"
+        )
         assert issue.rework_count == round_number
         assert issue.status == S.IN_PROGRESS
-    services.issue_submit_fix(issue=issue, actor=world.hank, photos=photos())
-    issue = services.issue_verify_pass(issue=issue, actor=world.bob, photos=photos())
+    services.issue_submit_fix(issue=issue, actor=world.handler_xincheng, photos=photos())
+    issue = services.issue_verify_pass(
+        issue=issue, actor=world.supervisor_xincheng, photos=photos()
+    )
     assert issue.rework_count == 2
     assert issue.status == S.CLOSED
     assert issue.closed_at == issue.verified_at
     assert issue.first_submitted_at < issue.submitted_at
-    assert issue.last_fix_by == world.hank
+    assert issue.last_fix_by == world.handler_xincheng
 
 
 def test_submit_fix_needs_after_photos_only_where_the_category_asks(world):
     issue = issue_in(world, S.IN_PROGRESS)
     before = snapshot(issue)
     with pytest.raises(ValidationError) as error:
-        services.issue_submit_fix(issue=issue, actor=world.hank, photos=[])
+        services.issue_submit_fix(issue=issue, actor=world.handler_xincheng, photos=[])
     assert field_errors(error) == {"photos"}
     assert snapshot(issue) == before
 
-    issue = services.issue_submit_fix(issue=issue, actor=world.hank, photos=photos(2))
+    issue = services.issue_submit_fix(issue=issue, actor=world.handler_xincheng, photos=photos(2))
     event = issue.events.get(action=A.SUBMIT_FIX)
     assert list(event.photos.values_list("kind", flat=True)) == [Photo.Kind.AFTER] * 2
 
     relaxed = CategoryFactory(after_photo_required=False, on_spot_fix_allowed=True)
     quick = issue_in(world, S.REPORTED, category=relaxed)
-    assert services.issue_fix_on_spot(issue=quick, actor=world.alice, photos=[]).fixed_on_spot
+    assert services.issue_fix_on_spot(
+        issue=quick, actor=world.inspector_xincheng, photos=[]
+    ).fixed_on_spot
 
 
 def test_return_hands_the_issue_back_unassigned_and_withdraws_a_waiting_extension(world):
     issue = issue_in(world, S.IN_PROGRESS)
     extension = pending_extension(issue, world)
-    issue = services.issue_return(issue=issue, actor=world.hank, reason="属于住建局职责")
+    issue = services.issue_return(
+        issue=issue, actor=world.handler_xincheng, reason="属于住建局职责"
+    )
     assert issue.status == Status.REPORTED
     assert issue.assigned_organisation is None and issue.deadline is None
     event = issue.events.get(action=A.RETURN)
@@ -396,27 +428,37 @@ def test_organisations_are_checked_when_dispatching_and_reassigning(world):
     closed_down = OrganisationFactory(is_active=False)
     issue = report(world)
     with pytest.raises(ValidationError) as error:
-        services.issue_dispatch(issue=issue, actor=world.bob, organisation=closed_down)
+        services.issue_dispatch(
+            issue=issue, actor=world.supervisor_xincheng, organisation=closed_down
+        )
     assert field_errors(error) == {"organisation"}
     with pytest.raises(ValidationError) as error:
         services.issue_dispatch(
-            issue=issue, actor=world.bob, organisation=world.org_x, assigned_person=world.ivy
+            issue=issue,
+            actor=world.supervisor_xincheng,
+            organisation=world.org_x,
+            assigned_person=world.handler_binhe,
         )
     assert field_errors(error) == {"assigned_person"}
     issue = services.issue_dispatch(
-        issue=issue, actor=world.bob, organisation=world.org_x, assigned_person=world.hank
+        issue=issue,
+        actor=world.supervisor_xincheng,
+        organisation=world.org_x,
+        assigned_person=world.handler_xincheng,
     )
     with pytest.raises(ValidationError) as error:
-        services.issue_reassign(issue=issue, actor=world.bob, organisation=world.org_x)
+        services.issue_reassign(
+            issue=issue, actor=world.supervisor_xincheng, organisation=world.org_x
+        )
     assert field_errors(error) == {"organisation"}
 
 
 def test_reopen_of_an_issue_fixed_on_the_spot_needs_an_organisation(world):
     issue = report(world)
-    issue = services.issue_fix_on_spot(issue=issue, actor=world.alice, photos=photos())
+    issue = services.issue_fix_on_spot(issue=issue, actor=world.inspector_xincheng, photos=photos())
     before = snapshot(issue)
     with pytest.raises(ValidationError) as error:
-        services.issue_reopen(issue=issue, actor=world.bob)
+        services.issue_reopen(issue=issue, actor=world.supervisor_xincheng)
     assert field_errors(error) == {"organisation"}
     assert snapshot(issue) == before
 
@@ -424,18 +466,26 @@ def test_reopen_of_an_issue_fixed_on_the_spot_needs_an_organisation(world):
 def test_mark_duplicate_needs_another_visible_original(world):
     issue = report(world)
     with pytest.raises(ValidationError) as error:
-        services.issue_mark_duplicate(issue=issue, actor=world.bob, duplicate_of=issue)
+        services.issue_mark_duplicate(
+            issue=issue, actor=world.supervisor_xincheng, duplicate_of=issue
+        )
     assert field_errors(error) == {"duplicate_of"}
     hidden = issue_in(world, S.ASSIGNED, district=world.district_b, community=world.community_b)
     with pytest.raises(ValidationError) as error:
-        services.issue_mark_duplicate(issue=issue, actor=world.bob, duplicate_of=hidden)
+        services.issue_mark_duplicate(
+            issue=issue, actor=world.supervisor_xincheng, duplicate_of=hidden
+        )
     assert field_errors(error) == {"duplicate_of"}
     original = issue_in(world, S.ASSIGNED)
     copy = issue_in(world, S.REJECTED, duplicate_of=original)
     with pytest.raises(ValidationError) as error:
-        services.issue_mark_duplicate(issue=issue, actor=world.bob, duplicate_of=copy)
+        services.issue_mark_duplicate(
+            issue=issue, actor=world.supervisor_xincheng, duplicate_of=copy
+        )
     assert field_errors(error) == {"duplicate_of"}
-    issue = services.issue_mark_duplicate(issue=issue, actor=world.bob, duplicate_of=original)
+    issue = services.issue_mark_duplicate(
+        issue=issue, actor=world.supervisor_xincheng, duplicate_of=original
+    )
     assert issue.duplicate_of == original
     assert issue.events.get(action=A.MARK_DUPLICATE).data["duplicate_of"] == original.pk
 
@@ -447,13 +497,18 @@ def test_escalation_only_goes_up_and_the_job_escalates_as_the_system(world):
     with pytest.raises(ValidationError) as error:
         services.issue_escalate(issue=issue, actor=None, level=1, source="job")
     assert field_errors(error) == {"level"}
-    issue = services.issue_escalate(issue=issue, actor=world.bob, level=3, note="挂牌督办")
+    issue = services.issue_escalate(
+        issue=issue, actor=world.supervisor_xincheng, level=3, note="挂牌督办"
+    )
     assert issue.escalation_level == 3
     assert list(Escalation.objects.filter(issue=issue).values_list("level", "source")) == [
         (3, "manual"),
         (1, "job"),
     ]
-    assert recipients(issue, A.ESCALATE) == {"hank", "adam"}  # bob acted; the zone office hears
+    assert recipients(issue, A.ESCALATE) == {
+        "handler_xincheng",
+        "admin_zone",
+    }  # supervisor_xincheng acted; the zone office hears
 
 
 # --- notifications -------------------------------------------------------------------------
@@ -462,35 +517,40 @@ def test_escalation_only_goes_up_and_the_job_escalates_as_the_system(world):
 def test_notifications_reach_the_natural_recipients_and_never_the_actor(world):
     other_supervisor = make_staff("sam", "supervisor", all_districts=True)
     issue = dispatched(world)
-    assert recipients(issue, A.DISPATCH) == {"hank"}
-    services.issue_acknowledge(issue=issue, actor=world.hank)
+    assert recipients(issue, A.DISPATCH) == {"handler_xincheng"}
+    services.issue_acknowledge(issue=issue, actor=world.handler_xincheng)
     assert recipients(issue, A.ACKNOWLEDGE) == set()
     services.extension_request(
         issue=issue,
-        actor=world.hank,
+        actor=world.handler_xincheng,
         reason="x",
         requested_deadline=timezone.now() + datetime.timedelta(days=1),
     )
-    assert recipients(issue, A.REQUEST_EXTENSION) == {"bob", other_supervisor.username}
-    services.extension_refuse(extension=issue.extension_requests.get(), actor=world.bob)
-    assert recipients(issue, A.REFUSE_EXTENSION) == {"hank"}
-    services.issue_submit_fix(issue=issue, actor=world.hank, photos=photos())
-    assert recipients(issue, A.SUBMIT_FIX) == {"bob", "sam"}
-    services.issue_verify_fail(issue=issue, actor=world.alice, reason="x")
-    assert recipients(issue, A.VERIFY_FAIL) == {"hank"}
-    services.issue_submit_fix(issue=issue, actor=world.hank, photos=photos())
-    services.issue_verify_pass(issue=issue, actor=world.bob)
-    assert recipients(issue, A.VERIFY_PASS) == {"alice"}
+    assert recipients(issue, A.REQUEST_EXTENSION) == {
+        "supervisor_xincheng",
+        other_supervisor.username,
+    }
+    services.extension_refuse(
+        extension=issue.extension_requests.get(), actor=world.supervisor_xincheng
+    )
+    assert recipients(issue, A.REFUSE_EXTENSION) == {"handler_xincheng"}
+    services.issue_submit_fix(issue=issue, actor=world.handler_xincheng, photos=photos())
+    assert recipients(issue, A.SUBMIT_FIX) == {"supervisor_xincheng", "sam"}
+    services.issue_verify_fail(issue=issue, actor=world.inspector_xincheng, reason="x")
+    assert recipients(issue, A.VERIFY_FAIL) == {"handler_xincheng"}
+    services.issue_submit_fix(issue=issue, actor=world.handler_xincheng, photos=photos())
+    services.issue_verify_pass(issue=issue, actor=world.supervisor_xincheng)
+    assert recipients(issue, A.VERIFY_PASS) == {"inspector_xincheng"}
 
-    own = report(world, reporter=world.bob)
-    services.issue_reject(issue=own, actor=world.bob, reason="录入错误")
+    own = report(world, reporter=world.supervisor_xincheng)
+    services.issue_reject(issue=own, actor=world.supervisor_xincheng, reason="录入错误")
     assert recipients(own, A.REJECT) == set()
 
 
 def test_notifications_name_the_case_and_the_organisation(world):
-    Membership.objects.filter(user=world.hank).update(language="en")
+    Membership.objects.filter(user=world.handler_xincheng).update(language="en")
     issue = dispatched(world)
-    notification = Notification.objects.get(issue=issue, user=world.hank)
+    notification = Notification.objects.get(issue=issue, user=world.handler_xincheng)
     assert notification.title == f"New case {issue.case_number} for {world.org_x.display_name}"
     assert notification.kind == A.DISPATCH
     assert "Deadline" in notification.body
@@ -505,7 +565,9 @@ def test_notifications_and_events_roll_back_with_a_failed_transaction(
         pytest.raises(RuntimeError),
         transaction.atomic(),
     ):
-        services.issue_dispatch(issue=issue, actor=world.bob, organisation=world.org_x)
+        services.issue_dispatch(
+            issue=issue, actor=world.supervisor_xincheng, organisation=world.org_x
+        )
         raise RuntimeError("the view failed after the service")
     issue.refresh_from_db()
     assert issue.status == Status.REPORTED
@@ -525,12 +587,12 @@ def test_notifications_are_written_in_each_recipients_language(world):
     english_handler = make_staff("hank_en", "handler", organisation=world.org_x)
     Membership.objects.filter(user=english_handler).update(language="en")
     issue = services.issue_create(
-        reporter=world.alice, category=world.category, community=world.community_a
+        reporter=world.inspector_xincheng, category=world.category, community=world.community_a
     )
-    services.issue_dispatch(issue=issue, actor=world.bob, organisation=world.org_x)
+    services.issue_dispatch(issue=issue, actor=world.supervisor_xincheng, organisation=world.org_x)
 
     english = Notification.objects.get(user=english_handler)
-    chinese = Notification.objects.get(user=world.hank)
+    chinese = Notification.objects.get(user=world.handler_xincheng)
     assert english.title.startswith("New case")
     assert issue.case_number in chinese.title
     assert not chinese.title.startswith("New case")
@@ -549,7 +611,10 @@ def test_fieldwalk_deadlines_within_reason_on_dispatch_and_extension(world, offs
     issue = report(world)
     with translation.override("en"), pytest.raises(ValidationError) as refused:
         services.issue_dispatch(
-            issue=issue, actor=world.bob, organisation=world.org_x, deadline=timezone.now() + offset
+            issue=issue,
+            actor=world.supervisor_xincheng,
+            organisation=world.org_x,
+            deadline=timezone.now() + offset,
         )
     with translation.override("en"):
         assert message in " ".join(refused.value.messages)
@@ -559,7 +624,7 @@ def test_fieldwalk_deadlines_within_reason_on_dispatch_and_extension(world, offs
     with translation.override("en"), pytest.raises(ValidationError) as refused:
         services.extension_request(
             issue=issue,
-            actor=world.hank,
+            actor=world.handler_xincheng,
             reason="等配件",
             requested_deadline=timezone.now() + offset,
         )
@@ -572,6 +637,6 @@ def test_fieldwalk_a_deadline_within_three_days_is_accepted_for_a_short_category
     issue = report(world)
     deadline = timezone.now() + datetime.timedelta(days=2, hours=20)
     issue = services.issue_dispatch(
-        issue=issue, actor=world.bob, organisation=world.org_x, deadline=deadline
+        issue=issue, actor=world.supervisor_xincheng, organisation=world.org_x, deadline=deadline
     )
     assert issue.deadline == deadline

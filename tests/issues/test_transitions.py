@@ -120,39 +120,57 @@ def test_transition_walk_through_the_whole_lifecycle_with_services(world):
     later = timezone.now() + datetime.timedelta(days=2)
     other_category = CategoryFactory(limit_value=4, limit_unit="H")
     issue = services.issue_create(
-        reporter=world.alice,
+        reporter=world.inspector_xincheng,
         category=world.category,
         point=world.point_a,
         description="早市散场后垃圾未清",
         photos=photos(),
     )
     steps = [
-        lambda i: services.issue_dispatch(issue=i, actor=world.bob, organisation=world.org_y),
-        lambda i: services.issue_acknowledge(issue=i, actor=world.ivy),
-        lambda i: services.issue_return(issue=i, actor=world.ivy, reason="属地不符"),
-        lambda i: services.issue_dispatch(issue=i, actor=world.bob, organisation=world.org_x),
-        lambda i: services.issue_reassign(issue=i, actor=world.adam, organisation=world.org_y),
-        lambda i: services.issue_reassign(issue=i, actor=world.bob, organisation=world.org_x),
-        lambda i: services.issue_acknowledge(issue=i, actor=world.hank),
-        lambda i: services.extension_request(
-            issue=i, actor=world.hank, reason="需协调", requested_deadline=later
+        lambda i: services.issue_dispatch(
+            issue=i, actor=world.supervisor_xincheng, organisation=world.org_y
         ),
-        lambda i: services.extension_approve(extension=i.extension_requests.get(), actor=world.bob),
-        lambda i: services.issue_escalate(issue=i, actor=world.bob, level=1),
-        lambda i: services.issue_change_category(issue=i, actor=world.bob, category=other_category),
+        lambda i: services.issue_acknowledge(issue=i, actor=world.handler_binhe),
+        lambda i: services.issue_return(issue=i, actor=world.handler_binhe, reason="属地不符"),
+        lambda i: services.issue_dispatch(
+            issue=i, actor=world.supervisor_xincheng, organisation=world.org_x
+        ),
+        lambda i: services.issue_reassign(
+            issue=i, actor=world.admin_zone, organisation=world.org_y
+        ),
+        lambda i: services.issue_reassign(
+            issue=i, actor=world.supervisor_xincheng, organisation=world.org_x
+        ),
+        lambda i: services.issue_acknowledge(issue=i, actor=world.handler_xincheng),
+        lambda i: services.extension_request(
+            issue=i, actor=world.handler_xincheng, reason="需协调", requested_deadline=later
+        ),
+        lambda i: services.extension_approve(
+            extension=i.extension_requests.get(), actor=world.supervisor_xincheng
+        ),
+        lambda i: services.issue_escalate(issue=i, actor=world.supervisor_xincheng, level=1),
+        lambda i: services.issue_change_category(
+            issue=i, actor=world.supervisor_xincheng, category=other_category
+        ),
         lambda i: services.issue_park(
             issue=i,
-            actor=world.bob,
+            actor=world.supervisor_xincheng,
             reason="等待施工",
             review_date=timezone.localdate() + datetime.timedelta(days=7),
         ),
-        lambda i: services.issue_resume(issue=i, actor=world.bob),
-        lambda i: services.issue_submit_fix(issue=i, actor=world.hank, photos=photos()),
-        lambda i: services.issue_verify_fail(issue=i, actor=world.alice, reason="仍有残留"),
-        lambda i: services.issue_submit_fix(issue=i, actor=world.hank, photos=photos(2)),
-        lambda i: services.issue_verify_pass(issue=i, actor=world.bob, photos=photos()),
-        lambda i: services.issue_reopen(issue=i, actor=world.bob, note="再次出现"),
-        lambda i: services.issue_cancel(issue=i, actor=world.adam, reason="误报"),
+        lambda i: services.issue_resume(issue=i, actor=world.supervisor_xincheng),
+        lambda i: services.issue_submit_fix(issue=i, actor=world.handler_xincheng, photos=photos()),
+        lambda i: services.issue_verify_fail(
+            issue=i, actor=world.inspector_xincheng, reason="仍有残留"
+        ),
+        lambda i: services.issue_submit_fix(
+            issue=i, actor=world.handler_xincheng, photos=photos(2)
+        ),
+        lambda i: services.issue_verify_pass(
+            issue=i, actor=world.supervisor_xincheng, photos=photos()
+        ),
+        lambda i: services.issue_reopen(issue=i, actor=world.supervisor_xincheng, note="再次出现"),
+        lambda i: services.issue_cancel(issue=i, actor=world.admin_zone, reason="误报"),
     ]
     for step in steps:
         count = IssueEvent.objects.filter(issue=issue).count()
@@ -176,18 +194,20 @@ def test_transition_walk_through_the_whole_lifecycle_with_services(world):
 
 def test_transition_walk_through_the_short_endings_of_a_report(world):
     rejected = services.issue_create(
-        reporter=world.alice, category=world.category, community=world.community_a
+        reporter=world.inspector_xincheng, category=world.category, community=world.community_a
     )
-    services.issue_reject(issue=rejected, actor=world.bob, reason="非城管问题")
+    services.issue_reject(issue=rejected, actor=world.supervisor_xincheng, reason="非城管问题")
     duplicate = services.issue_create(
-        reporter=world.alice, category=world.category, community=world.community_a
+        reporter=world.inspector_xincheng, category=world.category, community=world.community_a
     )
-    services.issue_mark_duplicate(issue=duplicate, actor=world.bob, duplicate_of=rejected)
+    services.issue_mark_duplicate(
+        issue=duplicate, actor=world.supervisor_xincheng, duplicate_of=rejected
+    )
     fixed = services.issue_create(
-        reporter=world.alice, category=world.category, community=world.community_a
+        reporter=world.inspector_xincheng, category=world.category, community=world.community_a
     )
-    services.issue_fix_on_spot(issue=fixed, actor=world.alice, photos=photos())
-    services.issue_reopen(issue=fixed, actor=world.bob, organisation=world.org_x)
+    services.issue_fix_on_spot(issue=fixed, actor=world.inspector_xincheng, photos=photos())
+    services.issue_reopen(issue=fixed, actor=world.supervisor_xincheng, organisation=world.org_x)
 
     rejected.refresh_from_db()
     duplicate.refresh_from_db()
@@ -208,7 +228,7 @@ def test_transition_error_names_the_current_state(world):
     issue = issue_in(world, S.CLOSED)
     with translation.override("en"):
         with pytest.raises(workflow.TransitionError) as refused:
-            services.issue_verify_pass(issue=issue, actor=world.bob)
+            services.issue_verify_pass(issue=issue, actor=world.supervisor_xincheng)
         message = refused.value.messages[0]
     assert "closed" in message
     assert "Pass verification" in message
@@ -217,11 +237,11 @@ def test_transition_error_names_the_current_state(world):
 
 # One persona per role, all able to see an issue of district A assigned to organisation X.
 ROLE_PERSONAS = {
-    "inspector": "alice",
-    "supervisor": "bob",
-    "handler": "hank",
-    "leader": "leo",
-    "admin": "adam",
+    "inspector": "inspector_xincheng",
+    "supervisor": "supervisor_xincheng",
+    "handler": "handler_xincheng",
+    "leader": "leader_zone",
+    "admin": "admin_zone",
 }
 
 
@@ -256,16 +276,16 @@ def test_policy_role_before_state_a_role_that_may_act_hears_the_case_moved_on(wo
 
 def test_transition_extension_decisions_are_offered_only_while_a_request_waits(world):
     issue = issue_in(world, S.IN_PROGRESS)
-    offered = {t.action for t in permissions.available_actions(issue, world.bob)}
+    offered = {t.action for t in permissions.available_actions(issue, world.supervisor_xincheng)}
     assert A.APPROVE_EXTENSION not in offered
     assert A.REQUEST_EXTENSION in {
-        t.action for t in permissions.available_actions(issue, world.hank)
+        t.action for t in permissions.available_actions(issue, world.handler_xincheng)
     }
     pending_extension(issue, world)
-    offered = {t.action for t in permissions.available_actions(issue, world.bob)}
+    offered = {t.action for t in permissions.available_actions(issue, world.supervisor_xincheng)}
     assert {A.APPROVE_EXTENSION, A.REFUSE_EXTENSION} <= offered
     assert A.REQUEST_EXTENSION not in {
-        t.action for t in permissions.available_actions(issue, world.hank)
+        t.action for t in permissions.available_actions(issue, world.handler_xincheng)
     }
 
 

@@ -37,7 +37,7 @@ def clock_issue(world, *, started, deadline, organisation=None, status=Status.AS
         zone=world.zone,
         community=extra.pop("community", world.community_a),
         category=extra.pop("category", world.category),
-        reporter=world.alice,
+        reporter=world.inspector_xincheng,
         status=status,
         assigned_organisation=organisation or world.org_x,
         dispatched_at=started,

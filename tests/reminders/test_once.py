@@ -37,7 +37,7 @@ def seed_overdue(world, count: int) -> None:
                 community=community,
                 category=world.category,
                 severity=Severity.GENERAL,
-                reporter=world.alice,
+                reporter=world.inspector_xincheng,
                 status=Status.ASSIGNED if number % 3 else Status.IN_PROGRESS,
                 assigned_organisation=organisation,
                 reported_at=deadline - allowed,
@@ -55,13 +55,13 @@ def expected_summaries(world) -> dict[str, set[int]]:
     A and level 3 in district B)."""
     escalated = Reminder.objects.filter(kind="escalation")
     return {
-        f"user:{world.bob.pk}": set(
+        f"user:{world.supervisor_xincheng.pk}": set(
             escalated.filter(district=world.district_a).values_list("pk", flat=True)
         ),
-        f"user:{world.dave.pk}": set(
+        f"user:{world.supervisor_binhe.pk}": set(
             escalated.filter(district=world.district_b).values_list("pk", flat=True)
         ),
-        f"user:{world.adam.pk}": set(escalated.filter(level=3).values_list("pk", flat=True)),
+        f"user:{world.admin_zone.pk}": set(escalated.filter(level=3).values_list("pk", flat=True)),
     }
 
 
@@ -207,5 +207,5 @@ def test_duplicate_delivery_keys_are_refused_by_the_database(world):
         ignore_conflicts=True,
     )
 
-    assert reminder.deliveries.count() == 1  # hank's bell, still once
+    assert reminder.deliveries.count() == 1  # handler_xincheng's bell, still once
     assert Delivery.objects.filter(idempotency_key=existing.idempotency_key).count() == 1

@@ -53,14 +53,16 @@ def urgent_category():
 def report_and_dispatch(world, category) -> Issue:
     """What the report and dispatch requests do: the lifecycle services."""
     issue = issue_services.issue_create(
-        reporter=world.alice,
+        reporter=world.inspector_xincheng,
         category=category,
         community=world.community_a,
         description="井盖缺失",
         latitude=43.65,
         longitude=122.25,
     )
-    return issue_services.issue_dispatch(issue=issue, actor=world.bob, organisation=world.org_x)
+    return issue_services.issue_dispatch(
+        issue=issue, actor=world.supervisor_xincheng, organisation=world.org_x
+    )
 
 
 @pytest.mark.django_db
@@ -144,7 +146,7 @@ def test_redis_down_then_back_the_first_run_sends_the_reminder(world, tmp_path):
             assert safe_delay(run_reminders_task) is True
             wait_for(
                 lambda: Notification.objects.filter(
-                    user=world.hank, issue=issue, kind="reminder_overdue"
+                    user=world.handler_xincheng, issue=issue, kind="reminder_overdue"
                 ).exists(),
                 timeout=60,
                 what="the reminder after Redis returned",
@@ -162,4 +164,4 @@ def test_redis_down_then_back_the_first_run_sends_the_reminder(world, tmp_path):
 
     reminder = Reminder.objects.get(issue=issue)
     assert (reminder.kind, reminder.level, reminder.state) == ("overdue", 1, Reminder.State.SENT)
-    assert Delivery.objects.filter(reminder=reminder).count() == 1  # hank's bell, once
+    assert Delivery.objects.filter(reminder=reminder).count() == 1  # handler_xincheng's bell, once

@@ -172,7 +172,7 @@ def test_awaiting_verification_reminder_after_one_working_day(world):
     assert reminder.deadline == submitted_friday
     # Supervisors verify; the organisation has done its part. They hear in the run's summary.
     assert not reminder.deliveries.exists()
-    assert summarised_to(reminder) == {f"user:{world.bob.pk}"}
+    assert summarised_to(reminder) == {f"user:{world.supervisor_xincheng.pk}"}
 
 
 def test_awaiting_verification_reminder_cutoff_skips_holidays(world):
@@ -195,7 +195,7 @@ def test_overdue_reminder_goes_to_the_organisations_handlers_and_channels(world)
     services.reminders_run(now=NOW)
 
     reminder = issue.reminders.get()
-    assert inapp_targets(reminder) == {world.hank.pk, second_handler.pk}
+    assert inapp_targets(reminder) == {world.handler_xincheng.pk, second_handler.pk}
     assert list(
         reminder.deliveries.exclude(channel=ChannelKind.INAPP).values_list("config", flat=True)
     ) == [wecom.pk]
@@ -207,8 +207,10 @@ def test_escalation_level_two_adds_the_district_supervisors(world):
     services.reminders_run(now=NOW)
 
     reminder = issue.reminders.get()
-    assert inapp_targets(reminder) == {world.hank.pk}
-    assert summarised_to(reminder) == {f"user:{world.bob.pk}"}  # not dave (district B)
+    assert inapp_targets(reminder) == {world.handler_xincheng.pk}
+    assert summarised_to(reminder) == {
+        f"user:{world.supervisor_xincheng.pk}"
+    }  # not supervisor_binhe (district B)
 
 
 def test_escalation_level_three_adds_the_zone_office_and_its_channel(world):
@@ -222,13 +224,13 @@ def test_escalation_level_three_adds_the_zone_office_and_its_channel(world):
 
     reminder = issue.reminders.get()
     assert (reminder.kind, reminder.level) == ("escalation", 3)
-    assert inapp_targets(reminder) == {world.hank.pk}
+    assert inapp_targets(reminder) == {world.handler_xincheng.pk}
     assert set(reminder.deliveries.exclude(channel="inapp").values_list("config", flat=True)) == {
         org_robot.pk
     }
     assert summarised_to(reminder) == {
-        f"user:{world.bob.pk}",
-        f"user:{world.adam.pk}",
+        f"user:{world.supervisor_xincheng.pk}",
+        f"user:{world.admin_zone.pk}",
         zone_robot.target_key,
     }
 
@@ -305,7 +307,7 @@ def test_reminder_robot_waits_for_the_end_of_quiet_hours(world, recorder):
     services.deliveries_send(now=night, channel_factory=recorder)
     assert recorder.messages_to(wecom) == []
     # The bell is not a noise: in-app notifications arrive at once.
-    assert Notification.objects.filter(user=world.hank).count() == 1
+    assert Notification.objects.filter(user=world.handler_xincheng).count() == 1
 
     services.deliveries_send(now=delivery.next_attempt_at, channel_factory=recorder)
     assert len(recorder.messages_to(wecom)) == 1
@@ -339,8 +341,11 @@ def test_reminder_digest_merges_an_organisations_items_into_few_messages(world, 
 
     sent = recorder.messages_to(wecom)
     assert [len(message.items) for message in sent] == [20, 20, 5]
-    assert report.sent == 45 + 45  # robot items and hank's notifications
-    assert Notification.objects.filter(user=world.hank, kind="reminder_overdue").count() == 45
+    assert report.sent == 45 + 45  # robot items and handler_xincheng's notifications
+    assert (
+        Notification.objects.filter(user=world.handler_xincheng, kind="reminder_overdue").count()
+        == 45
+    )
     assert "[" in sent[0].as_markdown() and "](http" in sent[0].as_markdown()
     assert Reminder.objects.filter(state=Reminder.State.SENT).count() == 45
 
@@ -417,7 +422,7 @@ def test_reminder_one_failing_channel_never_blocks_the_others(world, recorder):
     report = services.deliveries_send(now=NOW, channel_factory=recorder)
 
     assert len(recorder.messages_to(working)) == 1
-    assert Notification.objects.filter(user=world.hank).count() == 1
+    assert Notification.objects.filter(user=world.handler_xincheng).count() == 1
     assert report.retried == 1
     assert Delivery.objects.get(config=broken).state == Delivery.State.PENDING
 
@@ -444,7 +449,7 @@ def test_reminder_inapp_notification_is_written_once_even_if_sent_twice(world, r
 
     services.deliveries_send(now=NOW, channel_factory=recorder)
 
-    notification = Notification.objects.get(user=world.hank)
+    notification = Notification.objects.get(user=world.handler_xincheng)
     assert notification.dedupe_key == Reminder.objects.get().key
 
 
@@ -490,7 +495,7 @@ def test_run_reminders_command_runs_the_job_and_sends(world):
     overdue_issue(world, category=urgent, severity=Severity.URGENT)
     call_command("run_reminders")
     assert Reminder.objects.get().state == Reminder.State.SENT
-    assert Notification.objects.filter(user=world.hank).exists()
+    assert Notification.objects.filter(user=world.handler_xincheng).exists()
     call_command("send_deliveries")
 
 
@@ -537,7 +542,9 @@ def test_run_reminders_task_in_eager_mode_runs_the_job_and_the_sending(
 
     assert result["created"] == 1
     assert len(callbacks) == 1
-    assert Notification.objects.filter(user=world.hank, kind__startswith="reminder_").exists()
+    assert Notification.objects.filter(
+        user=world.handler_xincheng, kind__startswith="reminder_"
+    ).exists()
     assert Reminder.objects.get().state == Reminder.State.SENT
 
 
@@ -559,15 +566,15 @@ def test_reminder_beat_schedule_runs_the_job_the_sweep_and_the_digest(settings):
 
 
 def test_reminder_in_app_notification_speaks_the_recipients_language(world, recorder):
-    world.hank.membership.language = "en"
-    world.hank.membership.save(update_fields=["language"])
+    world.handler_xincheng.membership.language = "en"
+    world.handler_xincheng.membership.save(update_fields=["language"])
     second = make_staff("hua", Role.HANDLER, organisation=world.org_x)
     issue = overdue_issue(world)
     services.reminders_run(now=NOW)
 
     services.deliveries_send(now=NOW, channel_factory=recorder)
 
-    english = Notification.objects.get(user=world.hank)
+    english = Notification.objects.get(user=world.handler_xincheng)
     chinese = Notification.objects.get(user=second)
     assert english.title == f"Case {issue.case_number} is overdue"
     assert chinese.title != english.title and issue.case_number in chinese.title

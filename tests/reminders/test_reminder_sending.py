@@ -81,7 +81,7 @@ def test_reminder_bell_and_its_sent_mark_commit_together(world, recorder, monkey
     monkeypatch.setattr(InAppChannel, "send", broken)
     services.deliveries_send(now=NOW, channel_factory=recorder)
 
-    bell = Delivery.objects.get(user=world.hank)
+    bell = Delivery.objects.get(user=world.handler_xincheng)
     assert (bell.state, bell.attempts) == (Delivery.State.PENDING, 1)
     assert not Notification.objects.exists()  # what the failing send wrote is gone
     monkeypatch.undo()
@@ -90,7 +90,7 @@ def test_reminder_bell_and_its_sent_mark_commit_together(world, recorder, monkey
 
     bell.refresh_from_db()
     assert (bell.state, bell.attempts) == (Delivery.State.SENT, 2)
-    assert Notification.objects.filter(user=world.hank).count() == 1
+    assert Notification.objects.filter(user=world.handler_xincheng).count() == 1
 
 
 def test_reminder_sweep_summarises_what_a_dead_sender_left_pending(world, recorder):

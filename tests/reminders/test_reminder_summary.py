@@ -53,8 +53,8 @@ def run_and_send(now=NOW, **send) -> services.RunReport:
 
 
 def test_reminder_summary_gives_each_supervisor_one_notification_per_run_with_counts(world):
-    speak_english(world.bob)
-    speak_english(world.adam)
+    speak_english(world.supervisor_xincheng)
+    speak_english(world.admin_zone)
     for _ in range(30):
         level_two(world)
     for _ in range(10):
@@ -65,24 +65,32 @@ def test_reminder_summary_gives_each_supervisor_one_notification_per_run_with_co
 
     report = run_and_send()
 
-    [summary] = Notification.objects.filter(user=world.bob)
+    [summary] = Notification.objects.filter(user=world.supervisor_xincheng)
     assert summary.kind == "reminder_summary" and summary.issue_id is None
     assert summary.title == "Reminder summary: 44 case(s) need attention"
     assert "supervision letter (督办函): 30" in summary.body
     assert "listed for supervision (挂牌督办): 10" in summary.body
     assert "awaiting verification: 4" in summary.body
     assert LIST_PATH in summary.body and "/issues/verify/" in summary.body
-    [zone] = Notification.objects.filter(user=world.adam)
+    [zone] = Notification.objects.filter(user=world.admin_zone)
     assert zone.title == "Reminder summary: 10 case(s) need attention"
     assert ZONE_LIST_PATH in zone.body and "/issues/verify/" not in zone.body
     # District B's supervisor hears about district B only.
-    [other] = Notification.objects.filter(user=world.dave)
+    [other] = Notification.objects.filter(user=world.supervisor_binhe)
     assert other.title != summary.title
     # The organisation's own handlers still hear about each of their cases.
-    assert Notification.objects.filter(user=world.hank, kind__startswith="reminder_").count() == 40
-    assert Notification.objects.filter(user=world.hank, kind="reminder_summary").count() == 0
-    assert report.deliveries == 41  # hank 40, ivy 1
-    assert report.summaries == 3  # bob, dave, adam
+    assert (
+        Notification.objects.filter(
+            user=world.handler_xincheng, kind__startswith="reminder_"
+        ).count()
+        == 40
+    )
+    assert (
+        Notification.objects.filter(user=world.handler_xincheng, kind="reminder_summary").count()
+        == 0
+    )
+    assert report.deliveries == 41  # handler_xincheng 40, handler_binhe 1
+    assert report.summaries == 3  # supervisor_xincheng, supervisor_binhe, admin_zone
     assert Delivery.objects.count() == 44
 
 
@@ -90,10 +98,10 @@ def test_reminder_summary_link_opens_the_list_of_the_escalated_cases(world, clie
     escalated = [level_two(world), level_two(world), level_three(world)]
     only_overdue = overdue_issue(world, hours_late=0.5)
     run_and_send()
-    [summary] = Notification.objects.filter(user=world.bob)
+    [summary] = Notification.objects.filter(user=world.supervisor_xincheng)
     path = next(line for line in summary.body.splitlines() if "/issues/?" in line).split(": ")[-1]
 
-    client.force_login(world.bob)
+    client.force_login(world.supervisor_xincheng)
     response = client.get(path)
 
     assert response.status_code == 200
@@ -128,8 +136,15 @@ def test_reminder_summary_rerun_adds_nothing_and_a_later_level_gets_a_new_summar
     again = run_and_send()
     later = run_and_send(now=NOW + 3 * HOUR)  # 5.5 h late with 2 h allowed: level 3
 
-    assert (first.summaries, again.summaries, later.summaries) == (1, 0, 2)  # bob; bob and adam
-    assert Notification.objects.filter(user=world.bob, kind="reminder_summary").count() == 2
+    assert (first.summaries, again.summaries, later.summaries) == (
+        1,
+        0,
+        2,
+    )  # supervisor_xincheng; supervisor_xincheng and admin_zone
+    assert (
+        Notification.objects.filter(user=world.supervisor_xincheng, kind="reminder_summary").count()
+        == 2
+    )
     assert list(issue.reminders.order_by("level").values_list("level", flat=True)) == [2, 3]
 
 
@@ -145,7 +160,7 @@ def test_reminder_state_waits_for_its_summary_and_follows_it(world, recorder):
     assert set(Reminder.objects.values_list("state", flat=True)) == {Reminder.State.PENDING}
     services.deliveries_send(now=NOW, channel_factory=recorder)
 
-    # Only bob's summary carries the fix waiting for verification, and it went out.
+    # Only supervisor_xincheng's summary carries the fix waiting for verification, and it went out.
     assert waiting.reminders.get().state == Reminder.State.SENT
     # The zone robot's summary failed for good, so the level-3 reminder says so.
     reminder = escalated.reminders.get()
@@ -169,14 +184,14 @@ def test_reminder_summary_of_cases_that_moved_on_is_cancelled(world):
 
 
 def test_reminder_summary_counts_only_the_cases_still_escalated_when_sent(world):
-    speak_english(world.bob)
+    speak_english(world.supervisor_xincheng)
     kept, closed = level_two(world), level_two(world)
     services.reminders_run(now=NOW)
     Issue.objects.filter(pk=closed.pk).update(status=Status.CLOSED, closed_at=NOW)
 
     services.deliveries_send(now=NOW)
 
-    [summary] = Notification.objects.filter(user=world.bob)
+    [summary] = Notification.objects.filter(user=world.supervisor_xincheng)
     assert summary.title == "Reminder summary: 1 case(s) need attention"
     assert kept.reminders.get().state == Reminder.State.SENT
 
@@ -212,6 +227,6 @@ def test_reminder_no_flood_a_backlog_reaches_each_supervisor_once(world):
 
     run_and_send()
 
-    assert Notification.objects.filter(user=world.bob).count() == 1
-    assert Notification.objects.filter(user=world.adam).count() == 1
-    assert Notification.objects.filter(user=world.hank).count() == 120
+    assert Notification.objects.filter(user=world.supervisor_xincheng).count() == 1
+    assert Notification.objects.filter(user=world.admin_zone).count() == 1
+    assert Notification.objects.filter(user=world.handler_xincheng).count() == 120

@@ -269,10 +269,10 @@ def test_webhook_security_a_robots_error_message_is_kept_short_and_plain(robot_s
 
 @pytest.fixture
 def zone_admin_client(client, world):
-    adam = world.adam
-    adam.is_staff = True
-    adam.save(update_fields=["is_staff"])
-    client.force_login(adam)
+    admin_zone = world.admin_zone
+    admin_zone.is_staff = True
+    admin_zone.save(update_fields=["is_staff"])
+    client.force_login(admin_zone)
     return client
 
 

@@ -176,9 +176,9 @@ def test_worker_kill_mid_batch_loses_no_reminder_and_duplicates_none(world, robo
     assert Escalation.objects.count() == ISSUES
     assert IssueEvent.objects.filter(action="escalate").count() == ISSUES
     assert not Reminder.objects.exclude(state=Reminder.State.SENT).exists()
-    # Deliveries: hank's bell and the robot, once each; the bell deduplicates by reminder key.
+    # Deliveries: the handler's bell and the robot, once each (the bell deduplicates by key).
     assert Delivery.objects.count() == 2 * ISSUES
-    assert Notification.objects.filter(user=world.hank).count() == ISSUES
+    assert Notification.objects.filter(user=world.handler_xincheng).count() == ISSUES
     # The robot saw every case; only the message in flight at the kill may have come twice.
     received = Counter(
         case

@@ -71,8 +71,8 @@ def make_round(world, *, actor=None, inspectors=None, districts=None, **fields):
     }
     values.update(fields)
     return services.round_create(
-        actor=actor or world.bob,
+        actor=actor or world.supervisor_xincheng,
         districts=districts or [world.district_a],
-        inspectors=inspectors if inspectors is not None else [world.alice],
+        inspectors=inspectors if inspectors is not None else [world.inspector_xincheng],
         **values,
     )

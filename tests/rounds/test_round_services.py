@@ -27,7 +27,7 @@ pytestmark = pytest.mark.django_db
 def _mark(world, round_point, item, result, *, user=None, photo=False, **extra):
     return services.observation_record(
         round_point=round_point,
-        actor=user or world.alice,
+        actor=user or world.inspector_xincheng,
         check_item=item,
         result=result,
         client_token=extra.pop("client_token", token()),
@@ -86,7 +86,7 @@ def test_round_assignment_is_balanced_and_keeps_each_inspector_near_their_points
     world.point_a.save()
     east.append(world.point_a)
     inspector_2 = make_staff("alice2", Role.INSPECTOR, districts=[world.district_a])
-    round_ = make_round(world, inspectors=[world.alice, inspector_2], seed=1)
+    round_ = make_round(world, inspectors=[world.inspector_xincheng, inspector_2], seed=1)
     owner = dict(round_.round_points.values_list("point_id", "inspector_id"))
     assert len(owner) == 12
     assert {owner[p.pk] for p in west} == {owner[west[0].pk]}
@@ -99,7 +99,7 @@ def test_round_assignment_gives_no_inspector_more_than_an_even_share(world):
     others = [
         make_staff(f"insp{i}", Role.INSPECTOR, districts=[world.district_a]) for i in range(2)
     ]
-    round_ = make_round(world, inspectors=[world.alice, *others])
+    round_ = make_round(world, inspectors=[world.inspector_xincheng, *others])
     loads = sorted(RoundPoint.objects.filter(round=round_).values_list("inspector_id", flat=True))
     counts = sorted(loads.count(pk) for pk in set(loads))
     assert sum(counts) == 11 and max(counts) <= 4 and len(counts) == 3
@@ -108,7 +108,7 @@ def test_round_assignment_gives_no_inspector_more_than_an_even_share(world):
 def test_round_assigns_points_to_a_supervision_group(world):
     group = OrganisationFactory(kind=Organisation.Kind.SUPERVISION_GROUP, district=world.district_a)
     round_ = services.round_create(
-        actor=world.bob,
+        actor=world.supervisor_xincheng,
         name="督导组",
         kind="mock",
         starts_on=TODAY,
@@ -121,42 +121,42 @@ def test_round_assigns_points_to_a_supervision_group(world):
 
 def test_round_refuses_a_supervisor_outside_their_districts_and_an_inspector(world):
     with pytest.raises(PermissionDenied):
-        make_round(world, actor=world.dave)
+        make_round(world, actor=world.supervisor_binhe)
     with pytest.raises(PermissionDenied):
-        make_round(world, actor=world.alice)
+        make_round(world, actor=world.inspector_xincheng)
     with pytest.raises(PermissionDenied):
-        make_round(world, actor=world.leo)
+        make_round(world, actor=world.leader_zone)
     assert Round.objects.count() == 0
 
 
 def test_round_refuses_an_inspector_who_does_not_work_in_the_district(world):
     with pytest.raises(ValidationError):
-        make_round(world, inspectors=[world.carol])
+        make_round(world, inspectors=[world.inspector_binhe])
     assert Round.objects.count() == 0
 
 
 def test_round_clone_copies_points_and_assignees_a_week_later(world):
     add_points(world, 3)
     round_ = make_round(world)
-    clone = services.round_clone(round_=round_, actor=world.bob)
+    clone = services.round_clone(round_=round_, actor=world.supervisor_xincheng)
     assert clone.starts_on == round_.starts_on + datetime.timedelta(days=7)
     assert clone.cloned_from == round_
     assert sorted(clone.round_points.values_list("point_id", "inspector_id")) == sorted(
         round_.round_points.values_list("point_id", "inspector_id")
     )
     with pytest.raises(PermissionDenied):
-        services.round_clone(round_=round_, actor=world.dave)
+        services.round_clone(round_=round_, actor=world.supervisor_binhe)
 
 
 def test_closed_round_refuses_every_visit_write(world):
     items = add_standards(world)
     round_ = make_round(world)
     rp = round_.round_points.get()
-    services.round_close(round_=round_, actor=world.bob)
+    services.round_close(round_=round_, actor=world.supervisor_xincheng)
     with pytest.raises(services.RoundClosed):
         _mark(world, rp, items[1], "yes")
     with pytest.raises(services.RoundClosed):
-        services.visit_start(round_point=rp, actor=world.alice, client_token=token())
+        services.visit_start(round_point=rp, actor=world.inspector_xincheng, client_token=token())
     assert Observation.objects.count() == 0 and Visit.objects.count() == 0
 
 
@@ -169,7 +169,7 @@ def test_visit_near_the_point_is_not_flagged_and_a_far_one_is_flagged_not_refuse
     near, far = round_.round_points.order_by("point__latitude")
     visit = services.visit_start(
         round_point=near,
-        actor=world.alice,
+        actor=world.inspector_xincheng,
         client_token=token(),
         latitude=43.6502,
         longitude=122.2501,
@@ -178,7 +178,7 @@ def test_visit_near_the_point_is_not_flagged_and_a_far_one_is_flagged_not_refuse
     assert not visit.is_far and visit.distance_m < 50
     far_visit = services.visit_start(
         round_point=far,
-        actor=world.alice,
+        actor=world.inspector_xincheng,
         client_token=token(),
         latitude=43.6600,
         longitude=122.2600,
@@ -192,7 +192,7 @@ def test_visit_far_radius_follows_the_setting(world, settings):
     round_ = make_round(world)
     visit = services.visit_start(
         round_point=round_.round_points.get(),
-        actor=world.alice,
+        actor=world.inspector_xincheng,
         client_token=token(),
         latitude=43.6502,
         longitude=122.2501,
@@ -205,7 +205,7 @@ def test_visit_marks_only_the_assigned_inspector(world):
     round_ = make_round(world)
     rp = round_.round_points.get()
     with pytest.raises(PermissionDenied):
-        _mark(world, rp, items[0], "yes", user=world.bob)
+        _mark(world, rp, items[0], "yes", user=world.supervisor_xincheng)
     assert Observation.objects.count() == 0
 
 
@@ -232,9 +232,9 @@ def test_visit_finish_waits_for_the_photo_of_a_failed_standard(world):
     rp = make_round(world).round_points.get()
     outcome = _mark(world, rp, items[0], "no")
     with pytest.raises(ValidationError):
-        services.visit_finish(round_point=rp, actor=world.alice)
+        services.visit_finish(round_point=rp, actor=world.inspector_xincheng)
     _mark(world, rp, items[0], "no", photo=True)
-    visit = services.visit_finish(round_point=rp, actor=world.alice)
+    visit = services.visit_finish(round_point=rp, actor=world.inspector_xincheng)
     assert visit.finished_at is not None
     assert outcome.observation.pk == Observation.objects.get().pk
 
@@ -244,21 +244,25 @@ def test_visit_no_with_file_as_case_files_exactly_one_issue_through_the_report_s
     rp = make_round(world).round_points.get()
     services.visit_start(
         round_point=rp,
-        actor=world.alice,
+        actor=world.inspector_xincheng,
         client_token=token(),
         latitude=43.6501,
         longitude=122.2501,
         accuracy_m=9,
     )
     outcome = _mark(world, rp, items[0], "no", photo=True, note="墙上有小广告")
-    observation = services.observation_file_case(observation=outcome.observation, actor=world.alice)
-    retried = services.observation_file_case(observation=outcome.observation, actor=world.alice)
+    observation = services.observation_file_case(
+        observation=outcome.observation, actor=world.inspector_xincheng
+    )
+    retried = services.observation_file_case(
+        observation=outcome.observation, actor=world.inspector_xincheng
+    )
     assert Issue.objects.count() == 1
     issue = Issue.objects.get()
     assert retried.issue_id == observation.issue_id == issue.pk
     assert issue.point == world.point_a and issue.category == world.category
     assert issue.description == "标准1:墙上有小广告"
-    assert issue.status == Status.REPORTED and issue.reporter == world.alice
+    assert issue.status == Status.REPORTED and issue.reporter == world.inspector_xincheng
     assert issue.photos.count() == 1
     assert issue.latitude == Decimal("43.650100")
 
@@ -268,10 +272,10 @@ def test_visit_file_as_case_needs_the_required_photo_and_a_linked_category(world
     rp = make_round(world).round_points.get()
     no_photo = _mark(world, rp, items[0], "no").observation
     with pytest.raises(ValidationError):
-        services.observation_file_case(observation=no_photo, actor=world.alice)
+        services.observation_file_case(observation=no_photo, actor=world.inspector_xincheng)
     unlinked = _mark(world, rp, items[1], "no").observation
     with pytest.raises(ValidationError):
-        services.observation_file_case(observation=unlinked, actor=world.alice)
+        services.observation_file_case(observation=unlinked, actor=world.inspector_xincheng)
     assert Issue.objects.count() == 0
 
 
@@ -280,8 +284,12 @@ def test_visit_fixed_on_the_spot_closes_the_filed_case(world):
     rp = make_round(world).round_points.get()
     observation = _mark(world, rp, items[0], "no", photo=True).observation
     after = services.prepare_upload([upload("after.jpg")])
-    services.observation_fix_on_spot(observation=observation, actor=world.alice, photos=after)
-    services.observation_fix_on_spot(observation=observation, actor=world.alice, photos=after)
+    services.observation_fix_on_spot(
+        observation=observation, actor=world.inspector_xincheng, photos=after
+    )
+    services.observation_fix_on_spot(
+        observation=observation, actor=world.inspector_xincheng, photos=after
+    )
     issue = Issue.objects.get()
     assert issue.status == Status.CLOSED and issue.fixed_on_spot
 
@@ -324,7 +332,7 @@ def test_score_of_a_closed_round_stays_when_the_standard_changes(world):
     rp = round_.round_points.get()
     _mark(world, rp, items[0], "yes")
     _mark(world, rp, items[2], "no")
-    services.round_close(round_=round_, actor=world.bob)
+    services.round_close(round_=round_, actor=world.supervisor_xincheng)
     before = selectors.results(round_)
     assert (before.total.met, before.total.applicable) == (1, 4)
     CheckItem.objects.filter(pk=items[2].pk).update(weight=10, text="改过的标准")
@@ -339,8 +347,8 @@ def test_score_compares_with_the_previous_round_and_finds_repeat_failures(world)
     first = make_round(world, name="第一周")
     _mark(world, first.round_points.get(), items[1], "no")
     _mark(world, first.round_points.get(), items[2], "yes")
-    services.round_close(round_=first, actor=world.bob)
-    second = services.round_clone(round_=first, actor=world.bob)
+    services.round_close(round_=first, actor=world.supervisor_xincheng)
+    second = services.round_clone(round_=first, actor=world.supervisor_xincheng)
     _mark(world, second.round_points.get(), items[1], "no")
     _mark(world, second.round_points.get(), items[2], "no")
     _mark(world, second.round_points.get(), items[0], "yes")
@@ -359,7 +367,7 @@ def test_score_lists_unvisited_points_and_cases_filed_and_closed(world):
     round_ = make_round(world)
     rp = round_.round_points.get(point=world.point_a)
     observation = _mark(world, rp, items[0], "no", photo=True).observation
-    services.observation_file_case(observation=observation, actor=world.alice)
+    services.observation_file_case(observation=observation, actor=world.inspector_xincheng)
     found = selectors.results(round_)
     assert found.unvisited_count == 2
     assert found.cases_filed == 1 and found.cases_closed == 0

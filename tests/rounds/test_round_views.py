@@ -22,13 +22,13 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def walked(world):
-    """A round in district A walked by alice, one failed standard on point A."""
+    """A round in district A walked by inspector_xincheng, one failed standard on point A."""
     items = add_standards(world)
     round_ = make_round(world)
     rp = round_.round_points.get()
     outcome = services.observation_record(
         round_point=rp,
-        actor=world.alice,
+        actor=world.inspector_xincheng,
         check_item=items[0],
         result="no",
         client_token=token(),
@@ -85,7 +85,7 @@ def test_round_pages_and_actions_send_anonymous_users_to_login(client, walked):
 def test_round_is_404_for_every_page_and_action_out_of_scope(client, world, walked):
     round_, rp, items, observation = walked
     before = _snapshot()
-    for user in (world.carol, world.dave, world.hank):
+    for user in (world.inspector_binhe, world.supervisor_binhe, world.handler_xincheng):
         client.force_login(user)
         for name, url in _pages(round_, rp, observation).items():
             assert client.get(url).status_code == 404, (user, name)
@@ -103,24 +103,24 @@ def test_round_is_403_for_forbidden_pages_and_actions_on_a_visible_round(client,
     actions = _actions(round_, rp, observation)
     before = _snapshot()
     # The inspector walks the round but neither reads its results nor manages it.
-    client.force_login(world.alice)
+    client.force_login(world.inspector_xincheng)
     for name in ("results", "export"):
         assert client.get(pages[name]).status_code == 403, name
     for name in ("clone", "close"):
         assert client.post(actions[name]).status_code == 403, name
     # The leader reads the results but neither manages the round nor marks its points.
-    client.force_login(world.leo)
+    client.force_login(world.leader_zone)
     assert client.get(pages["results"]).status_code == 200
     for name in ("visit", "state"):
         assert client.get(pages[name]).status_code == 403, name
     for name in ("clone", "close", "start", "mark", "finish", "file", "fix"):
         assert client.post(actions[name]).status_code == 403, name
     # The supervisor manages the round but does not mark its points.
-    client.force_login(world.bob)
+    client.force_login(world.supervisor_xincheng)
     for name in ("start", "mark", "finish", "file"):
         assert client.post(actions[name]).status_code == 403, name
     # Inspectors and leaders may not start rounds.
-    for user in (world.alice, world.leo, world.hank):
+    for user in (world.inspector_xincheng, world.leader_zone, world.handler_xincheng):
         client.force_login(user)
         assert client.get(reverse("rounds:round_create")).status_code == 403
         assert client.post(reverse("rounds:round_create")).status_code == 403
@@ -131,16 +131,16 @@ def test_round_another_inspectors_point_is_404(client, world):
     add_standards(world)
     add_points(world, 1)
     other = make_staff("alice2", Role.INSPECTOR, districts=[world.district_a])
-    round_ = make_round(world, inspectors=[world.alice, other])
-    theirs = round_.round_points.exclude(inspector=world.alice).get()
-    client.force_login(world.alice)
+    round_ = make_round(world, inspectors=[world.inspector_xincheng, other])
+    theirs = round_.round_points.exclude(inspector=world.inspector_xincheng).get()
+    client.force_login(world.inspector_xincheng)
     assert client.get(reverse("rounds:visit_page", args=[round_.pk, theirs.pk])).status_code == 404
 
 
 def test_round_closed_is_gone_for_the_inspector_and_409_for_a_queued_write(client, world, walked):
     round_, rp, items, _observation = walked
-    services.round_close(round_=round_, actor=world.bob)
-    client.force_login(world.alice)
+    services.round_close(round_=round_, actor=world.supervisor_xincheng)
+    client.force_login(world.inspector_xincheng)
     assert client.get(reverse("rounds:worklist", args=[round_.pk])).status_code == 404
     response = client.post(
         reverse("rounds:visit_mark", args=[round_.pk, rp.pk]),
@@ -152,7 +152,7 @@ def test_round_closed_is_gone_for_the_inspector_and_409_for_a_queued_write(clien
 
 def test_round_supervisor_creates_a_drawn_round_from_the_form(client, world):
     add_points(world, 4)
-    client.force_login(world.bob)
+    client.force_login(world.supervisor_xincheng)
     assert client.get(reverse("rounds:round_create")).status_code == 200
     response = client.post(
         reverse("rounds:round_create"),
@@ -165,7 +165,7 @@ def test_round_supervisor_creates_a_drawn_round_from_the_form(client, world):
             "selection": "draw",
             "draw_per_type": "2",
             "seed": "99",
-            "inspectors": [world.alice.pk],
+            "inspectors": [world.inspector_xincheng.pk],
         },
     )
     round_ = Round.objects.get()
@@ -174,7 +174,7 @@ def test_round_supervisor_creates_a_drawn_round_from_the_form(client, world):
 
 
 def test_round_create_with_bad_input_shows_errors_not_500(client, world):
-    client.force_login(world.bob)
+    client.force_login(world.supervisor_xincheng)
     response = client.post(
         reverse("rounds:round_create"),
         {"name": "", "starts_on": "x", "districts": [world.district_b.pk], "seed": "-5"},
@@ -184,7 +184,7 @@ def test_round_create_with_bad_input_shows_errors_not_500(client, world):
 
 def test_visit_json_mark_then_no_with_file_case_retried_files_one_case(client, world, walked):
     round_, rp, items, _observation = walked
-    client.force_login(world.alice)
+    client.force_login(world.inspector_xincheng)
     url = reverse("rounds:visit_mark", args=[round_.pk, rp.pk])
     tap = {
         "check_item": items[1].pk,
@@ -223,7 +223,7 @@ def test_visit_json_mark_then_no_with_file_case_retried_files_one_case(client, w
 
 def test_visit_bad_json_and_bad_fields_are_400_not_500(client, world, walked):
     round_, rp, items, _observation = walked
-    client.force_login(world.alice)
+    client.force_login(world.inspector_xincheng)
     url = reverse("rounds:visit_mark", args=[round_.pk, rp.pk])
     assert client.post(url, "{not json", content_type="application/json").status_code == 400
     assert client.post(url, "[1]", content_type="application/json").status_code == 400
@@ -243,7 +243,7 @@ def test_visit_bad_json_and_bad_fields_are_400_not_500(client, world, walked):
 
 def test_visit_form_fallback_marks_and_redirects_back(client, world, walked):
     round_, rp, items, _observation = walked
-    client.force_login(world.alice)
+    client.force_login(world.inspector_xincheng)
     page = client.get(reverse("rounds:visit_page", args=[round_.pk, rp.pk]))
     assert page.status_code == 200
     response = client.post(
@@ -256,7 +256,7 @@ def test_visit_form_fallback_marks_and_redirects_back(client, world, walked):
 
 def test_visit_fix_on_spot_from_the_page(client, world, walked):
     round_, _rp, _items, observation = walked
-    client.force_login(world.alice)
+    client.force_login(world.inspector_xincheng)
     client.post(reverse("rounds:observation_file", args=[round_.pk, observation.pk]))
     response = client.post(
         reverse("rounds:observation_fix", args=[round_.pk, observation.pk]),
@@ -268,7 +268,7 @@ def test_visit_fix_on_spot_from_the_page(client, world, walked):
 
 def test_round_results_export_is_a_workbook_with_the_score(client, world, walked):
     round_, *_rest = walked
-    client.force_login(world.bob)
+    client.force_login(world.supervisor_xincheng)
     response = client.get(reverse("rounds:round_export", args=[round_.pk]))
     book = load_workbook(io.BytesIO(response.content))
     assert response["Content-Type"].startswith("application/vnd.openxmlformats")
@@ -285,7 +285,7 @@ def _round_with(world, points: int, standards):
         for item in standards:
             services.observation_record(
                 round_point=rp,
-                actor=world.alice,
+                actor=world.inspector_xincheng,
                 check_item=item,
                 result="no" if item == standards[1] else "yes",
                 client_token=token(),
@@ -300,11 +300,11 @@ def test_round_pages_run_a_constant_number_of_queries(
     standards = add_standards(world)
     round_ = _round_with(world, points, standards)
     rp = round_.round_points.first()
-    client.force_login(world.bob)
+    client.force_login(world.supervisor_xincheng)
     client.get(reverse("rounds:round_results", args=[round_.pk]))  # warm the session
     with django_assert_num_queries(RESULTS_QUERIES):
         assert client.get(reverse("rounds:round_results", args=[round_.pk])).status_code == 200
-    client.force_login(world.alice)
+    client.force_login(world.inspector_xincheng)
     client.get(reverse("rounds:worklist", args=[round_.pk]))
     with django_assert_num_queries(WORKLIST_QUERIES):
         assert (

@@ -74,7 +74,7 @@ def busy() -> dict:
 
     world = build_world()
     client = Client(raise_request_exception=False, HTTP_ACCEPT_LANGUAGE="en")
-    client.force_login(world.alice)
+    client.force_login(world.inspector_xincheng)
     data = _report_data(world, _photo(), 0)
     holder = sqlite3.connect(connection.settings_dict["NAME"], isolation_level=None)
     holder.execute("BEGIN IMMEDIATE")

@@ -20,7 +20,7 @@ def root():
 
 
 def test_zone_admin_cannot_disable_a_superuser(client, world, root):
-    client.force_login(world.adam)
+    client.force_login(world.admin_zone)
     response = client.post(reverse("districts:staff_disable", args=[root.pk]))
     assert response.status_code == 403
     root.refresh_from_db()
@@ -32,18 +32,18 @@ def test_zone_admin_cannot_reenable_a_superuser_with_a_password_of_their_choice(
     client, world, root
 ):
     User.objects.filter(pk=root.pk).update(is_active=False)
-    client.force_login(world.adam)
+    client.force_login(world.admin_zone)
     response = client.post(
-        reverse("districts:staff_enable", args=[root.pk]), {"password": "Chosen-by-adam-42"}
+        reverse("districts:staff_enable", args=[root.pk]), {"password": "Chosen-by-admin_zone-42"}
     )
     assert response.status_code == 403
     root.refresh_from_db()
     assert not root.is_active
-    assert not root.check_password("Chosen-by-adam-42")
+    assert not root.check_password("Chosen-by-admin_zone-42")
 
 
 def test_zone_admin_cannot_change_a_superusers_role_or_scope(client, world, root):
-    client.force_login(world.adam)
+    client.force_login(world.admin_zone)
     response = client.post(
         reverse("districts:staff_edit", args=[root.pk]),
         {"full_name": "Taken over", "role": Role.INSPECTOR, "districts": [world.district_a.pk]},
@@ -65,7 +65,7 @@ def test_superuser_may_disable_another_superuser(client, world, root):
 
 def test_zone_admin_still_disables_an_ordinary_account(client, world):
     target = make_staff("someone", Role.INSPECTOR, districts=[world.district_a])
-    client.force_login(world.adam)
+    client.force_login(world.admin_zone)
     client.post(reverse("districts:staff_disable", args=[target.pk]))
     target.refresh_from_db()
     assert not target.is_active

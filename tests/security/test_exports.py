@@ -38,7 +38,7 @@ def test_issue_export_quotes_formulas_in_every_text_column(client, world):
         description="-2+3",
         address="\t=1",
     )
-    client.force_login(world.adam)
+    client.force_login(world.admin_zone)
 
     header, row = exported_rows(client)
 
@@ -51,7 +51,7 @@ def test_issue_export_quotes_formulas_in_every_text_column(client, world):
 
 def test_issue_export_leaves_ordinary_values_alone(client, world):
     issue = issue_in(world, Status.REPORTED, description="早市门口垃圾堆放")
-    client.force_login(world.adam)
+    client.force_login(world.admin_zone)
 
     _header, row = exported_rows(client)
 

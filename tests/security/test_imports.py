@@ -28,7 +28,7 @@ def file_errors(response) -> list[str]:
 
 def test_import_file_over_the_size_limit_is_refused(world, client, monkeypatch):
     monkeypatch.setattr("districts.importexport.MAX_UPLOAD_BYTES", 1024)
-    client.force_login(world.adam)
+    client.force_login(world.admin_zone)
     upload = SimpleUploadedFile("points.csv", csv_bytes(point_rows(100)))
 
     response = client.post(IMPORT_URL, {"file": upload}, **EN)
@@ -42,7 +42,7 @@ def test_workbook_that_unpacks_beyond_the_limit_is_refused_before_it_is_parsed(
     world, client, monkeypatch
 ):
     monkeypatch.setattr("districts.importexport.reading.MAX_UNPACKED_BYTES", 2000)
-    client.force_login(world.adam)
+    client.force_login(world.admin_zone)
     upload = SimpleUploadedFile("points.xlsx", xlsx_bytes({"points": point_rows(50)}))
 
     response = client.post(IMPORT_URL, {"file": upload}, **EN)
@@ -53,7 +53,7 @@ def test_workbook_that_unpacks_beyond_the_limit_is_refused_before_it_is_parsed(
 
 def test_sheet_with_more_rows_than_allowed_is_refused(world, client, monkeypatch):
     monkeypatch.setattr("districts.importexport.reading.MAX_ROWS_PER_SHEET", 10)
-    client.force_login(world.adam)
+    client.force_login(world.admin_zone)
     upload = SimpleUploadedFile("points.csv", csv_bytes(point_rows(11)))
 
     response = client.post(IMPORT_URL, {"file": upload}, **EN)
@@ -63,7 +63,7 @@ def test_sheet_with_more_rows_than_allowed_is_refused(world, client, monkeypatch
 
 
 def test_a_file_that_is_not_a_zip_named_xlsx_is_refused(world, client):
-    client.force_login(world.adam)
+    client.force_login(world.admin_zone)
     upload = SimpleUploadedFile("points.xlsx", b"PK\x03\x04 not really a zip")
 
     response = client.post(IMPORT_URL, {"file": upload}, **EN)
@@ -72,7 +72,7 @@ def test_a_file_that_is_not_a_zip_named_xlsx_is_refused(world, client):
 
 
 def test_import_tools_are_refused_to_a_supervisor(world, client):
-    client.force_login(world.bob)
+    client.force_login(world.supervisor_xincheng)
     upload = SimpleUploadedFile("points.csv", csv_bytes(point_rows(1)))
 
     assert client.post(IMPORT_URL, {"file": upload}).status_code == 403
@@ -114,7 +114,7 @@ HOSTILE_SHEETS = {
 
 @pytest.mark.parametrize("kind", sorted(HOSTILE_SHEETS))
 def test_input_security_hostile_workbook_xml_is_refused_with_a_form_error(world, client, kind):
-    client.force_login(world.adam)
+    client.force_login(world.admin_zone)
     upload = SimpleUploadedFile("points.xlsx", _workbook_with_sheet_xml(HOSTILE_SHEETS[kind]))
 
     response = client.post(IMPORT_URL, {"file": upload}, **EN)
@@ -125,7 +125,7 @@ def test_input_security_hostile_workbook_xml_is_refused_with_a_form_error(world,
 
 
 def test_input_csv_with_a_nul_is_refused_at_preview_not_at_confirm(world, client):
-    client.force_login(world.adam)
+    client.force_login(world.admin_zone)
     rows = point_rows(2)
     rows[1][1] = "点位\x00零"
     upload = SimpleUploadedFile("points.csv", csv_bytes(rows))

@@ -13,10 +13,10 @@ LOGIN_URL = reverse("login")
 
 
 def test_disabled_user_loses_access_on_the_next_request(client, world):
-    client.force_login(world.alice)
+    client.force_login(world.inspector_xincheng)
     assert client.get(reverse("issues:issue_list")).status_code == 200
 
-    services.staff_disable(actor=world.adam, user=world.alice)
+    services.staff_disable(actor=world.admin_zone, user=world.inspector_xincheng)
 
     response = client.get(reverse("issues:issue_list"))
     assert response.status_code == 302
@@ -25,8 +25,10 @@ def test_disabled_user_loses_access_on_the_next_request(client, world):
 
 def test_inactive_user_with_a_live_session_sees_nothing(client, world):
     # Even if only the flag changes (e.g. in the Django admin), the session stops working.
-    client.force_login(world.bob)
-    type(world.bob).objects.filter(pk=world.bob.pk).update(is_active=False)
+    client.force_login(world.supervisor_xincheng)
+    type(world.supervisor_xincheng).objects.filter(pk=world.supervisor_xincheng.pk).update(
+        is_active=False
+    )
 
     response = client.get(reverse("issues:triage"))
     assert response.status_code == 302

@@ -52,14 +52,16 @@ def log_out(client) -> None:
     assert not logged_in(client)
 
 
-def fail(client, times: int, username: str = "alice", address: str = "10.0.0.1") -> None:
+def fail(
+    client, times: int, username: str = "inspector_xincheng", address: str = "10.0.0.1"
+) -> None:
     for _ in range(times):
         response = attempt(client, username, "wrong", address)
         assert response.status_code == 200
         assert REFUSED not in response.content.decode()
 
 
-def trusted_browser(username: str = "alice") -> Client:
+def trusted_browser(username: str = "inspector_xincheng") -> Client:
     """A browser that has logged in as the user before (it holds the device cookie)."""
     browser = Client()
     assert attempt(browser, username, "password", address="192.0.2.50").status_code == 302
@@ -76,7 +78,7 @@ def test_throttle_eleventh_attempt_after_ten_failures_is_refused_even_with_the_r
 ):
     fail(client, 10)
 
-    response = attempt(client, "alice", "password")
+    response = attempt(client, "inspector_xincheng", "password")
 
     assert response.status_code == 200
     assert REFUSED in response.content.decode()
@@ -86,26 +88,26 @@ def test_throttle_eleventh_attempt_after_ten_failures_is_refused_even_with_the_r
 def test_throttle_refusal_is_in_chinese_by_default(client, world):
     fail(client, 10)
 
-    response = client.post(LOGIN_URL, {"username": "alice", "password": "password"})
+    response = client.post(LOGIN_URL, {"username": "inspector_xincheng", "password": "password"})
 
     assert "登录失败次数过多" in response.content.decode()
 
 
 def test_throttle_nine_failures_still_let_the_right_password_in(client, world):
     fail(client, 9)
-    assert attempt(client, "alice", "password").status_code == 302
+    assert attempt(client, "inspector_xincheng", "password").status_code == 302
     log_out(client)
 
-    # The browser is now trusted for alice: its own mistakes have their own allowance.
+    # The browser is now trusted for inspector_xincheng: its own mistakes have their own allowance.
     fail(client, 9)
-    assert attempt(client, "alice", "password").status_code == 302
+    assert attempt(client, "inspector_xincheng", "password").status_code == 302
 
 
 def test_throttle_distributed_guessing_of_one_account_from_many_addresses_is_refused(client, world):
     for number in range(10):
         fail(client, 1, address=f"198.51.100.{number}")
 
-    response = attempt(Client(), "alice", "password", address="198.51.100.200")
+    response = attempt(Client(), "inspector_xincheng", "password", address="198.51.100.200")
 
     assert REFUSED in response.content.decode()
 
@@ -115,49 +117,52 @@ def test_throttle_spraying_many_usernames_from_one_address_is_refused(client, wo
         fail(client, 1, username=f"user{number}", address="203.0.113.7")
 
     from_there = Client()
-    assert REFUSED in attempt(from_there, "bob", "password", "203.0.113.7").content.decode()
+    assert (
+        REFUSED
+        in attempt(from_there, "supervisor_xincheng", "password", "203.0.113.7").content.decode()
+    )
     assert not logged_in(from_there)
-    # Only that address is slowed: bob logs in from anywhere else.
-    assert attempt(Client(), "bob", "password", "203.0.113.8").status_code == 302
+    # Only that address is slowed: supervisor_xincheng logs in from anywhere else.
+    assert attempt(Client(), "supervisor_xincheng", "password", "203.0.113.8").status_code == 302
 
 
 def test_throttle_counts_the_username_whatever_its_case(client, world):
-    fail(client, 5, username="alice")
+    fail(client, 5, username="inspector_xincheng")
     fail(client, 5, username="ALICE ")
 
-    assert REFUSED in attempt(Client(), "alice", "password").content.decode()
+    assert REFUSED in attempt(Client(), "inspector_xincheng", "password").content.decode()
 
 
 def test_throttle_ends_when_the_window_ends(client, world):
     start = datetime.datetime(2026, 3, 2, 9, 0, tzinfo=datetime.UTC)
     with time_machine.travel(start, tick=False):
         fail(client, 10)
-        assert REFUSED in attempt(client, "alice", "password").content.decode()
+        assert REFUSED in attempt(client, "inspector_xincheng", "password").content.decode()
     with time_machine.travel(start + datetime.timedelta(minutes=16), tick=False):
-        assert attempt(client, "alice", "password").status_code == 302
+        assert attempt(client, "inspector_xincheng", "password").status_code == 302
 
 
 def test_throttle_admin_login_page_shares_the_throttle(client, world):
     for _ in range(5):
-        attempt(client, "adam", "wrong")
+        attempt(client, "admin_zone", "wrong")
     for _ in range(5):
-        attempt(client, "adam", "wrong", url=ADMIN_LOGIN_URL)
+        attempt(client, "admin_zone", "wrong", url=ADMIN_LOGIN_URL)
 
-    site = attempt(Client(), "adam", "password")
-    admin = attempt(Client(), "adam", "password", url=ADMIN_LOGIN_URL)
+    site = attempt(Client(), "admin_zone", "password")
+    admin = attempt(Client(), "admin_zone", "password", url=ADMIN_LOGIN_URL)
 
     assert REFUSED in site.content.decode()
     assert REFUSED in admin.content.decode()
 
 
 def test_throttle_admin_login_issues_the_device_cookie_too(client, world):
-    world.adam.is_staff = True  # as staff_create makes a zone admin
-    world.adam.save(update_fields=["is_staff"])
-    assert attempt(client, "adam", "password", url=ADMIN_LOGIN_URL).status_code == 302
+    world.admin_zone.is_staff = True  # as staff_create makes a zone admin
+    world.admin_zone.save(update_fields=["is_staff"])
+    assert attempt(client, "admin_zone", "password", url=ADMIN_LOGIN_URL).status_code == 302
     log_out(client)
-    fail(Client(), 10, username="adam", address="198.51.100.9")
+    fail(Client(), 10, username="admin_zone", address="198.51.100.9")
 
-    assert attempt(client, "adam", "password", url=ADMIN_LOGIN_URL).status_code == 302
+    assert attempt(client, "admin_zone", "password", url=ADMIN_LOGIN_URL).status_code == 302
 
 
 # --- the owner's trusted browser ----------------------------------------------------------
@@ -167,13 +172,21 @@ def test_throttle_owner_on_a_trusted_device_logs_in_while_the_account_is_under_a
     phone = trusted_browser()
     attacker = Client()
     for number in range(25):
-        attempt(attacker, "alice", "guess", address=f"198.51.100.{number}")
-    assert REFUSED in attempt(attacker, "alice", "password", "198.51.100.99").content.decode()
-    assert REFUSED in attempt(Client(), "alice", "password", "192.0.2.50").content.decode()
+        attempt(attacker, "inspector_xincheng", "guess", address=f"198.51.100.{number}")
+    assert (
+        REFUSED
+        in attempt(attacker, "inspector_xincheng", "password", "198.51.100.99").content.decode()
+    )
+    assert (
+        REFUSED
+        in attempt(Client(), "inspector_xincheng", "password", "192.0.2.50").content.decode()
+    )
 
     # The owner mistypes once on the usual phone, then gets in, from the same address as before.
-    assert REFUSED not in attempt(phone, "alice", "wrong", "192.0.2.50").content.decode()
-    assert attempt(phone, "alice", "password", "192.0.2.50").status_code == 302
+    assert (
+        REFUSED not in attempt(phone, "inspector_xincheng", "wrong", "192.0.2.50").content.decode()
+    )
+    assert attempt(phone, "inspector_xincheng", "password", "192.0.2.50").status_code == 302
     assert logged_in(phone)
 
 
@@ -182,55 +195,58 @@ def test_throttle_trusted_device_is_not_blocked_by_its_address_being_sprayed_fro
     for number in range(30):
         fail(Client(), 1, username=f"user{number}", address="192.0.2.50")
 
-    assert attempt(phone, "alice", "password", "192.0.2.50").status_code == 302
+    assert attempt(phone, "inspector_xincheng", "password", "192.0.2.50").status_code == 302
 
 
 def test_throttle_trusted_device_has_its_own_allowance_and_does_not_spend_the_accounts(world):
     phone = trusted_browser()
     fail(phone, 10)
 
-    assert REFUSED in attempt(phone, "alice", "password").content.decode()
-    # Its mistakes were its own: other browsers are not refused for alice or for the address.
-    assert attempt(Client(), "alice", "password").status_code == 302
+    assert REFUSED in attempt(phone, "inspector_xincheng", "password").content.decode()
+    # Its mistakes were its own: other browsers are not refused for this user or for the address.
+    assert attempt(Client(), "inspector_xincheng", "password").status_code == 302
 
 
 def test_throttle_success_on_a_trusted_device_clears_its_own_count(world):
     phone = trusted_browser()
     fail(phone, 9)
-    assert attempt(phone, "alice", "password").status_code == 302
+    assert attempt(phone, "inspector_xincheng", "password").status_code == 302
     log_out(phone)
 
     fail(phone, 9)
-    assert attempt(phone, "alice", "password").status_code == 302
+    assert attempt(phone, "inspector_xincheng", "password").status_code == 302
 
 
 def test_throttle_another_users_device_cookie_does_not_trust_the_browser_for_alice(world):
-    carol_phone = trusted_browser("carol")
+    carol_phone = trusted_browser("inspector_binhe")
     fail(Client(), 10, address="198.51.100.1")
 
-    assert REFUSED in attempt(carol_phone, "alice", "password").content.decode()
-    # carol herself still logs in on it.
-    assert attempt(carol_phone, "carol", "password").status_code == 302
+    assert REFUSED in attempt(carol_phone, "inspector_xincheng", "password").content.decode()
+    # inspector_binhe herself still logs in on it.
+    assert attempt(carol_phone, "inspector_binhe", "password").status_code == 302
 
 
 def test_throttle_forged_device_cookie_is_untrusted_and_its_failures_count_against_the_account(
     world,
 ):
     attacker = Client()
-    tag = throttle.login_attempt(None, "alice").username_key[:32]
+    tag = throttle.login_attempt(None, "inspector_xincheng").username_key[:32]
     attacker.cookies[throttle.DEVICE_COOKIE_NAME] = signing.dumps(
         [[tag, "made-up-nonce"]], key="not-the-secret-key", salt="districts.throttle.device-cookie"
     )
     fail(attacker, 10, address="198.51.100.1")
 
-    assert REFUSED in attempt(attacker, "alice", "password").content.decode()
-    assert REFUSED in attempt(Client(), "alice", "password", "198.51.100.2").content.decode()
+    assert REFUSED in attempt(attacker, "inspector_xincheng", "password").content.decode()
+    assert (
+        REFUSED
+        in attempt(Client(), "inspector_xincheng", "password", "198.51.100.2").content.decode()
+    )
 
 
 def test_throttle_garbage_device_cookie_is_ignored_without_error(client, world):
     client.cookies[throttle.DEVICE_COOKIE_NAME] = "\x00not:a:cookie"
 
-    assert attempt(client, "alice", "password").status_code == 302
+    assert attempt(client, "inspector_xincheng", "password").status_code == 302
 
 
 def test_throttle_device_cookie_expires(world):
@@ -240,23 +256,26 @@ def test_throttle_device_cookie_expires(world):
     later = start + datetime.timedelta(days=181)
     with time_machine.travel(later, tick=False):
         fail(Client(), 10, address="198.51.100.1")
-        assert REFUSED in attempt(phone, "alice", "password", "192.0.2.50").content.decode()
+        assert (
+            REFUSED
+            in attempt(phone, "inspector_xincheng", "password", "192.0.2.50").content.decode()
+        )
 
 
 def test_throttle_device_cookie_is_http_only_and_remembers_a_few_accounts(world):
     browser = Client()
-    for username in ["alice", "bob", "carol"]:
+    for username in ["inspector_xincheng", "supervisor_xincheng", "inspector_binhe"]:
         assert attempt(browser, username, "password").status_code == 302
         log_out(browser)
     cookie = browser.cookies[throttle.DEVICE_COOKIE_NAME]
     assert cookie["httponly"]
     assert cookie["samesite"] == "Lax"
-    fail(Client(), 10, username="alice", address="198.51.100.1")
-    fail(Client(), 10, username="bob", address="198.51.100.2")
+    fail(Client(), 10, username="inspector_xincheng", address="198.51.100.1")
+    fail(Client(), 10, username="supervisor_xincheng", address="198.51.100.2")
 
-    assert attempt(browser, "alice", "password").status_code == 302
+    assert attempt(browser, "inspector_xincheng", "password").status_code == 302
     log_out(browser)
-    assert attempt(browser, "bob", "password").status_code == 302
+    assert attempt(browser, "supervisor_xincheng", "password").status_code == 302
 
 
 # --- nothing about who exists -------------------------------------------------------------
@@ -267,10 +286,10 @@ def errors(response) -> list[str]:
 
 
 def test_throttle_refusal_reads_the_same_for_an_unknown_user(client, world):
-    fail(client, 10, username="alice", address="198.51.100.1")
+    fail(client, 10, username="inspector_xincheng", address="198.51.100.1")
     fail(client, 10, username="nosuchuser", address="198.51.100.2")
 
-    known = attempt(client, "alice", "password", "198.51.100.3")
+    known = attempt(client, "inspector_xincheng", "password", "198.51.100.3")
     unknown = attempt(client, "nosuchuser", "password", "198.51.100.4")
 
     assert known.status_code == unknown.status_code == 200
@@ -283,7 +302,7 @@ def test_throttle_failure_reads_the_same_and_hashes_the_same_for_an_unknown_user
     with mock.patch.object(
         MD5PasswordHasher, "encode", autospec=True, side_effect=original
     ) as encode:
-        known = attempt(client, "alice", "wrong")
+        known = attempt(client, "inspector_xincheng", "wrong")
         known_hashes = encode.call_count
         unknown = attempt(client, "nosuchuser", "wrong")
         unknown_hashes = encode.call_count - known_hashes
@@ -293,23 +312,23 @@ def test_throttle_failure_reads_the_same_and_hashes_the_same_for_an_unknown_user
 
 
 def test_throttle_refusal_checks_no_password_for_anyone(client, world):
-    fail(client, 10, username="alice", address="198.51.100.1")
+    fail(client, 10, username="inspector_xincheng", address="198.51.100.1")
     fail(client, 10, username="nosuchuser", address="198.51.100.2")
     original = MD5PasswordHasher.encode
     with mock.patch.object(
         MD5PasswordHasher, "encode", autospec=True, side_effect=original
     ) as encode:
-        attempt(client, "alice", "password", "198.51.100.3")
+        attempt(client, "inspector_xincheng", "password", "198.51.100.3")
         attempt(client, "nosuchuser", "password", "198.51.100.4")
 
     assert encode.call_count == 0
 
 
 def test_throttle_keeps_no_username_or_address_in_the_table(client, world):
-    fail(client, 3, username="alice", address="198.51.100.1")
+    fail(client, 3, username="inspector_xincheng", address="198.51.100.1")
 
     for key in LoginFailureCount.objects.values_list("key", flat=True):
-        assert "alice" not in key
+        assert "inspector_xincheng" not in key
         assert "198.51" not in key
         assert len(key) == 64
 
@@ -325,7 +344,7 @@ client = Client()
 for number in range(10):
     response = client.post(
         "/accounts/login/",
-        {"username": "alice", "password": "wrong"},
+        {"username": "inspector_xincheng", "password": "wrong"},
         REMOTE_ADDR=f"198.51.100.{number}",
     )
     assert response.status_code == 200, response.status_code
@@ -359,13 +378,13 @@ def test_throttle_counts_are_shared_by_two_processes(world):
     assert worker.returncode == 0, worker.stderr[-3000:]
 
     # This process is the other worker: it sees the ten failures the first one counted.
-    response = attempt(Client(), "alice", "password", "198.51.100.200")
+    response = attempt(Client(), "inspector_xincheng", "password", "198.51.100.200")
     assert REFUSED in response.content.decode()
 
 
 @pytest.mark.django_db(transaction=True)
 def test_throttle_concurrent_failures_on_separate_connections_are_all_counted(world):
-    target = throttle.login_attempt(None, "alice")
+    target = throttle.login_attempt(None, "inspector_xincheng")
     start = threading.Barrier(8)
 
     def worker() -> None:
@@ -405,9 +424,9 @@ def test_throttle_failures_now_and_then_purge_ended_windows(client, world):
         time_machine.travel(start + datetime.timedelta(hours=1), tick=False),
         mock.patch.object(throttle.secrets, "randbelow", return_value=0),
     ):
-        fail(client, 1, username="alice", address="198.51.100.2")
+        fail(client, 1, username="inspector_xincheng", address="198.51.100.2")
 
-    assert LoginFailureCount.objects.count() == 2  # only alice's two pools are left
+    assert LoginFailureCount.objects.count() == 2  # only inspector_xincheng's two pools are left
 
 
 # --- the client address -----------------------------------------------------------------------
@@ -431,7 +450,7 @@ def test_throttle_ignores_a_forwarded_header_unless_a_trusted_proxy_is_configure
         )
     response = client.post(
         LOGIN_URL,
-        {"username": "bob", "password": "password"},
+        {"username": "supervisor_xincheng", "password": "password"},
         REMOTE_ADDR="10.0.0.254",
         HTTP_X_FORWARDED_FOR="198.51.100.77",
         **EN,
@@ -454,7 +473,7 @@ def test_throttle_honours_the_trusted_proxy_header_when_configured(settings, cli
     def login_from(forwarded_for: str):
         return Client().post(
             LOGIN_URL,
-            {"username": "bob", "password": "password"},
+            {"username": "supervisor_xincheng", "password": "password"},
             REMOTE_ADDR="10.0.0.254",
             HTTP_X_FORWARDED_FOR=forwarded_for,
             **EN,
@@ -492,8 +511,8 @@ def test_throttle_counts_one_ipv6_subscriber_network_as_one_address(client, worl
     for number in range(30):
         fail(client, 1, username=f"user{number}", address=f"2001:db8:1:2::{number + 1:x}")
 
-    refused = attempt(Client(), "bob", "password", "2001:db8:1:2::ffff")
-    allowed = attempt(Client(), "bob", "password", "2001:db8:1:3::1")
+    refused = attempt(Client(), "supervisor_xincheng", "password", "2001:db8:1:2::ffff")
+    allowed = attempt(Client(), "supervisor_xincheng", "password", "2001:db8:1:3::1")
 
     assert REFUSED in refused.content.decode()
     assert allowed.status_code == 302
@@ -506,7 +525,7 @@ def test_throttle_login_succeeds_with_redis_down(client, world):
     with redis_at(CLOSED_PORT_URL):
         client.raise_request_exception = False
         fail(client, 3)
-        response = attempt(client, "alice", "password")
+        response = attempt(client, "inspector_xincheng", "password")
         home = client.get(reverse("home"))
 
     assert response.status_code == 302
@@ -518,7 +537,7 @@ def test_throttle_lockout_holds_with_redis_down(client, world):
     with redis_at(CLOSED_PORT_URL):
         client.raise_request_exception = False
         fail(client, 10)
-        response = attempt(Client(raise_request_exception=False), "alice", "password")
+        response = attempt(Client(raise_request_exception=False), "inspector_xincheng", "password")
 
     assert response.status_code == 200
     assert REFUSED in response.content.decode()

@@ -35,7 +35,7 @@ def in_b(world, status: str, **extra) -> Issue:
         status,
         district=world.district_b,
         community=world.community_b,
-        reporter=world.carol,
+        reporter=world.inspector_binhe,
         **extra,
     )
 
@@ -44,7 +44,7 @@ def in_b(world, status: str, **extra) -> Issue:
 
 
 def test_report_with_a_community_of_another_district_files_nothing(client, world):
-    client.force_login(world.alice)
+    client.force_login(world.inspector_xincheng)
     response = client.post(
         reverse("issues:issue_report"),
         {
@@ -63,7 +63,7 @@ def test_report_with_a_community_of_another_district_files_nothing(client, world
 def test_report_at_an_inactive_point_files_nothing(client, world):
     world.point_a.is_active = False
     world.point_a.save()
-    client.force_login(world.alice)
+    client.force_login(world.inspector_xincheng)
     response = client.post(
         reverse("issues:issue_report"),
         {
@@ -81,7 +81,7 @@ def test_duplicate_of_a_case_in_another_district_is_not_found(client, world):
     issue = issue_in(world, Status.REPORTED)
     other = in_b(world, Status.REPORTED)
     before = snapshot(issue)
-    client.force_login(world.bob)
+    client.force_login(world.supervisor_xincheng)
 
     response = client.post(
         act_url(issue, "mark_duplicate"), {"mark_duplicate-duplicate_of": other.case_number}, **EN
@@ -96,7 +96,7 @@ def test_dispatch_to_an_inactive_organisation_is_refused(client, world):
     issue = issue_in(world, Status.REPORTED)
     retired = OrganisationFactory(is_active=False)
     before = snapshot(issue)
-    client.force_login(world.bob)
+    client.force_login(world.supervisor_xincheng)
 
     response = client.post(act_url(issue, "dispatch"), {"dispatch-organisation": retired.pk})
 
@@ -109,7 +109,7 @@ def test_bulk_dispatch_to_an_inactive_organisation_dispatches_nothing(client, wo
     issue = issue_in(world, Status.REPORTED)
     retired = OrganisationFactory(is_active=False)
     before = snapshot(issue)
-    client.force_login(world.bob)
+    client.force_login(world.supervisor_xincheng)
 
     client.post(
         reverse("issues:bulk_dispatch"),
@@ -127,7 +127,10 @@ def test_dispatch_to_a_disabled_handler_is_refused(world):
 
     with pytest.raises(ValidationError) as caught:
         services.issue_dispatch(
-            issue=issue, actor=world.bob, organisation=world.org_x, assigned_person=gone
+            issue=issue,
+            actor=world.supervisor_xincheng,
+            organisation=world.org_x,
+            assigned_person=gone,
         )
 
     assert "assigned_person" in caught.value.message_dict
@@ -148,7 +151,7 @@ def test_change_category_to_a_retired_category_is_refused(client, world):
         is_active=False,
     )
     before = snapshot(issue)
-    client.force_login(world.bob)
+    client.force_login(world.supervisor_xincheng)
 
     client.post(act_url(issue, "change_category"), {"change_category-category": retired.pk})
 
@@ -158,7 +161,9 @@ def test_change_category_to_a_retired_category_is_refused(client, world):
 # --- ids outside scope ------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("persona", ["bob", "alice", "hank"])
+@pytest.mark.parametrize(
+    "persona", ["supervisor_xincheng", "inspector_xincheng", "handler_xincheng"]
+)
 def test_every_issue_view_answers_404_for_an_issue_outside_scope(client, world, persona):
     """Every view that names an issue or its photo: the page, each action, the photo and thumb.
 
@@ -174,7 +179,7 @@ def test_every_issue_view_answers_404_for_an_issue_outside_scope(client, world, 
         height=24,
         size_bytes=100,
         sha256="0" * 64,
-        uploaded_by=world.carol,
+        uploaded_by=world.inspector_binhe,
     )
     client.force_login(getattr(world, persona))
     assert client.get(other.get_absolute_url()).status_code == 404
@@ -189,8 +194,10 @@ def test_every_issue_view_answers_404_for_an_issue_outside_scope(client, world, 
 
 def test_notifications_of_another_user_cannot_be_marked_read(client, world):
     issue = issue_in(world, Status.REPORTED)
-    notice = Notification.objects.create(user=world.bob, issue=issue, kind="x", title="t")
-    client.force_login(world.alice)
+    notice = Notification.objects.create(
+        user=world.supervisor_xincheng, issue=issue, kind="x", title="t"
+    )
+    client.force_login(world.inspector_xincheng)
 
     response = client.post(reverse("issues:notification_read", args=[notice.pk]))
 
@@ -206,7 +213,7 @@ def test_nearby_points_never_offer_a_point_outside_scope(client, world):
         world.point_a.longitude,
     )
     world.point_b.save()
-    client.force_login(world.alice)
+    client.force_login(world.inspector_xincheng)
 
     response = client.get(
         reverse("issues:nearby_points"),
@@ -221,7 +228,7 @@ def test_nearby_points_never_offer_a_point_outside_scope(client, world):
 def test_csv_export_of_a_handler_holds_only_their_organisations_cases(client, world):
     mine = issue_in(world, Status.ASSIGNED)
     theirs = in_b(world, Status.ASSIGNED, assigned_organisation=world.org_y)
-    client.force_login(world.hank)
+    client.force_login(world.handler_xincheng)
 
     response = client.get(reverse("issues:issue_export"))
 
@@ -232,7 +239,7 @@ def test_csv_export_of_a_handler_holds_only_their_organisations_cases(client, wo
 
 def test_admin_tools_refuse_everyone_but_admins(client, world):
     responsibility = Responsibility.objects.filter(organisation=world.org_x).get()
-    for persona in ("bob", "leo", "hank"):
+    for persona in ("supervisor_xincheng", "leader_zone", "handler_xincheng"):
         client.force_login(getattr(world, persona))
         assert client.get(reverse("districts:index")).status_code == 403
         assert client.get(reverse("districts:export"), {"format": "xlsx"}).status_code == 403
@@ -249,7 +256,7 @@ def test_admin_tools_refuse_everyone_but_admins(client, world):
 @pytest.mark.parametrize("target", EVIL)
 def test_action_next_outside_the_site_falls_back_to_the_issue(client, world, target):
     issue = issue_in(world, Status.REPORTED)
-    client.force_login(world.bob)
+    client.force_login(world.supervisor_xincheng)
 
     response = client.post(act_url(issue, "reject"), {"reject-reason": "不属实", "next": target})
 
@@ -260,7 +267,7 @@ def test_action_next_outside_the_site_falls_back_to_the_issue(client, world, tar
 @pytest.mark.parametrize("target", EVIL)
 def test_matrix_next_outside_the_site_falls_back_to_the_tools(client, world, target):
     responsibility = Responsibility.objects.filter(organisation=world.org_x).get()
-    client.force_login(world.adam)
+    client.force_login(world.admin_zone)
 
     response = client.post(
         reverse("districts:responsibility_withdraw", args=[responsibility.pk]), {"next": target}
@@ -271,7 +278,7 @@ def test_matrix_next_outside_the_site_falls_back_to_the_tools(client, world, tar
 
 @pytest.mark.parametrize("target", EVIL)
 def test_language_switch_never_redirects_off_the_site(client, world, target):
-    client.force_login(world.alice)
+    client.force_login(world.inspector_xincheng)
 
     response = client.post(reverse("set_language"), {"language": "en", "next": target})
 
@@ -283,7 +290,7 @@ def test_language_switch_never_redirects_off_the_site(client, world, target):
 @pytest.mark.parametrize("target", EVIL)
 def test_login_never_redirects_off_the_site(client, world, target):
     response = client.post(
-        reverse("login"), {"username": "alice", "password": "password", "next": target}
+        reverse("login"), {"username": "inspector_xincheng", "password": "password", "next": target}
     )
 
     assert response.status_code == 302
@@ -292,8 +299,10 @@ def test_login_never_redirects_off_the_site(client, world, target):
 
 def test_state_changes_refuse_get(client, world):
     issue = issue_in(world, Status.SUBMITTED)
-    notice = Notification.objects.create(user=world.bob, issue=issue, kind="x", title="t")
-    client.force_login(world.bob)
+    notice = Notification.objects.create(
+        user=world.supervisor_xincheng, issue=issue, kind="x", title="t"
+    )
+    client.force_login(world.supervisor_xincheng)
     for url in (
         act_url(issue, "verify_pass"),
         reverse("issues:bulk_dispatch"),

@@ -54,7 +54,7 @@ def test_report_larger_than_the_body_limit_is_refused_with_413_and_files_nothing
     client, world, settings
 ):
     settings.REQUEST_BODY_MAX_BYTES = 100_000
-    client.force_login(world.alice)
+    client.force_login(world.inspector_xincheng)
 
     response = client.post(REPORT_URL, report_data(world, photos=[jpeg(noise_bytes=150_000)]), **EN)
 
@@ -66,7 +66,7 @@ def test_report_larger_than_the_body_limit_is_refused_with_413_and_files_nothing
 
 def test_script_send_over_the_body_limit_gets_a_json_error(client, world, settings):
     settings.REQUEST_BODY_MAX_BYTES = 100_000
-    client.force_login(world.alice)
+    client.force_login(world.inspector_xincheng)
 
     response = client.post(
         REPORT_URL,
@@ -85,7 +85,7 @@ def test_script_send_over_the_body_limit_gets_a_json_error(client, world, settin
 def test_action_with_photos_over_the_body_limit_changes_nothing(client, world, settings):
     settings.REQUEST_BODY_MAX_BYTES = 100_000
     issue = issue_in(world, Status.IN_PROGRESS)
-    client.force_login(world.hank)
+    client.force_login(world.handler_xincheng)
 
     response = client.post(
         reverse("issues:issue_act", kwargs={"pk": issue.pk, "action": "submit_fix"}),
@@ -100,7 +100,7 @@ def test_action_with_photos_over_the_body_limit_changes_nothing(client, world, s
 
 def test_report_under_the_body_limit_is_filed(client, world, settings):
     settings.REQUEST_BODY_MAX_BYTES = 100_000
-    client.force_login(world.alice)
+    client.force_login(world.inspector_xincheng)
 
     response = client.post(REPORT_URL, report_data(world))
 
@@ -112,7 +112,7 @@ def test_report_under_the_body_limit_is_filed(client, world, settings):
 
 
 def test_more_files_than_django_accepts_is_a_bad_request_and_files_nothing(client, world, settings):
-    client.force_login(world.alice)
+    client.force_login(world.inspector_xincheng)
     photos = [jpeg(f"p{n}.jpg") for n in range(settings.DATA_UPLOAD_MAX_NUMBER_FILES + 1)]
 
     response = client.post(REPORT_URL, report_data(world, photos=photos))
@@ -122,7 +122,7 @@ def test_more_files_than_django_accepts_is_a_bad_request_and_files_nothing(clien
 
 
 def test_more_photos_than_a_form_takes_is_refused_on_the_form(client, world, settings):
-    client.force_login(world.alice)
+    client.force_login(world.inspector_xincheng)
     photos = [jpeg(f"p{n}.jpg") for n in range(settings.PHOTO_MAX_PER_UPLOAD + 1)]
 
     response = client.post(REPORT_URL, report_data(world, photos=photos), **EN)
@@ -158,7 +158,7 @@ def test_client_capture_times_out_of_range_or_malformed_are_dropped(text):
 
 
 def test_a_report_with_a_nan_position_is_filed_without_it(client, world):
-    client.force_login(world.alice)
+    client.force_login(world.inspector_xincheng)
     data = report_data(world)
     data["photo_gps[]"] = ["NaN,NaN"]
     data["photo_taken_at[]"] = ["2026-03-02T08:15:00+08:00"]
@@ -172,7 +172,7 @@ def test_a_report_with_a_nan_position_is_filed_without_it(client, world):
 
 
 def test_metadata_lists_that_do_not_match_the_photos_are_ignored(client, world):
-    client.force_login(world.alice)
+    client.force_login(world.inspector_xincheng)
     data = report_data(world, photos=[jpeg("one.jpg"), jpeg("two.jpg")])
     # Three values for two photos: which belongs to which cannot be known.
     data["photo_taken_at[]"] = [
@@ -191,7 +191,7 @@ def test_metadata_lists_that_do_not_match_the_photos_are_ignored(client, world):
 
 
 def test_metadata_lists_that_match_the_photos_are_used_in_order(client, world):
-    client.force_login(world.alice)
+    client.force_login(world.inspector_xincheng)
     data = report_data(world, photos=[jpeg("one.jpg"), jpeg("two.jpg")])
     data["photo_taken_at[]"] = ["", "2026-03-02T08:16:00+08:00"]
     data["photo_gps[]"] = ["43.651234,122.251234", ""]

@@ -69,7 +69,7 @@ def build_cases(world: World) -> dict[str, object]:
     cases["C1"] = IssueFactory(
         community=a,
         category=appearance,
-        reporter=world.alice,
+        reporter=world.inspector_xincheng,
         point=world.point_a,
         status=Status.CLOSED,
         assigned_organisation=x,
@@ -86,7 +86,7 @@ def build_cases(world: World) -> dict[str, object]:
     cases["C2"] = IssueFactory(
         community=a,
         category=appearance,
-        reporter=world.alice,
+        reporter=world.inspector_xincheng,
         status=Status.CLOSED,
         assigned_organisation=x,
         reported_at=at(9, 30, 9),
@@ -104,7 +104,7 @@ def build_cases(world: World) -> dict[str, object]:
     cases["C3"] = IssueFactory(
         community=b,
         category=street,
-        reporter=world.carol,
+        reporter=world.inspector_binhe,
         point=world.point_b,
         status=Status.IN_PROGRESS,
         assigned_organisation=y,
@@ -126,7 +126,7 @@ def build_cases(world: World) -> dict[str, object]:
     cases["C4"] = IssueFactory(
         community=b,
         category=street,
-        reporter=world.carol,
+        reporter=world.inspector_binhe,
         status=Status.REJECTED,
         reported_at=at(10, 1, 10),
         rejected_at=at(10, 1, 11),
@@ -134,7 +134,7 @@ def build_cases(world: World) -> dict[str, object]:
     cases["C5"] = IssueFactory(
         community=a,
         category=appearance,
-        reporter=world.alice,
+        reporter=world.inspector_xincheng,
         status=Status.CLOSED,
         fixed_on_spot=True,
         reported_at=at(10, 2, 12),
@@ -143,7 +143,7 @@ def build_cases(world: World) -> dict[str, object]:
     cases["C6"] = IssueFactory(
         community=a,
         category=street,
-        reporter=world.bob,
+        reporter=world.supervisor_xincheng,
         status=Status.SUBMITTED,
         assigned_organisation=x,
         reported_at=at(10, 10, 8),
@@ -157,7 +157,7 @@ def build_cases(world: World) -> dict[str, object]:
     cases["C7"] = IssueFactory(
         community=b,
         category=street,
-        reporter=world.carol,
+        reporter=world.inspector_binhe,
         status=Status.PARKED,
         assigned_organisation=y,
         reported_at=at(10, 9, 9),
@@ -169,7 +169,7 @@ def build_cases(world: World) -> dict[str, object]:
     cases["C8"] = IssueFactory(
         community=a,
         category=appearance,
-        reporter=world.alice,
+        reporter=world.inspector_xincheng,
         status=Status.CLOSED,
         assigned_organisation=x,
         reported_at=at(9, 15, 10),

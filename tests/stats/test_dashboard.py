@@ -31,7 +31,7 @@ def test_dashboard_asks_anonymous_visitors_to_log_in(client):
     assert reverse("login") in response["Location"]
 
 
-@pytest.mark.parametrize("persona", ["alice", "hank"])
+@pytest.mark.parametrize("persona", ["inspector_xincheng", "handler_xincheng"])
 def test_dashboard_is_forbidden_to_inspectors_and_handlers(client, world, persona):
     client.force_login(getattr(world, persona))
     assert client.get(URL).status_code == 403
@@ -39,13 +39,13 @@ def test_dashboard_is_forbidden_to_inspectors_and_handlers(client, world, person
 
 def test_dashboard_my_organisation_is_for_handlers_only(client, world):
     url = reverse("stats:my_organisation")
-    client.force_login(world.leo)
+    client.force_login(world.leader_zone)
     assert client.get(url).status_code == 403
-    client.force_login(world.hank)
+    client.force_login(world.handler_xincheng)
     assert client.get(url).status_code == 200
 
 
-@pytest.mark.parametrize("persona", ["leo", "bob", "adam"])
+@pytest.mark.parametrize("persona", ["leader_zone", "supervisor_xincheng", "admin_zone"])
 def test_dashboard_opens_for_leaders_supervisors_and_admins(client, world, persona):
     client.force_login(getattr(world, persona))
     response = client.get(URL)
@@ -54,21 +54,25 @@ def test_dashboard_opens_for_leaders_supervisors_and_admins(client, world, perso
 
 
 def test_dashboard_every_tile_links_to_a_list_of_exactly_its_count(client, world, cases):
-    client.force_login(world.leo)
+    client.force_login(world.leader_zone)
     response = client.get(URL, CUSTOM)
     tiles = response.context["tiles"]
     assert [tile["value"] for tile in tiles["counts"]] == [7, 5, 4, 3, 3, 1]
     for tile in tiles["counts"]:
-        assert list_count(world.leo, tile["url"]) == tile["value"], tile["name"]
+        assert list_count(world.leader_zone, tile["url"]) == tile["value"], tile["name"]
     for tile in tiles["rates"] + response.context["more_rates"]:
-        assert list_count(world.leo, tile["numerator_url"]) == tile["numerator"], tile["name"]
-        assert list_count(world.leo, tile["denominator_url"]) == tile["denominator"], tile["name"]
+        assert list_count(world.leader_zone, tile["numerator_url"]) == tile["numerator"], tile[
+            "name"
+        ]
+        assert list_count(world.leader_zone, tile["denominator_url"]) == tile["denominator"], tile[
+            "name"
+        ]
     on_time = next(tile for tile in tiles["rates"] if tile["name"] == "on_time_rate")
     assert on_time["value"] == "25.0%"
 
 
 def test_dashboard_breakdown_tables_link_every_cell_to_its_list(client, world, cases):
-    client.force_login(world.leo)
+    client.force_login(world.leader_zone)
     response = client.get(URL, CUSTOM)
     tables = response.context["breakdowns"]
     assert [table["grouping"] for table in tables] == ["district", "organisation"]
@@ -77,13 +81,13 @@ def test_dashboard_breakdown_tables_link_every_cell_to_its_list(client, world, c
         for row in table["rows"]:
             for cell in row["cells"]:
                 assert cell["url"], (table["grouping"], row["label"])
-                assert list_count(world.leo, cell["url"]) == cell["value"]
+                assert list_count(world.leader_zone, cell["url"]) == cell["value"]
                 checked += 1
     assert checked == 2 * 2 * 6
 
 
 def test_dashboard_filters_by_district_and_big_class(client, world, cases):
-    client.force_login(world.leo)
+    client.force_login(world.leader_zone)
     response = client.get(
         URL, {**CUSTOM, "district": world.district_a.pk, "big_class": "city_appearance"}
     )
@@ -91,11 +95,11 @@ def test_dashboard_filters_by_district_and_big_class(client, world, cases):
     assert tiles["reported"]["value"] == 3  # C1, C2, C5
     assert "district=" in tiles["reported"]["url"]
     assert "big_class=city_appearance" in tiles["reported"]["url"]
-    assert list_count(world.leo, tiles["reported"]["url"]) == 3
+    assert list_count(world.leader_zone, tiles["reported"]["url"]) == 3
 
 
 def test_dashboard_period_presets_and_previous_period_change(client, world):
-    client.force_login(world.leo)
+    client.force_login(world.leader_zone)
     today = timezone.localdate()
     make_issue(world)  # reported now: this week
     response = client.get(URL, {"period": "this_week"})
@@ -115,7 +119,7 @@ def test_dashboard_period_presets_and_previous_period_change(client, world):
 
 
 def test_dashboard_bad_filters_never_fail(client, world):
-    client.force_login(world.leo)
+    client.force_login(world.leader_zone)
     for params in (
         {"period": "custom", "start": "2025-10-01", "end": "2025-09-01"},
         {"period": "custom"},
@@ -128,7 +132,7 @@ def test_dashboard_bad_filters_never_fail(client, world):
 
 
 def test_dashboard_has_no_inline_script_and_ships_its_data_as_json(client, world, cases):
-    client.force_login(world.leo)
+    client.force_login(world.leader_zone)
     html = client.get(URL, CUSTOM).content.decode()
     scripts = re.findall(r"<script([^>]*)>", html)
     for attributes in scripts:
@@ -159,23 +163,23 @@ def test_dashboard_scope_leader_of_one_district_sees_only_it(client, world, case
 
 
 def test_dashboard_scope_supervisor_of_the_other_district(client, world, cases):
-    client.force_login(world.dave)
+    client.force_login(world.supervisor_binhe)
     response = client.get(URL, CUSTOM)
     tiles = {tile["name"]: tile for tile in response.context["tiles"]["counts"]}
     assert tiles["reported"]["value"] == 3
     for tile in response.context["tiles"]["counts"]:
-        assert list_count(world.dave, tile["url"]) == tile["value"]
+        assert list_count(world.supervisor_binhe, tile["url"]) == tile["value"]
 
 
 def test_dashboard_scope_handler_sees_their_organisation_only(client, world, cases):
-    client.force_login(world.hank)
+    client.force_login(world.handler_xincheng)
     response = client.get(reverse("stats:my_organisation"), CUSTOM)
     tiles = {tile["name"]: tile for tile in response.context["tiles"]["counts"]}
     assert tiles["dispatched"]["value"] == 3
     assert tiles["due"]["value"] == 3
     assert tiles["overdue_now"]["value"] == 0  # C3 is Y's
     for tile in response.context["tiles"]["counts"]:
-        assert list_count(world.hank, tile["url"]) == tile["value"]
+        assert list_count(world.handler_xincheng, tile["url"]) == tile["value"]
 
 
 def _seed(world, count: int) -> None:
@@ -186,7 +190,7 @@ def _seed(world, count: int) -> None:
         count,
         community=world.community_a,
         category=world.category,
-        reporter=world.alice,
+        reporter=world.inspector_xincheng,
         reported_at=now - datetime.timedelta(days=2),
     )
 
@@ -196,7 +200,7 @@ def test_dashboard_query_count_is_the_same_for_10_and_100_cases(
     client, world, count, django_assert_num_queries
 ):
     _seed(world, count)
-    client.force_login(world.leo)
+    client.force_login(world.leader_zone)
     client.get(URL)  # warm the session and the settings row
     with django_assert_num_queries(27):
         assert client.get(URL, {"period": "campaign"}).status_code == 200
@@ -207,7 +211,7 @@ def test_dashboard_my_organisation_query_count_is_pinned(
     client, world, count, django_assert_num_queries
 ):
     _seed(world, count)
-    client.force_login(world.hank)
+    client.force_login(world.handler_xincheng)
     client.get(reverse("stats:my_organisation"))
     with django_assert_num_queries(22):
         assert client.get(reverse("stats:my_organisation")).status_code == 200

@@ -44,7 +44,11 @@ def _make(world, spec: dict) -> None:
     community = world.community_a if spec["where"] == "a" else world.community_b
     org = world.org_x if spec["where"] == "a" else world.org_y
     status = spec["status"]
-    fields = {"community": community, "category": world.category, "reporter": world.alice}
+    fields = {
+        "community": community,
+        "category": world.category,
+        "reporter": world.inspector_xincheng,
+    }
     fields["reported_at"] = start
     if status == Status.CLOSED and spec["on_spot"]:
         fields.update(fixed_on_spot=True, closed_at=start + datetime.timedelta(minutes=10))
@@ -90,7 +94,7 @@ class TestKpiProperties(TestCase):
         world = build_world()
         for spec in specs:
             _make(world, spec)
-        everything = Issue.objects.visible_to(world.leo)
+        everything = Issue.objects.visible_to(world.leader_zone)
         report = kpis.compute(everything, period=PERIOD, grouping=grouping, now=NOW)
         for row in [report.total, *report.rows]:
             for value in row.rates.values():
@@ -100,7 +104,10 @@ class TestKpiProperties(TestCase):
             if values:
                 assert sum(values) == total, name
         narrow = kpis.compute(
-            Issue.objects.visible_to(world.bob), period=PERIOD, now=NOW, include_times=False
+            Issue.objects.visible_to(world.supervisor_xincheng),
+            period=PERIOD,
+            now=NOW,
+            include_times=False,
         )
         for name, count in narrow.total.counts.items():
             assert count <= report.total.counts[name], name

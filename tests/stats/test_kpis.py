@@ -72,7 +72,7 @@ def cases(world):
 
 
 def test_kpi_counts_rates_and_times_of_the_whole_zone(world, cases):
-    report = kpis.compute(Issue.objects.visible_to(world.leo), period=PERIOD, now=NOW)
+    report = kpis.compute(Issue.objects.visible_to(world.leader_zone), period=PERIOD, now=NOW)
     assert report.total.counts == EXPECTED_TOTAL
     assert report.total.rates == pytest.approx(EXPECTED_RATES)
     times = _times_of(report.total)
@@ -81,7 +81,7 @@ def test_kpi_counts_rates_and_times_of_the_whole_zone(world, cases):
 
 
 def test_kpi_times_in_python_equal_the_sql(world, cases):
-    scope = Issue.objects.visible_to(world.leo)
+    scope = Issue.objects.visible_to(world.leader_zone)
     for grouping in (None, *kpis.GROUPINGS, *kpis.TIME_GROUPINGS):
         sql = kpis.sql_durations(scope, period=PERIOD, grouping=grouping)
         python = kpis.python_durations(scope, period=PERIOD, grouping=grouping)
@@ -93,7 +93,7 @@ def test_kpi_times_in_python_equal_the_sql(world, cases):
 
 def test_kpi_by_district(world, cases):
     report = kpis.compute(
-        Issue.objects.visible_to(world.leo), period=PERIOD, grouping="district", now=NOW
+        Issue.objects.visible_to(world.leader_zone), period=PERIOD, grouping="district", now=NOW
     )
     rows = {row.key: row for row in report.rows}
     assert set(rows) == {world.district_a.pk, world.district_b.pk}
@@ -124,7 +124,7 @@ def test_kpi_by_district(world, cases):
 
 
 def test_kpi_by_organisation_big_class_and_category(world, cases):
-    scope = Issue.objects.visible_to(world.leo)
+    scope = Issue.objects.visible_to(world.leader_zone)
     by_org = {
         row.key: row.counts
         for row in kpis.compute(scope, period=PERIOD, grouping="organisation", now=NOW).rows
@@ -159,7 +159,7 @@ def test_kpi_by_organisation_big_class_and_category(world, cases):
 
 
 def test_kpi_by_place_and_reporter(world, cases):
-    scope = Issue.objects.visible_to(world.leo)
+    scope = Issue.objects.visible_to(world.leader_zone)
     community = {
         row.key: row.counts["reported"]
         for row in kpis.compute(scope, period=PERIOD, grouping="community", now=NOW).rows
@@ -179,11 +179,15 @@ def test_kpi_by_place_and_reporter(world, cases):
         row.label: (row.counts["reported"], row.counts["accepted"])
         for row in kpis.compute(scope, period=PERIOD, grouping="reporter", now=NOW).rows
     }
-    assert reporter == {"alice": (3, 3), "carol": (3, 2), "bob": (1, 1)}
+    assert reporter == {
+        "inspector_xincheng": (3, 3),
+        "inspector_binhe": (3, 2),
+        "supervisor_xincheng": (1, 1),
+    }
 
 
 def test_kpi_by_week_day_and_month(world, cases):
-    scope = Issue.objects.visible_to(world.leo)
+    scope = Issue.objects.visible_to(world.leader_zone)
     weeks = kpis.compute(scope, period=PERIOD, grouping="week", now=NOW)
     by_week = {row.label: row for row in weeks.rows}
     assert list(by_week) == ["2025-W39", "2025-W40", "2025-W41"]
@@ -222,8 +226,8 @@ def test_kpi_scope_leader_of_one_district_supervisor_of_another_and_handler(worl
 
     lena = make_staff("lena", "leader", districts=[world.district_a])
     as_lena = kpis.compute(Issue.objects.visible_to(lena), period=PERIOD, now=NOW)
-    as_dave = kpis.compute(Issue.objects.visible_to(world.dave), period=PERIOD, now=NOW)
-    as_hank = kpis.compute(Issue.objects.visible_to(world.hank), period=PERIOD, now=NOW)
+    as_dave = kpis.compute(Issue.objects.visible_to(world.supervisor_binhe), period=PERIOD, now=NOW)
+    as_hank = kpis.compute(Issue.objects.visible_to(world.handler_xincheng), period=PERIOD, now=NOW)
     assert as_lena.total.counts["reported"] == 4
     assert as_lena.total.counts["returned"] == 0  # C3's reassignment is in district B
     assert as_dave.total.counts["reported"] == 3
@@ -238,14 +242,14 @@ def test_kpi_scope_leader_of_one_district_supervisor_of_another_and_handler(worl
 
 def test_kpi_empty_period_has_undefined_rates(world, cases):
     empty = kpis.Period(datetime.date(2024, 1, 1), datetime.date(2024, 1, 7))
-    report = kpis.compute(Issue.objects.visible_to(world.leo), period=empty, now=NOW)
+    report = kpis.compute(Issue.objects.visible_to(world.leader_zone), period=empty, now=NOW)
     assert report.total.counts["reported"] == 0
     assert all(value is None for value in report.total.rates.values())
     assert report.total.times["report_to_dispatch"]["mean"] is None
 
 
 def test_kpi_runs_a_fixed_number_of_queries(world, cases, django_assert_num_queries):
-    scope = Issue.objects.visible_to(world.leo)
+    scope = Issue.objects.visible_to(world.leader_zone)
     # 5 cohorts + 2 time cohorts + 1 label query.
     with django_assert_num_queries(8):
         kpis.compute(scope, period=PERIOD, grouping="district", now=NOW)

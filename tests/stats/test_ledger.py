@@ -29,15 +29,17 @@ HEADERS = [
 
 def _closed_case(world, description="垃圾未清运"):
     issue = issue_services.issue_create(
-        reporter=world.alice, category=world.category, description=description,
+        reporter=world.inspector_xincheng, category=world.category, description=description,
         point=world.point_a, latitude="43.650100", longitude="122.250200", photos=photos(1),
     )  # fmt: skip
-    issue = issue_services.issue_dispatch(issue=issue, actor=world.bob, organisation=world.org_x)
-    issue = issue_services.issue_acknowledge(issue=issue, actor=world.hank)
-    issue = issue_services.issue_submit_fix(
-        issue=issue, actor=world.hank, photos=photos(1), note="已清运并消毒"
+    issue = issue_services.issue_dispatch(
+        issue=issue, actor=world.supervisor_xincheng, organisation=world.org_x
     )
-    return issue_services.issue_verify_pass(issue=issue, actor=world.bob)
+    issue = issue_services.issue_acknowledge(issue=issue, actor=world.handler_xincheng)
+    issue = issue_services.issue_submit_fix(
+        issue=issue, actor=world.handler_xincheng, photos=photos(1), note="已清运并消毒"
+    )
+    return issue_services.issue_verify_pass(issue=issue, actor=world.supervisor_xincheng)
 
 
 def _workbook(response):
@@ -47,7 +49,7 @@ def _workbook(response):
 
 def test_ledger_has_the_columns_local_times_and_embedded_photos(client, world):
     issue = _closed_case(world)
-    client.force_login(world.bob)
+    client.force_login(world.supervisor_xincheng)
     response = client.get(reverse("stats:ledger"), {"status": "closed"})
     assert response.status_code == 200
     assert response["Content-Type"].startswith("application/vnd.openxmlformats")
@@ -66,7 +68,7 @@ def test_ledger_has_the_columns_local_times_and_embedded_photos(client, world):
         tzinfo=None, microsecond=values[8].microsecond
     )
     assert values[14] == "已清运并消毒"
-    assert values[15] == "bob"
+    assert values[15] == "supervisor_xincheng"
     assert values[22] == "是"
     # Two thumbnails embedded as pictures, one before and one after.
     assert len(sheet._images) == 2
@@ -77,7 +79,7 @@ def test_ledger_has_the_columns_local_times_and_embedded_photos(client, world):
 def test_ledger_neutralises_cells_that_look_like_formulas(client, world):
     for text in ("=1+1", "+SUM(A1)", "-2+3", "@cmd"):
         make_issue(world, description=text)
-    client.force_login(world.bob)
+    client.force_login(world.supervisor_xincheng)
     _content, workbook = _workbook(client.get(reverse("stats:ledger")))
     descriptions = [row[6].value for row in workbook.worksheets[0].iter_rows(min_row=2)]
     assert sorted(descriptions) == sorted(["'=1+1", "'+SUM(A1)", "'-2+3", "'@cmd"])
@@ -88,11 +90,11 @@ def test_ledger_neutralises_cells_that_look_like_formulas(client, world):
 def test_ledger_scope_follows_the_list_and_never_leaks(client, world):
     make_issue(world, where="a", description="A的案件")
     make_issue(world, where="b", description="B的案件")
-    client.force_login(world.dave)
+    client.force_login(world.supervisor_binhe)
     _content, workbook = _workbook(client.get(reverse("stats:ledger")))
     descriptions = [row[6].value for row in workbook.worksheets[0].iter_rows(min_row=2)]
     assert descriptions == ["B的案件"]
-    # Asking for district A by id is an invalid filter for dave, not a way in.
+    # Asking for district A by id is an invalid filter for supervisor_binhe, not a way in.
     response = client.get(reverse("stats:ledger"), {"district": world.district_a.pk})
     assert response.status_code == 400
 
@@ -104,7 +106,7 @@ def test_ledger_large_export_runs_as_a_task_with_progress(
     monkeypatch.setattr(ledger, "LEDGER_CHUNK", 2)
     for index in range(5):
         make_issue(world, description=f"案件{index}")
-    client.force_login(world.bob)
+    client.force_login(world.supervisor_xincheng)
     page = client.get(reverse("stats:ledger"), {"status": ["reported"]})
     assert page.status_code == 200
     assert page.context["total"] == 5
@@ -122,7 +124,7 @@ def test_ledger_large_export_runs_as_a_task_with_progress(
     _content, workbook = _workbook(download)
     assert workbook.worksheets[0].max_row == 6
     # Another user's export is not theirs to see.
-    client.force_login(world.dave)
+    client.force_login(world.supervisor_binhe)
     assert client.get(reverse("stats:ledger_status", args=[export.pk])).status_code == 404
     assert client.get(reverse("stats:ledger_download", args=[export.pk])).status_code == 404
 
@@ -131,7 +133,7 @@ def test_ledger_task_is_queued_only_after_commit(world, django_capture_on_commit
     from stats import services
 
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
-        export = services.ledger_export_request(user=world.bob, query="")
+        export = services.ledger_export_request(user=world.supervisor_xincheng, query="")
     assert len(callbacks) == 1
     assert LedgerExport.objects.get(pk=export.pk).status == LedgerExport.Status.PENDING
     callbacks[0]()
@@ -141,7 +143,7 @@ def test_ledger_task_is_queued_only_after_commit(world, django_capture_on_commit
 
 
 def test_ledger_start_needs_post(client, world):
-    client.force_login(world.bob)
+    client.force_login(world.supervisor_xincheng)
     assert client.get(reverse("stats:ledger_start")).status_code == 405
 
 
@@ -152,19 +154,30 @@ def test_ledger_memory_stays_bounded_with_thumbnails(world):
     before = issue.photos.get(kind="before")
     after = issue.photos.get(kind="after")
     many = IssueFactory.create_batch(
-        1200, community=world.community_a, category=world.category, reporter=world.alice
+        1200,
+        community=world.community_a,
+        category=world.category,
+        reporter=world.inspector_xincheng,
     )
     from issues.models import Photo
 
     Photo.objects.bulk_create(
         [
-            Photo(issue=case, kind=photo.kind, image=photo.image.name,
-                  thumbnail=photo.thumbnail.name, width=photo.width, height=photo.height,
-                  size_bytes=photo.size_bytes, sha256=photo.sha256, uploaded_by=world.alice)
+            Photo(
+                issue=case,
+                kind=photo.kind,
+                image=photo.image.name,
+                thumbnail=photo.thumbnail.name,
+                width=photo.width,
+                height=photo.height,
+                size_bytes=photo.size_bytes,
+                sha256=photo.sha256,
+                uploaded_by=world.inspector_xincheng,
+            )
             for case in many
             for photo in (before, after)
         ]
-    )  # fmt: skip
+    )
     output = io.BytesIO()
     tracemalloc.start()
     count = ledger.write_ledger(Issue.objects.all(), output)

@@ -34,7 +34,7 @@ def cases(world):
 
 
 def test_notice_page_shows_the_week_figures_lists_and_cases(client, world, cases):
-    client.force_login(world.leo)
+    client.force_login(world.leader_zone)
     response = client.get(reverse("stats:notice"), WEEK)
     assert response.status_code == 200
     html = response.content.decode()
@@ -62,7 +62,7 @@ def test_notice_print_stylesheet_sets_a4(client, world):
 def test_notice_xlsx_has_every_sheet_and_neutralises_formulas(client, world, cases):
     cases["C3"].description = '=HYPERLINK("http://evil")'
     cases["C3"].save(update_fields=["description"])
-    client.force_login(world.leo)
+    client.force_login(world.leader_zone)
     response = client.get(reverse("stats:notice_xlsx"), WEEK)
     assert response.status_code == 200
     assert "notice-2025-W40.xlsx" in response["Content-Disposition"]
@@ -96,7 +96,7 @@ def test_notice_scope_leader_of_one_district(client, world, cases):
     assert world.org_y.name not in text
 
 
-@pytest.mark.parametrize("persona", ["alice", "hank"])
+@pytest.mark.parametrize("persona", ["inspector_xincheng", "handler_xincheng"])
 def test_notice_is_forbidden_to_inspectors_and_handlers(client, world, persona):
     client.force_login(getattr(world, persona))
     assert client.get(reverse("stats:notice")).status_code == 403

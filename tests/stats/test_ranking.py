@@ -31,7 +31,7 @@ def _due(world, organisation, *, on_time: int = 0, late: int = 0, open_late: int
     common = {
         "community": community,
         "category": world.category,
-        "reporter": world.alice,
+        "reporter": world.inspector_xincheng,
         "assigned_organisation": organisation,
         "reported_at": at(9, 29, 9),
         "dispatched_at": at(9, 29, 9),
@@ -176,7 +176,7 @@ def test_ranking_page_shows_the_published_week_and_a_unit_history(client, world)
     _due(world, world.org_y, on_time=1, late=4, where="b")
     _settings(minimum_due=1, list_size=1)
     services.ranking_freeze(week_start=WEEK, now=AFTER_WEEK)
-    client.force_login(world.leo)
+    client.force_login(world.leader_zone)
     response = client.get(reverse("stats:ranking"))
     assert response.status_code == 200
     assert response.context["week_label"] == "2025-W40"
@@ -222,7 +222,7 @@ def test_ranking_scope_leader_of_one_district_sees_only_its_cases(client, world)
     assert client.get(own).status_code == 200
 
 
-@pytest.mark.parametrize("persona", ["alice", "hank"])
+@pytest.mark.parametrize("persona", ["inspector_xincheng", "handler_xincheng"])
 def test_ranking_is_forbidden_to_inspectors_and_handlers(client, world, persona):
     client.force_login(getattr(world, persona))
     assert client.get(reverse("stats:ranking")).status_code == 403

@@ -46,7 +46,7 @@ def local_input(moment: datetime.datetime) -> str:
 
 def test_get_on_an_action_is_not_allowed(client, world):
     issue = issue_in(world, Status.REPORTED)
-    client.force_login(world.bob)
+    client.force_login(world.supervisor_xincheng)
     before = snapshot(issue)
     assert client.get(act_url(issue, "dispatch")).status_code == 405
     assert snapshot(issue) == before
@@ -61,7 +61,7 @@ def test_anonymous_action_redirects_to_login_and_changes_nothing(client, world):
     assert snapshot(issue) == before
 
 
-@pytest.mark.parametrize("persona", ["carol", "dave", "ivy"])
+@pytest.mark.parametrize("persona", ["inspector_binhe", "supervisor_binhe", "handler_binhe"])
 def test_action_outside_scope_answers_404_and_changes_nothing(client, world, persona):
     issue = issue_in(world, Status.ASSIGNED)
     before = snapshot(issue)
@@ -74,11 +74,11 @@ def test_action_outside_scope_answers_404_and_changes_nothing(client, world, per
 @pytest.mark.parametrize(
     ("persona", "status", "action", "data"),
     [
-        ("alice", Status.REPORTED, "dispatch", {"dispatch-organisation": "org_x"}),
-        ("hank", Status.SUBMITTED, "verify_pass", {}),
-        ("leo", Status.SUBMITTED, "verify_pass", {}),
-        ("bob", Status.ASSIGNED, "acknowledge", {}),
-        ("alice", Status.IN_PROGRESS, "cancel", {"cancel-reason": "不需要"}),
+        ("inspector_xincheng", Status.REPORTED, "dispatch", {"dispatch-organisation": "org_x"}),
+        ("handler_xincheng", Status.SUBMITTED, "verify_pass", {}),
+        ("leader_zone", Status.SUBMITTED, "verify_pass", {}),
+        ("supervisor_xincheng", Status.ASSIGNED, "acknowledge", {}),
+        ("inspector_xincheng", Status.IN_PROGRESS, "cancel", {"cancel-reason": "不需要"}),
     ],
 )
 def test_visible_but_forbidden_action_answers_403_and_changes_nothing(
@@ -95,7 +95,7 @@ def test_visible_but_forbidden_action_answers_403_and_changes_nothing(
 
 def test_unknown_action_answers_404(client, world):
     issue = issue_in(world, Status.REPORTED)
-    client.force_login(world.bob)
+    client.force_login(world.supervisor_xincheng)
     assert client.post(act_url(issue, "explode")).status_code == 404
     assert client.post(act_url(issue, "report")).status_code == 404
 
@@ -106,7 +106,7 @@ def test_unknown_action_answers_404(client, world):
 def test_supervisor_dispatches_with_an_organisation_and_deadline(client, world):
     issue = issue_in(world, Status.REPORTED)
     deadline = timezone.now() + datetime.timedelta(days=2)
-    client.force_login(world.bob)
+    client.force_login(world.supervisor_xincheng)
     response = client.post(
         act_url(issue, "dispatch"),
         {
@@ -124,12 +124,12 @@ def test_supervisor_dispatches_with_an_organisation_and_deadline(client, world):
     events = list(issue.events.all())
     assert [e.action for e in events] == [Action.DISPATCH]
     assert events[0].note == "请尽快处理"
-    assert events[0].actor == world.bob
+    assert events[0].actor == world.supervisor_xincheng
 
 
 def test_dispatch_without_deadline_gets_the_computed_one(client, world):
     issue = issue_in(world, Status.REPORTED)
-    client.force_login(world.bob)
+    client.force_login(world.supervisor_xincheng)
     client.post(act_url(issue, "dispatch"), {"dispatch-organisation": world.org_x.pk})
     issue.refresh_from_db()
     assert issue.status == Status.ASSIGNED
@@ -138,7 +138,7 @@ def test_dispatch_without_deadline_gets_the_computed_one(client, world):
 
 def test_an_untouched_deadline_suggestion_is_computed_at_dispatch_not_when_drawn(client, world):
     issue = issue_in(world, Status.REPORTED)
-    client.force_login(world.bob)
+    client.force_login(world.supervisor_xincheng)
     # The page was drawn an hour ago; its suggestion has passed since.
     stale = local_input(timezone.now() - datetime.timedelta(minutes=5))
     response = client.post(
@@ -157,7 +157,7 @@ def test_an_untouched_deadline_suggestion_is_computed_at_dispatch_not_when_drawn
 
 def test_handler_acknowledges_with_one_event(client, world):
     issue = issue_in(world, Status.ASSIGNED)
-    client.force_login(world.hank)
+    client.force_login(world.handler_xincheng)
     response = client.post(act_url(issue, "acknowledge"), {}, HTTP_ACCEPT_LANGUAGE="en")
     assert response.status_code == 302
     issue.refresh_from_db()
@@ -169,7 +169,7 @@ def test_handler_acknowledges_with_one_event(client, world):
 
 def test_handler_submits_a_fix_with_an_after_photo(client, world):
     issue = issue_in(world, Status.IN_PROGRESS)
-    client.force_login(world.hank)
+    client.force_login(world.handler_xincheng)
     response = client.post(
         act_url(issue, "submit_fix"),
         {
@@ -194,7 +194,7 @@ def test_handler_submits_a_fix_with_an_after_photo(client, world):
 def test_submit_fix_without_a_photo_rerenders_with_the_error_and_the_note(client, world):
     issue = issue_in(world, Status.IN_PROGRESS)
     before = snapshot(issue)
-    client.force_login(world.hank)
+    client.force_login(world.handler_xincheng)
     response = client.post(
         act_url(issue, "submit_fix"), {"submit_fix-note": "已清理干净"}, HTTP_ACCEPT_LANGUAGE="en"
     )
@@ -211,7 +211,7 @@ def test_submit_fix_without_a_photo_rerenders_with_the_error_and_the_note(client
 def test_a_bad_photo_rerenders_and_saves_nothing(client, world):
     issue = issue_in(world, Status.IN_PROGRESS)
     before = snapshot(issue)
-    client.force_login(world.hank)
+    client.force_login(world.handler_xincheng)
     broken = SimpleUploadedFile("fix.jpg", b"<html>not a photo</html>", "image/jpeg")
     response = client.post(act_url(issue, "submit_fix"), {"submit_fix-photos": [broken]})
     assert response.status_code == 200
@@ -221,14 +221,14 @@ def test_a_bad_photo_rerenders_and_saves_nothing(client, world):
 
 def test_verify_fail_sends_back_for_rework_then_another_inspector_passes(client, world):
     issue = issue_in(world, Status.SUBMITTED)
-    client.force_login(world.bob)
+    client.force_login(world.supervisor_xincheng)
     client.post(act_url(issue, "verify_fail"), {"verify_fail-reason": "仍有垃圾"})
     issue.refresh_from_db()
     assert issue.status == Status.IN_PROGRESS
     assert issue.rework_count == 1
 
-    services.issue_submit_fix(issue=issue, actor=world.hank, photos=_prepared())
-    client.force_login(world.alice)
+    services.issue_submit_fix(issue=issue, actor=world.handler_xincheng, photos=_prepared())
+    client.force_login(world.inspector_xincheng)
     response = client.post(act_url(issue, "verify_pass"), {"verify_pass-note": "已核实"})
     assert response.status_code == 302
     issue.refresh_from_db()
@@ -249,7 +249,7 @@ def _prepared():
 def test_reject_needs_a_reason(client, world):
     issue = issue_in(world, Status.REPORTED)
     before = snapshot(issue)
-    client.force_login(world.bob)
+    client.force_login(world.supervisor_xincheng)
     response = client.post(act_url(issue, "reject"), {"reject-reason": ""})
     assert response.status_code == 200
     assert "reason" in response.context["action_forms"][0]["form"].errors or any(
@@ -261,7 +261,7 @@ def test_reject_needs_a_reason(client, world):
 def test_dispatch_with_a_past_deadline_keeps_the_chosen_organisation(client, world):
     issue = issue_in(world, Status.REPORTED)
     before = snapshot(issue)
-    client.force_login(world.bob)
+    client.force_login(world.supervisor_xincheng)
     response = client.post(
         act_url(issue, "dispatch"),
         {
@@ -277,7 +277,7 @@ def test_dispatch_with_a_past_deadline_keeps_the_chosen_organisation(client, wor
 def test_mark_duplicate_by_case_number(client, world):
     original = issue_in(world, Status.ASSIGNED, case_number="2026-000777")
     issue = issue_in(world, Status.REPORTED)
-    client.force_login(world.bob)
+    client.force_login(world.supervisor_xincheng)
     client.post(act_url(issue, "mark_duplicate"), {"mark_duplicate-duplicate_of": "2026-000777"})
     issue.refresh_from_db()
     assert issue.status == Status.REJECTED
@@ -287,7 +287,7 @@ def test_mark_duplicate_by_case_number(client, world):
 def test_mark_duplicate_of_an_unknown_case_number_is_a_form_error(client, world):
     issue = issue_in(world, Status.REPORTED)
     before = snapshot(issue)
-    client.force_login(world.bob)
+    client.force_login(world.supervisor_xincheng)
     response = client.post(
         act_url(issue, "mark_duplicate"), {"mark_duplicate-duplicate_of": "1999-000001"}
     )
@@ -297,7 +297,7 @@ def test_mark_duplicate_of_an_unknown_case_number_is_a_form_error(client, world)
 
 def test_park_needs_a_future_review_date(client, world):
     issue = issue_in(world, Status.IN_PROGRESS)
-    client.force_login(world.bob)
+    client.force_login(world.supervisor_xincheng)
     review = timezone.localdate() + datetime.timedelta(days=10)
     client.post(act_url(issue, "park"), {"park-reason": "等待改造", "park-review_date": review})
     issue.refresh_from_db()
@@ -308,7 +308,7 @@ def test_park_needs_a_future_review_date(client, world):
 def test_extension_is_requested_by_the_handler_and_approved_by_the_supervisor(client, world):
     issue = issue_in(world, Status.IN_PROGRESS)
     later = timezone.now() + datetime.timedelta(days=2)
-    client.force_login(world.hank)
+    client.force_login(world.handler_xincheng)
     client.post(
         act_url(issue, "request_extension"),
         {
@@ -318,7 +318,7 @@ def test_extension_is_requested_by_the_handler_and_approved_by_the_supervisor(cl
     )
     extension = ExtensionRequest.objects.get(issue=issue)
     assert extension.status == ExtensionRequest.Status.PENDING
-    client.force_login(world.bob)
+    client.force_login(world.supervisor_xincheng)
     client.post(act_url(issue, "approve_extension"), {"approve_extension-note": "同意"})
     extension.refresh_from_db()
     issue.refresh_from_db()
@@ -329,9 +329,9 @@ def test_extension_is_requested_by_the_handler_and_approved_by_the_supervisor(cl
 def test_refusing_an_extension_that_was_already_decided_is_a_stale_message(client, world):
     issue = issue_in(world, Status.IN_PROGRESS)
     extension = pending_extension(issue, world)
-    services.extension_refuse(extension=extension, actor=world.bob)
+    services.extension_refuse(extension=extension, actor=world.supervisor_xincheng)
     before = snapshot(issue)
-    client.force_login(world.bob)
+    client.force_login(world.supervisor_xincheng)
     response = client.post(act_url(issue, "refuse_extension"), follow=True)
     assert response.status_code == 200
     assert snapshot(issue) == before
@@ -344,9 +344,9 @@ def test_refusing_an_extension_that_was_already_decided_is_a_stale_message(clien
 def test_stale_action_gets_a_clear_message_and_changes_nothing(client, world):
     issue = issue_in(world, Status.SUBMITTED)
     # Someone else closed it while this page was open.
-    services.issue_verify_pass(issue=issue, actor=world.alice)
+    services.issue_verify_pass(issue=issue, actor=world.inspector_xincheng)
     before = snapshot(issue)
-    client.force_login(world.bob)
+    client.force_login(world.supervisor_xincheng)
     response = client.post(
         act_url(issue, "verify_fail"),
         {"verify_fail-reason": "仍有垃圾"},
@@ -364,7 +364,7 @@ def test_stale_action_gets_a_clear_message_and_changes_nothing(client, world):
 def test_stale_dispatch_of_an_already_dispatched_issue_is_refused_with_a_message(client, world):
     issue = issue_in(world, Status.ASSIGNED)
     before = snapshot(issue)
-    client.force_login(world.bob)
+    client.force_login(world.supervisor_xincheng)
     response = client.post(
         act_url(issue, "dispatch"), {"dispatch-organisation": world.org_y.pk}, follow=True
     )
@@ -376,7 +376,7 @@ def test_stale_dispatch_of_an_already_dispatched_issue_is_refused_with_a_message
 def test_next_brings_the_verifier_back_to_the_queue_but_never_off_site(client, world):
     first = issue_in(world, Status.SUBMITTED)
     second = issue_in(world, Status.SUBMITTED)
-    client.force_login(world.bob)
+    client.force_login(world.supervisor_xincheng)
     response = client.post(act_url(first, "verify_pass"), {"next": VERIFY_URL})
     assert response["Location"] == VERIFY_URL
     response = client.post(act_url(second, "verify_pass"), {"next": "https://evil.example/"})
@@ -388,7 +388,7 @@ def test_next_brings_the_verifier_back_to_the_queue_but_never_off_site(client, w
 
 def test_triage_needs_a_login_and_a_supervising_role(client, world):
     assert client.get(TRIAGE_URL).status_code == 302
-    for persona in ("alice", "hank", "leo"):
+    for persona in ("inspector_xincheng", "handler_xincheng", "leader_zone"):
         client.force_login(getattr(world, persona))
         assert client.get(TRIAGE_URL).status_code == 403
 
@@ -399,7 +399,7 @@ def test_triage_lists_reported_issues_in_scope_with_the_suggestion_preselected(c
     theirs = issue_in(
         world, Status.REPORTED, district=world.district_b, community=world.community_b
     )
-    client.force_login(world.bob)
+    client.force_login(world.supervisor_xincheng)
     response = client.get(TRIAGE_URL)
     assert response.status_code == 200
     assert [i.pk for i in response.context["issues"]] == [mine.pk]
@@ -411,7 +411,7 @@ def test_triage_lists_reported_issues_in_scope_with_the_suggestion_preselected(c
 
 def test_triage_query_count_does_not_grow_with_rows(client, world):
     # Rows of one place and category share one routing decision; routing runs per distinct pair.
-    client.force_login(world.bob)
+    client.force_login(world.supervisor_xincheng)
     client.get(TRIAGE_URL)
     counts = []
     for rows in (2, 12):
@@ -429,7 +429,7 @@ def test_bulk_dispatch_sends_each_selected_issue_to_its_rows_organisation(client
     first = issue_in(world, Status.REPORTED)
     second = issue_in(world, Status.REPORTED)
     untouched = issue_in(world, Status.REPORTED)
-    client.force_login(world.bob)
+    client.force_login(world.supervisor_xincheng)
     response = client.post(
         BULK_URL,
         {
@@ -461,7 +461,7 @@ def test_bulk_dispatch_is_all_or_nothing_per_issue_and_reports_failures(client, 
     no_organisation = issue_in(world, Status.REPORTED)
     before_stale = snapshot(stale)
     before_outside = snapshot(outside)
-    client.force_login(world.bob)
+    client.force_login(world.supervisor_xincheng)
     response = client.post(
         BULK_URL,
         {
@@ -494,15 +494,15 @@ def test_bulk_dispatch_needs_post_a_login_and_a_supervising_role(client, world):
     before = snapshot(issue)
     data = {"issue": [issue.pk], f"organisation-{issue.pk}": world.org_x.pk}
     assert client.post(BULK_URL, data).status_code == 302  # to login
-    client.force_login(world.alice)
+    client.force_login(world.inspector_xincheng)
     assert client.post(BULK_URL, data).status_code == 403
-    client.force_login(world.bob)
+    client.force_login(world.supervisor_xincheng)
     assert client.get(BULK_URL).status_code == 405
     assert snapshot(issue) == before
 
 
 def test_bulk_dispatch_with_nothing_selected_says_so(client, world):
-    client.force_login(world.bob)
+    client.force_login(world.supervisor_xincheng)
     response = client.post(BULK_URL, {}, follow=True)
     assert [m.level_tag for m in response.context["messages"]] == ["warning"]
 
@@ -512,13 +512,13 @@ def test_bulk_dispatch_with_nothing_selected_says_so(client, world):
 
 def test_verify_queue_needs_a_login_and_a_verifying_role(client, world):
     assert client.get(VERIFY_URL).status_code == 302
-    for persona in ("hank", "leo"):
+    for persona in ("handler_xincheng", "leader_zone"):
         client.force_login(getattr(world, persona))
         assert client.get(VERIFY_URL).status_code == 403
 
 
 def test_verify_queue_query_count_does_not_grow_with_rows(client, world):
-    client.force_login(world.alice)
+    client.force_login(world.inspector_xincheng)
     client.get(VERIFY_URL)
     counts = []
     for rows in (2, 12):
@@ -539,7 +539,7 @@ def test_verify_queue_shows_submitted_fixes_in_scope_with_pass_and_fail(client, 
         Status.SUBMITTED,
         district=world.district_b,
         community=world.community_b,
-        reporter=world.carol,
+        reporter=world.inspector_binhe,
     )
     issue_in(world, Status.IN_PROGRESS)
     Photo.objects.create(
@@ -551,7 +551,7 @@ def test_verify_queue_shows_submitted_fixes_in_scope_with_pass_and_fail(client, 
         height=1,
         size_bytes=1,
         sha256="0" * 64,
-        uploaded_by=world.alice,
+        uploaded_by=world.inspector_xincheng,
     )
     Photo.objects.create(
         issue=mine,
@@ -562,9 +562,9 @@ def test_verify_queue_shows_submitted_fixes_in_scope_with_pass_and_fail(client, 
         height=1,
         size_bytes=1,
         sha256="0" * 64,
-        uploaded_by=world.hank,
+        uploaded_by=world.handler_xincheng,
     )
-    client.force_login(world.alice)
+    client.force_login(world.inspector_xincheng)
     response = client.get(VERIFY_URL)
     assert response.status_code == 200
     rows = response.context["issues"]
@@ -580,11 +580,11 @@ def test_verify_queue_shows_submitted_fixes_in_scope_with_pass_and_fail(client, 
 @pytest.mark.parametrize(
     ("persona", "action", "status"),
     [
-        ("leo", "acknowledge", "assigned"),
-        ("leo", "acknowledge", "closed"),
-        ("hank", "dispatch", "assigned"),
-        ("hank", "dispatch", "closed"),
-        ("alice", "park", "cancelled"),
+        ("leader_zone", "acknowledge", "assigned"),
+        ("leader_zone", "acknowledge", "closed"),
+        ("handler_xincheng", "dispatch", "assigned"),
+        ("handler_xincheng", "dispatch", "closed"),
+        ("inspector_xincheng", "park", "cancelled"),
     ],
 )
 def test_policy_role_before_state_on_the_page_a_role_that_never_acts_gets_403(
@@ -610,10 +610,12 @@ def returned_by_community_office(world):
     )
     handler = make_staff("hal", "handler", organisation=office)
     issue = services.issue_create(
-        reporter=world.alice, category=world.category, community=world.community_a
+        reporter=world.inspector_xincheng, category=world.category, community=world.community_a
     )
     if issue.status == Status.REPORTED:
-        issue = services.issue_dispatch(issue=issue, actor=world.bob, organisation=office)
+        issue = services.issue_dispatch(
+            issue=issue, actor=world.supervisor_xincheng, organisation=office
+        )
     return issue, office, handler
 
 
@@ -638,7 +640,7 @@ def test_fieldwalk_triage_shows_the_return_reason_and_routing_skips_the_returner
 ):
     issue, office, handler = returned_by_community_office
     services.issue_return(issue=issue, actor=handler, reason="不属于本社区，属于市政道路")
-    client.force_login(world.bob)
+    client.force_login(world.supervisor_xincheng)
     html = client.get(TRIAGE_URL).content.decode()
     assert "不属于本社区，属于市政道路" in html
     # Falls back from the community office that returned it to the district's office.
@@ -657,7 +659,7 @@ def test_fieldwalk_supervisor_has_queues_for_returned_cases_and_extension_reques
     other = issue_in(world, Status.IN_PROGRESS)
     pending_extension(other, world)
     plain = issue_in(world, Status.REPORTED)
-    client.force_login(world.bob)
+    client.force_login(world.supervisor_xincheng)
     home = client.get(reverse("home"), HTTP_ACCEPT_LANGUAGE="en")
     with translation.override("en"):
         tiles = {str(tile["label"]): tile for tile in home.context["tiles"]}
@@ -670,17 +672,17 @@ def test_fieldwalk_supervisor_has_queues_for_returned_cases_and_extension_reques
     assert [row.issue_id for row in queue.context["requests"]] == [other.pk]
     listed = client.get(reverse("issues:issue_list"), {"extension_pending": "true"})
     assert [row.pk for row in listed.context["rows"]] == [other.pk]
-    # Out of scope: dave (district B) sees neither; handlers may not open the queue.
-    client.force_login(world.dave)
+    # Out of scope: supervisor_binhe (district B) sees neither; handlers may not open the queue.
+    client.force_login(world.supervisor_binhe)
     assert client.get(reverse("issues:extension_queue")).context["requests"] == []
-    client.force_login(world.hank)
+    client.force_login(world.handler_xincheng)
     assert client.get(reverse("issues:extension_queue")).status_code == 403
 
 
 def test_fieldwalk_an_extension_decided_from_the_queue_returns_to_the_queue(client, world):
     issue = issue_in(world, Status.IN_PROGRESS)
     pending_extension(issue, world)
-    client.force_login(world.bob)
+    client.force_login(world.supervisor_xincheng)
     queue_url = reverse("issues:extension_queue")
     response = client.post(act_url(issue, "refuse_extension"), {"next": queue_url})
     assert response.status_code == 302

@@ -61,7 +61,7 @@ def test_anonymous_detail_redirects_to_login(client, world):
     assert response["Location"].startswith(reverse("login"))
 
 
-@pytest.mark.parametrize("persona", ["carol", "dave", "ivy"])
+@pytest.mark.parametrize("persona", ["inspector_binhe", "supervisor_binhe", "handler_binhe"])
 def test_issue_outside_the_users_scope_does_not_exist_for_them(client, world, persona):
     issue = issue_in(world, Status.ASSIGNED)
     client.force_login(getattr(world, persona))
@@ -69,11 +69,14 @@ def test_issue_outside_the_users_scope_does_not_exist_for_them(client, world, pe
 
 
 def test_missing_issue_answers_404_like_an_out_of_scope_one(client, world):
-    client.force_login(world.bob)
+    client.force_login(world.supervisor_xincheng)
     assert client.get(reverse("issues:issue_detail", kwargs={"pk": 999999})).status_code == 404
 
 
-@pytest.mark.parametrize("persona", ["alice", "bob", "hank", "leo", "adam"])
+@pytest.mark.parametrize(
+    "persona",
+    ["inspector_xincheng", "supervisor_xincheng", "handler_xincheng", "leader_zone", "admin_zone"],
+)
 def test_people_in_scope_see_the_issue(client, world, persona):
     issue = issue_in(world, Status.ASSIGNED)
     client.force_login(getattr(world, persona))
@@ -87,7 +90,7 @@ def test_people_in_scope_see_the_issue(client, world, persona):
 
 def test_supervisor_sees_dispatch_with_routing_suggestion_and_computed_deadline(client, world):
     issue = issue_in(world, Status.REPORTED, latitude=Decimal("43.65"), longitude=Decimal("122.25"))
-    client.force_login(world.bob)
+    client.force_login(world.supervisor_xincheng)
     response = client.get(detail_url(issue), HTTP_ACCEPT_LANGUAGE="en")
     offered = [item["transition"].action for item in response.context["action_forms"]]
     assert offered[0] == Action.DISPATCH
@@ -104,8 +107,10 @@ def test_supervisor_sees_dispatch_with_routing_suggestion_and_computed_deadline(
 
 
 def test_inspector_is_offered_no_supervisor_actions(client, world):
-    issue = issue_in(world, Status.REPORTED, category=world.category, reporter=world.carol)
-    client.force_login(world.alice)
+    issue = issue_in(
+        world, Status.REPORTED, category=world.category, reporter=world.inspector_binhe
+    )
+    client.force_login(world.inspector_xincheng)
     response = client.get(detail_url(issue))
     offered = {item["transition"].action for item in response.context["action_forms"]}
     assert Action.DISPATCH not in offered
@@ -115,7 +120,7 @@ def test_inspector_is_offered_no_supervisor_actions(client, world):
 
 def test_handler_is_offered_acknowledge_on_an_assigned_issue(client, world):
     issue = issue_in(world, Status.ASSIGNED)
-    client.force_login(world.hank)
+    client.force_login(world.handler_xincheng)
     response = client.get(detail_url(issue))
     offered = [item["transition"].action for item in response.context["action_forms"]]
     assert offered[0] == Action.ACKNOWLEDGE
@@ -124,7 +129,7 @@ def test_handler_is_offered_acknowledge_on_an_assigned_issue(client, world):
 
 def test_leader_reads_but_is_offered_no_action(client, world):
     issue = issue_in(world, Status.SUBMITTED)
-    client.force_login(world.leo)
+    client.force_login(world.leader_zone)
     response = client.get(detail_url(issue))
     assert response.context["action_forms"] == []
     assert "issue_act" not in response.content.decode()
@@ -132,8 +137,8 @@ def test_leader_reads_but_is_offered_no_action(client, world):
 
 def test_photos_are_grouped_before_after_check_and_link_to_full_size(client, world):
     issue = issue_in(world, Status.SUBMITTED)
-    add_history(issue, world.bob, 3)
-    client.force_login(world.bob)
+    add_history(issue, world.supervisor_xincheng, 3)
+    client.force_login(world.supervisor_xincheng)
     response = client.get(detail_url(issue))
     groups = {kind: photos for kind, _label, photos in response.context["photo_groups"]}
     assert [len(groups[k]) for k in ("before", "after", "check")] == [1, 1, 1]
@@ -145,8 +150,8 @@ def test_photos_are_grouped_before_after_check_and_link_to_full_size(client, wor
 
 def test_timeline_shows_every_event_with_actor_note_and_deadlines(client, world):
     issue = issue_in(world, Status.ASSIGNED)
-    add_history(issue, world.bob, 2)
-    client.force_login(world.bob)
+    add_history(issue, world.supervisor_xincheng, 2)
+    client.force_login(world.supervisor_xincheng)
     response = client.get(detail_url(issue), HTTP_ACCEPT_LANGUAGE="en")
     html = response.content.decode()
     assert "第0次督办" in html and "第1次督办" in html
@@ -159,7 +164,7 @@ def test_timeline_shows_every_event_with_actor_note_and_deadlines(client, world)
 def test_pending_extension_is_listed_and_offered_to_the_supervisor(client, world):
     issue = issue_in(world, Status.IN_PROGRESS)
     pending_extension(issue, world)
-    client.force_login(world.bob)
+    client.force_login(world.supervisor_xincheng)
     response = client.get(detail_url(issue))
     offered = {item["transition"].action for item in response.context["action_forms"]}
     assert {Action.APPROVE_EXTENSION, Action.REFUSE_EXTENSION} <= offered
@@ -170,7 +175,7 @@ def test_location_links_to_amap_in_gcj02(client, world):
     issue = issue_in(
         world, Status.REPORTED, latitude=Decimal("43.650000"), longitude=Decimal("122.250000")
     )
-    client.force_login(world.bob)
+    client.force_login(world.supervisor_xincheng)
     html = client.get(detail_url(issue)).content.decode()
     gcj_lat, gcj_lng = wgs84_to_gcj02(43.65, 122.25)
     assert f"https://uri.amap.com/marker?position={gcj_lng:.6f},{gcj_lat:.6f}" in html
@@ -183,7 +188,7 @@ def test_location_links_to_amap_in_gcj02(client, world):
 
 def test_detail_page_has_no_inline_script_or_style(client, world):
     issue = issue_in(world, Status.IN_PROGRESS)
-    client.force_login(world.hank)
+    client.force_login(world.handler_xincheng)
     response = client.get(detail_url(issue))
     html = response.content.decode()
     assert "<script>" not in html
@@ -195,12 +200,12 @@ def test_detail_page_has_no_inline_script_or_style(client, world):
 # --- query count ------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("persona", ["bob", "hank"])
+@pytest.mark.parametrize("persona", ["supervisor_xincheng", "handler_xincheng"])
 def test_detail_page_query_count_does_not_grow_with_history(client, world, persona):
     small = issue_in(world, Status.IN_PROGRESS)
     large = issue_in(world, Status.IN_PROGRESS)
-    add_history(small, world.bob, 2)
-    add_history(large, world.bob, 20)
+    add_history(small, world.supervisor_xincheng, 2)
+    add_history(large, world.supervisor_xincheng, 20)
     pending_extension(small, world)
     pending_extension(large, world)
     client.force_login(getattr(world, persona))
@@ -216,7 +221,7 @@ def test_detail_page_query_count_does_not_grow_with_history(client, world, perso
     # Session, user, membership, issue (with its places, people and category), photos, events
     # (with actors), extensions, the bell; the supervisor adds the district scope, routing and the
     # select boxes of dispatch-like forms. Pinned so that a regression shows.
-    assert counts[0] == {"bob": 12, "hank": 9}[persona], counts
+    assert counts[0] == {"supervisor_xincheng": 12, "handler_xincheng": 9}[persona], counts
 
 
 # --- geo --------------------------------------------------------------------------------------

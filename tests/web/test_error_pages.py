@@ -11,7 +11,7 @@ pytestmark = pytest.mark.django_db
 
 def test_an_issue_outside_scope_answers_a_chinese_404_page(world, client):
     issue = IssueFactory(zone=world.zone, community=world.community_b, category=world.category)
-    client.force_login(world.alice)
+    client.force_login(world.inspector_xincheng)
     response = client.get(reverse("issues:issue_detail", args=[issue.pk]))
     assert response.status_code == 404
     page = response.content.decode()
@@ -21,7 +21,7 @@ def test_an_issue_outside_scope_answers_a_chinese_404_page(world, client):
 
 def test_a_forbidden_action_answers_a_chinese_403_page_and_changes_nothing(world, client):
     issue = IssueFactory(zone=world.zone, community=world.community_a, category=world.category)
-    client.force_login(world.leo)
+    client.force_login(world.leader_zone)
     response = client.post(
         reverse("issues:issue_act", args=[issue.pk, "reject"]), {"reason": "不属实"}
     )

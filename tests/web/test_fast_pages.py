@@ -83,11 +83,11 @@ def _add_city_reference_data(world, *, points: int = 5000, staff: int = 2000) ->
 @pytest.mark.parametrize(
     ("who", "url", "params"),
     [
-        ("bob", LIST_URL, {}),
-        ("adam", LIST_URL, {}),
-        ("hank", LIST_URL, {"status": ["assigned", "in_progress"]}),
-        ("alice", REPORT_URL, {}),
-        ("adam", REPORT_URL, {}),
+        ("supervisor_xincheng", LIST_URL, {}),
+        ("admin_zone", LIST_URL, {}),
+        ("handler_xincheng", LIST_URL, {"status": ["assigned", "in_progress"]}),
+        ("inspector_xincheng", REPORT_URL, {}),
+        ("admin_zone", REPORT_URL, {}),
     ],
 )
 def test_weight_of_the_page_does_not_grow_with_points_and_staff(client, world, who, url, params):
@@ -105,7 +105,7 @@ def test_weight_of_the_page_does_not_grow_with_points_and_staff(client, world, w
 def test_weight_of_the_list_keeps_the_chosen_point_visible(client, world):
     _add_city_reference_data(world, points=200, staff=10)
     make_issue(world, point=world.point_a)
-    client.force_login(world.bob)
+    client.force_login(world.supervisor_xincheng)
     response = client.get(LIST_URL, {"point": world.point_a.pk}, **EN)
     html = response.content.decode()
     # The chosen value is rendered (by name and code), the other points are not in the page.
@@ -126,7 +126,7 @@ def _pick(client, kind: str, q: str = "", **extra) -> dict:
 
 
 def test_picker_answers_only_what_the_user_may_see(client, world):
-    client.force_login(world.bob)
+    client.force_login(world.supervisor_xincheng)
     labels = [row["label"] for row in _pick(client, "point", "市场")["results"]]
     labels += [row["label"] for row in _pick(client, "point", "市")["results"]]
     assert f"{world.point_a.name} [{world.point_a.code}]" in labels
@@ -138,34 +138,34 @@ def test_picker_answers_only_what_the_user_may_see(client, world):
 
 
 def test_picker_of_a_handler_offers_only_their_own_organisation(client, world):
-    client.force_login(world.hank)
+    client.force_login(world.handler_xincheng)
     assert [row["id"] for row in _pick(client, "organisation")["results"]] == [world.org_x.pk]
 
 
 def test_picker_reporting_scope_is_empty_for_roles_that_do_not_report(client, world):
-    client.force_login(world.hank)
+    client.force_login(world.handler_xincheng)
     assert _pick(client, "point", reporting="1")["results"] == []
-    client.force_login(world.alice)
+    client.force_login(world.inspector_xincheng)
     assert [row["id"] for row in _pick(client, "point", reporting="1")["results"]] == [
         world.point_a.pk
     ]
 
 
 def test_picker_of_an_unknown_kind_is_not_found(client, world):
-    client.force_login(world.adam)
+    client.force_login(world.admin_zone)
     assert client.get(reverse("issues:picker", args=["user"])).status_code == 404
 
 
 def test_picker_refuses_anonymous_and_post(client, world):
     url = reverse("issues:picker", args=["point"])
     assert client.get(url).status_code == 302
-    client.force_login(world.adam)
+    client.force_login(world.admin_zone)
     assert client.post(url).status_code == 405
 
 
 def test_picker_caps_its_answer(client, world):
     _add_city_reference_data(world, points=PICKER_LIMIT * 3, staff=1)
-    client.force_login(world.adam)
+    client.force_login(world.admin_zone)
     answer = _pick(client, "point", "城市点位")
     assert len(answer["results"]) == PICKER_LIMIT
     assert answer["more"] is True
@@ -173,7 +173,7 @@ def test_picker_caps_its_answer(client, world):
 
 
 def test_picker_runs_a_constant_number_of_queries(client, world, django_assert_num_queries):
-    client.force_login(world.bob)
+    client.force_login(world.supervisor_xincheng)
     url = reverse("issues:picker", args=["point"])
     # Session, user, membership, the scoped search.
     with django_assert_num_queries(4):
@@ -186,7 +186,7 @@ def test_picker_runs_a_constant_number_of_queries(client, world, django_assert_n
 def test_picker_field_takes_the_name_the_label_or_the_id(client, world):
     inside = make_issue(world, point=world.point_a)
     outside = make_issue(world)
-    client.force_login(world.bob)
+    client.force_login(world.supervisor_xincheng)
     for value in (world.point_a.name, f"{world.point_a.name} [{world.point_a.code}]", "point-a"):
         html = client.get(LIST_URL, {"point": value}, **EN).content.decode()
         assert inside.case_number in html and outside.case_number not in html
@@ -194,7 +194,7 @@ def test_picker_field_takes_the_name_the_label_or_the_id(client, world):
 
 def test_picker_field_refuses_a_point_outside_the_scope(client, world):
     make_issue(world, where="b", point=world.point_b)
-    client.force_login(world.bob)
+    client.force_login(world.supervisor_xincheng)
     for value in (world.point_b.name, str(world.point_b.pk), "9" * 40, "²"):
         response = client.get(LIST_URL, {"point": value}, **EN)
         assert response.status_code == 200
@@ -210,7 +210,7 @@ def test_picker_field_asks_to_choose_between_points_of_the_same_name(client, wor
         latitude=Decimal("43.6"),
         longitude=Decimal("122.2"),
     )
-    client.force_login(world.bob)
+    client.force_login(world.supervisor_xincheng)
     response = client.get(LIST_URL, {"point": world.point_a.name}, **EN)
     assert "Several have that name" in response.content.decode()
 
@@ -218,7 +218,7 @@ def test_picker_field_asks_to_choose_between_points_of_the_same_name(client, wor
 def test_picker_on_the_report_form_files_the_typed_point(client, world):
     from tests.web.test_report import report_data
 
-    client.force_login(world.alice)
+    client.force_login(world.inspector_xincheng)
     data = report_data(world)
     data["point"] = f"{world.point_a.name} [{world.point_a.code}]"
     response = client.post(REPORT_URL, data)
@@ -236,7 +236,7 @@ def _budget_urls(world) -> dict[str, str]:
     make_issue(world, status=Status.ASSIGNED)
     make_issue(world, status=Status.IN_PROGRESS, deadline=timezone.now())
     make_issue(world)
-    Notification.objects.create(user=world.bob, kind="x", title="t")
+    Notification.objects.create(user=world.supervisor_xincheng, kind="x", title="t")
     return {
         "home": "/",
         "list": LIST_URL,
@@ -252,20 +252,20 @@ def _budget_urls(world) -> dict[str, str]:
 
 # (persona, page, statements): session, user and membership are three of each.
 BUDGET = [
-    ("alice", "home", 6),
-    ("hank", "home", 6),
-    ("bob", "home", 8),
-    ("leo", "home", 6),
-    ("adam", "home", 6),
-    ("bob", "list", 8),
-    ("bob", "list 100", 8),
-    ("hank", "list 100", 8),
-    ("bob", "detail", 11),
-    ("bob", "triage", 10),  # + the returns of the queue (reasons, routing skips)
-    ("bob", "verify queue", 7),
-    ("bob", "notifications", 5),
-    ("adam", "matrix", 11),
-    ("alice", "report form", 6),
+    ("inspector_xincheng", "home", 6),
+    ("handler_xincheng", "home", 6),
+    ("supervisor_xincheng", "home", 8),
+    ("leader_zone", "home", 6),
+    ("admin_zone", "home", 6),
+    ("supervisor_xincheng", "list", 8),
+    ("supervisor_xincheng", "list 100", 8),
+    ("handler_xincheng", "list 100", 8),
+    ("supervisor_xincheng", "detail", 11),
+    ("supervisor_xincheng", "triage", 10),  # + the returns of the queue (reasons, routing skips)
+    ("supervisor_xincheng", "verify queue", 7),
+    ("supervisor_xincheng", "notifications", 5),
+    ("admin_zone", "matrix", 11),
+    ("inspector_xincheng", "report form", 6),
 ]
 
 
@@ -282,7 +282,7 @@ def test_budget_queries_of_every_benchmarked_page_are_pinned(client, world, who,
 
 
 def test_budget_home_queries_do_not_grow_with_the_issues(client, world):
-    client.force_login(world.bob)
+    client.force_login(world.supervisor_xincheng)
     before = _measure(client, "/")[1]
     for _ in range(20):
         make_issue(world, status=Status.SUBMITTED, submitted_at=timezone.now())
@@ -317,7 +317,7 @@ def _session_queries(client) -> list[str]:
 def test_fast_sessions_in_redis_cost_no_query(client, world, settings):
     settings.CACHES = REDIS_SESSIONS
     settings.SESSION_ENGINE = "districts.sessions"
-    client.force_login(world.bob)
+    client.force_login(world.supervisor_xincheng)
     client.get("/")
     assert _session_queries(client) == []
 
@@ -325,7 +325,7 @@ def test_fast_sessions_in_redis_cost_no_query(client, world, settings):
 def test_fast_sessions_survive_redis_down(client, world, settings):
     settings.CACHES = DOWN_SESSIONS
     settings.SESSION_ENGINE = "districts.sessions"
-    client.force_login(world.bob)
+    client.force_login(world.supervisor_xincheng)
     # The database behind the cache answers: the page works, the session is read from it.
     assert len(_session_queries(client)) == 1
 
@@ -333,7 +333,7 @@ def test_fast_sessions_survive_redis_down(client, world, settings):
 def test_fast_new_category_shows_on_the_next_request(client, world):
     from tests.factories import CategoryFactory
 
-    client.force_login(world.bob)
+    client.force_login(world.supervisor_xincheng)
     client.get(LIST_URL)
     CategoryFactory(code="NEW_CATEGORY_T", name="新增类别")
     assert "新增类别" in client.get(LIST_URL).content.decode()
@@ -341,15 +341,15 @@ def test_fast_new_category_shows_on_the_next_request(client, world):
 
 def test_fast_changed_membership_shows_on_the_next_request(client, world):
     issue_b = make_issue(world, where="b")
-    client.force_login(world.bob)
+    client.force_login(world.supervisor_xincheng)
     assert issue_b.case_number not in client.get(LIST_URL).content.decode()
-    world.bob.membership.districts.add(world.district_b)
+    world.supervisor_xincheng.membership.districts.add(world.district_b)
     assert issue_b.case_number in client.get(LIST_URL).content.decode()
 
 
 def test_fast_read_notification_shows_on_the_next_request(client, world):
-    note = Notification.objects.create(user=world.bob, kind="x", title="t")
-    client.force_login(world.bob)
+    note = Notification.objects.create(user=world.supervisor_xincheng, kind="x", title="t")
+    client.force_login(world.supervisor_xincheng)
     html = client.get("/", **EN).content.decode()
     assert "1 unread" in html
     client.post(reverse("issues:notification_read", args=[note.pk]))
@@ -371,7 +371,7 @@ def test_fieldwalk_mark_duplicate_offers_nearby_recent_issues_of_the_category(cl
     too_old = make_issue(world, point=world.point_a, reported_at=now - datetime.timedelta(30))
     elsewhere = make_issue(world, where="b", reported_at=now - datetime.timedelta(days=1))
     issue = make_issue(world, point=world.point_a, reported_at=now)
-    client.force_login(world.bob)
+    client.force_login(world.supervisor_xincheng)
     response = client.get(reverse("issues:issue_detail", args=[issue.pk]), **EN)
     shown = [candidate.pk for candidate in response.context["duplicate_candidates"]]
     # The same point first, then the same community; never another category, old or far away.

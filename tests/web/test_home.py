@@ -54,7 +54,7 @@ def test_anonymous_visitor_is_sent_to_login_from_home(client, db):
 
 
 def test_home_refuses_post(client, world):
-    client.force_login(world.alice)
+    client.force_login(world.inspector_xincheng)
     assert client.post("/").status_code == 405
 
 
@@ -63,20 +63,24 @@ def test_the_login_page_logs_a_user_in_and_home_follows(client, world):
     assert response.status_code == 200
     html = response.content.decode()
     assert 'for="id_username"' in html and 'for="id_password"' in html
-    response = client.post(reverse("login"), {"username": "alice", "password": "password"})
+    response = client.post(
+        reverse("login"), {"username": "inspector_xincheng", "password": "password"}
+    )
     assert response.status_code == 302
     assert response["Location"] == reverse("home")
     assert client.get("/").status_code == 200
 
 
 def test_a_wrong_password_shows_an_error(client, world):
-    response = client.post(reverse("login"), {"username": "alice", "password": "nope"}, **EN)
+    response = client.post(
+        reverse("login"), {"username": "inspector_xincheng", "password": "nope"}, **EN
+    )
     assert response.status_code == 200
     assert 'class="errorlist nonfield"' in response.content.decode()
 
 
 def test_logout_is_a_post_and_a_get_changes_nothing(client, world):
-    client.force_login(world.alice)
+    client.force_login(world.inspector_xincheng)
     assert client.get(reverse("logout")).status_code == 405
     assert client.get("/").status_code == 200
     response = client.post(reverse("logout"))
@@ -96,7 +100,7 @@ def test_a_user_without_a_role_sees_a_friendly_page(client, db):
 
 
 def test_home_answers_in_chinese_by_default_and_loads_nothing_from_outside(client, world):
-    client.force_login(world.alice)
+    client.force_login(world.inspector_xincheng)
     response = client.get("/")
     html = response.content.decode()
     assert '<html lang="zh-hans">' in html
@@ -119,7 +123,7 @@ def test_the_login_page_references_no_external_asset_either(client, db):
 
 
 def test_language_switch_is_a_plain_post_and_english_follows(client, world):
-    client.force_login(world.alice)
+    client.force_login(world.inspector_xincheng)
     html = client.get("/").content.decode()
     assert f'action="{reverse("set_language")}"' in html
     response = client.post(reverse("set_language"), {"language": "en", "next": "/"})
@@ -132,28 +136,38 @@ def test_language_switch_is_a_plain_post_and_english_follows(client, world):
 def test_the_bell_shows_the_unread_count(client, world):
     issue = make_issue(world)
     for index in range(3):
-        Notification.objects.create(user=world.alice, issue=issue, kind="t", title=f"n{index}")
+        Notification.objects.create(
+            user=world.inspector_xincheng, issue=issue, kind="t", title=f"n{index}"
+        )
     Notification.objects.create(
-        user=world.alice, issue=issue, kind="t", title="old", read_at=timezone.now()
+        user=world.inspector_xincheng, issue=issue, kind="t", title="old", read_at=timezone.now()
     )
-    Notification.objects.create(user=world.bob, issue=issue, kind="t", title="not hers")
-    client.force_login(world.alice)
+    Notification.objects.create(
+        user=world.supervisor_xincheng, issue=issue, kind="t", title="not hers"
+    )
+    client.force_login(world.inspector_xincheng)
     html = client.get("/", **EN).content.decode()
     assert re.search(r'<span class="bell-count"[^>]*>3</span>', html)
 
 
 def test_the_bell_caps_a_flood_of_notifications(client, world):
     Notification.objects.bulk_create(
-        Notification(user=world.alice, kind="t", title=f"n{index}") for index in range(120)
+        Notification(user=world.inspector_xincheng, kind="t", title=f"n{index}")
+        for index in range(120)
     )
-    client.force_login(world.alice)
+    client.force_login(world.inspector_xincheng)
     html = client.get("/", **EN).content.decode()
     assert re.search(r'<span class="bell-count"[^>]*>99\+</span>', html)
 
 
 def test_the_report_button_is_offered_only_to_roles_that_report(client, world):
     report_url = reverse("issues:issue_report")
-    for who, offered in (("alice", True), ("bob", True), ("adam", True), ("hank", False)):
+    for who, offered in (
+        ("inspector_xincheng", True),
+        ("supervisor_xincheng", True),
+        ("admin_zone", True),
+        ("handler_xincheng", False),
+    ):
         client.force_login(getattr(world, who))
         html = client.get("/").content.decode()
         assert (f'href="{report_url}"' in html) is offered, who
@@ -163,9 +177,9 @@ def test_the_report_button_is_offered_only_to_roles_that_report(client, world):
 
 
 def test_inspector_home_shows_the_big_report_button_and_her_own_reports(client, world):
-    mine = make_issue(world, reporter=world.alice)
-    not_mine = make_issue(world, reporter=world.carol, where="b")
-    client.force_login(world.alice)
+    mine = make_issue(world, reporter=world.inspector_xincheng)
+    not_mine = make_issue(world, reporter=world.inspector_binhe, where="b")
+    client.force_login(world.inspector_xincheng)
     response = client.get("/", **EN)
     html = response.content.decode()
     assert "btn-hero" in html and "Report a problem" in html
@@ -178,7 +192,7 @@ def test_handler_home_lists_the_organisations_queue_overdue_first(client, world)
     overdue = make_overdue(world)
     make_issue(world, status=Status.REPORTED)  # not dispatched: not the organisation's yet
     other_org = make_overdue(world, where="b")
-    client.force_login(world.hank)
+    client.force_login(world.handler_xincheng)
     html = client.get("/", **EN).content.decode()
     assert other_org.case_number not in html
     assert html.index(overdue.case_number) < html.index(later.case_number)
@@ -187,7 +201,7 @@ def test_handler_home_lists_the_organisations_queue_overdue_first(client, world)
 
 def test_handler_tiles_link_into_the_filtered_list(client, world):
     make_issue(world, status=Status.IN_PROGRESS, rework_count=2)
-    client.force_login(world.hank)
+    client.force_login(world.handler_xincheng)
     response = client.get("/", **EN)
     tiles = {tile["label"]: tile for tile in response.context["tiles"]}
     assert tiles["Rework"]["value"] == 1
@@ -200,7 +214,7 @@ def test_supervisor_home_shows_triage_verification_overdue_and_escalated(client,
     submitted = make_issue(world, status=Status.SUBMITTED, submitted_at=timezone.now())
     overdue = make_overdue(world, escalation_level=2)
     elsewhere = make_issue(world, where="b")
-    client.force_login(world.bob)
+    client.force_login(world.supervisor_xincheng)
     response = client.get("/", **EN)
     assert [issue.pk for issue in response.context["to_triage"]] == [new.pk]
     assert [issue.pk for issue in response.context["to_verify"]] == [submitted.pk]
@@ -217,7 +231,7 @@ def test_supervisor_home_shows_triage_verification_overdue_and_escalated(client,
     assert elsewhere.case_number not in response.content.decode()
 
 
-@pytest.mark.parametrize("who", ["leo", "adam"])
+@pytest.mark.parametrize("who", ["leader_zone", "admin_zone"])
 def test_leader_and_admin_see_counts_by_status_and_district(client, world, who):
     populate(world, copies=2)
     make_issue(
@@ -267,11 +281,11 @@ def test_a_leader_over_one_district_sees_only_it(client, world):
 
 # Session, user and membership, the bell's unread count, then per role:
 HOME_QUERIES = {
-    "alice": 3 + 1 + 2,  # counts aggregate, recent reports
-    "hank": 3 + 1 + 2,  # counts aggregate, queue
-    "bob": 3 + 1 + 4,  # counts aggregate, triage, verification, overdue
-    "leo": 3 + 1 + 2,  # counts aggregate, district table
-    "adam": 3 + 1 + 2,
+    "inspector_xincheng": 3 + 1 + 2,  # counts aggregate, recent reports
+    "handler_xincheng": 3 + 1 + 2,  # counts aggregate, queue
+    "supervisor_xincheng": 3 + 1 + 4,  # counts aggregate, triage, verification, overdue
+    "leader_zone": 3 + 1 + 2,  # counts aggregate, district table
+    "admin_zone": 3 + 1 + 2,
 }
 
 

@@ -43,11 +43,14 @@ def test_anonymous_visitor_is_sent_to_login(client, db, url):
 
 @pytest.mark.parametrize("url", [LIST_URL, EXPORT_URL])
 def test_list_pages_refuse_post(client, world, url):
-    client.force_login(world.bob)
+    client.force_login(world.supervisor_xincheng)
     assert client.post(url).status_code == 405
 
 
-@pytest.mark.parametrize("who", ["alice", "bob", "hank", "leo", "adam"])
+@pytest.mark.parametrize(
+    "who",
+    ["inspector_xincheng", "supervisor_xincheng", "handler_xincheng", "leader_zone", "admin_zone"],
+)
 def test_every_role_may_open_the_list(client, world, who):
     make_issue(world)
     client.force_login(getattr(world, who))
@@ -58,7 +61,7 @@ def test_handler_never_sees_another_organisations_issues(client, world):
     mine = make_issue(world, where="a", status=Status.ASSIGNED)
     theirs = make_issue(world, where="b", status=Status.ASSIGNED)
     reported_here = make_issue(world, where="a")
-    client.force_login(world.hank)
+    client.force_login(world.handler_xincheng)
     shown = listed(client)
     assert shown == [mine.case_number]
     assert theirs.case_number not in shown and reported_here.case_number not in shown
@@ -73,15 +76,17 @@ def test_handler_never_sees_another_organisations_issues(client, world):
 def test_supervisor_sees_only_issues_of_their_districts(client, world):
     here = make_issue(world, where="a")
     make_issue(world, where="b")
-    client.force_login(world.bob)
+    client.force_login(world.supervisor_xincheng)
     assert listed(client) == [here.case_number]
 
 
 def test_out_of_scope_choices_are_not_offered(client, world):
     other_community = CommunityFactory(district=world.district_b, name="外区社区")
-    client.force_login(world.bob)
+    client.force_login(world.supervisor_xincheng)
     filterset = IssueFilterSet(
-        {}, queryset=Issue.objects.visible_to(world.bob), request=_request_for(world.bob)
+        {},
+        queryset=Issue.objects.visible_to(world.supervisor_xincheng),
+        request=_request_for(world.supervisor_xincheng),
     )
     form = filterset.form
     assert list(form.fields["district"].queryset) == [world.district_a]
@@ -97,14 +102,18 @@ def test_out_of_scope_choices_are_not_offered(client, world):
 
 def test_handler_is_offered_only_their_own_organisation(world):
     filterset = IssueFilterSet(
-        {}, queryset=Issue.objects.visible_to(world.hank), request=_request_for(world.hank)
+        {},
+        queryset=Issue.objects.visible_to(world.handler_xincheng),
+        request=_request_for(world.handler_xincheng),
     )
     assert list(filterset.form.fields["organisation"].queryset) == [world.org_x]
 
 
 def test_choice_lists_load_only_id_and_name(world):
     filterset = IssueFilterSet(
-        {}, queryset=Issue.objects.visible_to(world.adam), request=_request_for(world.adam)
+        {},
+        queryset=Issue.objects.visible_to(world.admin_zone),
+        request=_request_for(world.admin_zone),
     )
     deferred = filterset.form.fields["point"].queryset.query.deferred_loading
     assert deferred == ({"id", "name", "code"}, False)
@@ -143,7 +152,9 @@ def _filter_cases(world):
     other_cat = make_issue(world, category=other_category, severity="major")
     escalated = make_issue(world, status=Status.ASSIGNED, escalation_level=2)
     reworked = make_issue(world, status=Status.IN_PROGRESS, rework_count=1)
-    by_carol = make_issue(world, where="b", reporter=world.carol, address="科尔沁大街 12 号")
+    by_carol = make_issue(
+        world, where="b", reporter=world.inspector_binhe, address="科尔沁大街 12 号"
+    )
     old = make_issue(world, reported_at=now - datetime.timedelta(days=40))
     closed_old = make_issue(
         world, status=Status.CLOSED, closed_at=now - datetime.timedelta(days=20)
@@ -171,7 +182,7 @@ def _filter_cases(world):
         ({"light": "red"}, overdue, yellow),
         ({"escalation_level": "2"}, escalated, green),
         ({"rework": "true"}, reworked, green),
-        ({"reporter": "carol"}, by_carol, green),
+        ({"reporter": "inspector_binhe"}, by_carol, green),
         ({"q": on_point.case_number}, on_point, green),
         ({"q": "暴露垃圾"}, on_point, green),
         ({"q": "科尔沁"}, by_carol, green),
@@ -186,7 +197,7 @@ def _filter_cases(world):
 
 def test_each_filter_narrows_the_list(client, world):
     cases = _filter_cases(world)
-    client.force_login(world.adam)
+    client.force_login(world.admin_zone)
     everything = set(listed(client, per_page=100))
     assert len(everything) == Issue.objects.count()
     for params, kept, dropped in cases:
@@ -200,7 +211,7 @@ def test_search_matches_a_case_number_exactly_or_by_prefix(client, world):
     first = make_issue(world, case_number="2026-123456")
     second = make_issue(world, case_number="2026-123457")
     other = make_issue(world, case_number="2026-999999")
-    client.force_login(world.adam)
+    client.force_login(world.admin_zone)
     assert listed(client, q="2026-123456") == [first.case_number]
     assert set(listed(client, q="2026-1234")) == {first.case_number, second.case_number}
     assert listed(client, q=" 2026-9999 ") == [other.case_number]
@@ -208,7 +219,7 @@ def test_search_matches_a_case_number_exactly_or_by_prefix(client, world):
 
 def test_timer_light_filter_agrees_with_the_issue_timer_light(client, world):
     _filter_cases(world)
-    client.force_login(world.adam)
+    client.force_login(world.admin_zone)
     now = timezone.now()
     for light in ("green", "yellow", "red"):
         expected = {
@@ -236,7 +247,7 @@ def test_timer_light_filter_agrees_with_the_issue_timer_light(client, world):
 )
 def test_an_invalid_filter_shows_the_error_and_no_rows(client, world, params):
     make_issue(world)
-    client.force_login(world.adam)
+    client.force_login(world.admin_zone)
     response = client.get(LIST_URL, params, **EN)
     assert response.status_code == 200
     html = response.content.decode()
@@ -247,7 +258,7 @@ def test_an_invalid_filter_shows_the_error_and_no_rows(client, world, params):
 
 def test_an_out_of_scope_district_is_an_invalid_filter(client, world):
     make_issue(world, where="b")
-    client.force_login(world.bob)
+    client.force_login(world.supervisor_xincheng)
     response = client.get(LIST_URL, {"district": world.district_b.pk}, **EN)
     assert case_numbers(response) == []
     assert "Some filters are not valid" in response.content.decode()
@@ -255,14 +266,14 @@ def test_an_out_of_scope_district_is_an_invalid_filter(client, world):
 
 def test_an_invalid_filter_exports_nothing(client, world):
     make_issue(world)
-    client.force_login(world.adam)
+    client.force_login(world.admin_zone)
     response = client.get(EXPORT_URL, {"status": "bogus"})
     assert response.status_code == 400
     assert not response.streaming
 
 
 def test_filter_form_remembers_the_query_so_the_url_can_be_shared(client, world):
-    client.force_login(world.adam)
+    client.force_login(world.admin_zone)
     html = client.get(
         LIST_URL, {"q": "垃圾", "status": Status.REPORTED, "sort": "deadline"}, **EN
     ).content.decode()
@@ -311,7 +322,7 @@ def test_keyset_pages_cover_every_issue_once_in_order(client, world, sort):
         if status == Status.ASSIGNED:
             Issue.objects.filter(pk=issue.pk).update(deadline=moment + datetime.timedelta(days=1))
         issues.append(issue)
-    client.force_login(world.adam)
+    client.force_login(world.admin_zone)
     walked = _walk(client, {"sort": sort, "per_page": 10})
     assert len(walked) == len(set(walked)) == 23
     field = sort.lstrip("-")
@@ -331,7 +342,7 @@ def test_keyset_pages_cover_every_issue_once_in_order(client, world, sort):
 
 def test_a_forged_cursor_shows_a_message_not_an_error(client, world):
     make_issue(world)
-    client.force_login(world.adam)
+    client.force_login(world.admin_zone)
     response = client.get(LIST_URL, {"after": "garbage"}, **EN)
     assert response.status_code == 200
     assert "This page link is not valid any more" in response.content.decode()
@@ -343,7 +354,7 @@ def test_the_list_never_counts_the_table(client, world):
 
     for _ in range(3):
         make_issue(world)
-    client.force_login(world.adam)
+    client.force_login(world.admin_zone)
     with CaptureQueriesContext(connection) as context:
         client.get(LIST_URL)
     counts = [query["sql"] for query in context.captured_queries if "COUNT(" in query["sql"]]
@@ -365,7 +376,7 @@ def _list_queries(client, django_assert_num_queries, count: int, per_page: int) 
 LIST_QUERIES = 8
 
 
-@pytest.mark.parametrize("who", ["bob", "adam", "hank"])
+@pytest.mark.parametrize("who", ["supervisor_xincheng", "admin_zone", "handler_xincheng"])
 def test_the_list_runs_the_same_queries_for_10_and_100_rows(
     client, world, django_assert_num_queries, who
 ):
@@ -391,7 +402,7 @@ def test_csv_export_has_a_bom_and_exactly_the_filtered_rows(client, world):
     kept = make_issue(world, status=Status.ASSIGNED, address="=HYPERLINK(1)")
     make_issue(world, status=Status.REPORTED)
     make_issue(world, where="b", status=Status.ASSIGNED)
-    client.force_login(world.bob)
+    client.force_login(world.supervisor_xincheng)
     response = client.get(EXPORT_URL, {"status": Status.ASSIGNED}, **EN)
     assert response.status_code == 200
     assert response.streaming
@@ -412,7 +423,7 @@ def test_csv_export_has_a_bom_and_exactly_the_filtered_rows(client, world):
 def test_csv_export_respects_scope(client, world):
     make_issue(world, where="a", status=Status.ASSIGNED)
     theirs = make_issue(world, where="b", status=Status.ASSIGNED)
-    client.force_login(world.hank)
+    client.force_login(world.handler_xincheng)
     _header, *rows = _csv_rows(client.get(EXPORT_URL))
     assert theirs.case_number not in [row[0] for row in rows]
     assert len(rows) == 1
@@ -423,7 +434,7 @@ def test_csv_export_runs_a_fixed_number_of_queries(client, world, django_assert_
         make_issue(world, status=Status.ASSIGNED)
     reporter = UserFactory(username="someone")
     make_issue(world, reporter=reporter)
-    client.force_login(world.adam)
+    client.force_login(world.admin_zone)
     # Session, user, membership; the choice-list querysets are never evaluated; the rows are
     # read through a server-side cursor: declare, fetch, (close is not a query).
     with django_assert_num_queries(4):
@@ -433,18 +444,20 @@ def test_csv_export_runs_a_fixed_number_of_queries(client, world, django_assert_
 
 
 def test_security_reporter_filter_answers_alike_for_unknown_and_silent_users(client, world):
-    client.force_login(world.bob)
+    client.force_login(world.supervisor_xincheng)
     url = reverse("issues:issue_list")
     unknown = client.get(url, {"reporter": "nosuchuser"})
-    silent = client.get(url, {"reporter": world.leo.username})  # a real user with no reports
+    silent = client.get(
+        url, {"reporter": world.leader_zone.username}
+    )  # a real user with no reports
     assert unknown.status_code == silent.status_code == 200
     assert not unknown.context["filters_invalid"] and not silent.context["filters_invalid"]
     assert list(unknown.context["rows"]) == list(silent.context["rows"]) == []
 
 
 def test_fieldwalk_my_reports_open_with_the_filters_folded(client, world):
-    client.force_login(world.alice)
-    mine = client.get(reverse("issues:issue_list"), {"reporter": world.alice.username})
+    client.force_login(world.inspector_xincheng)
+    mine = client.get(reverse("issues:issue_list"), {"reporter": world.inspector_xincheng.username})
     assert mine.context["filters_open"] is False
     assert '<details class="card filters" open>' not in mine.content.decode()
     wrong = client.get(reverse("issues:issue_list"), {"reported_to": "9999-12-31"})

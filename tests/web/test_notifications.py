@@ -25,12 +25,16 @@ def notify(user, issue=None, *, title: str = "案件已派遣", read: bool = Fal
 
 @pytest.fixture
 def issue_a(world):
-    return IssueFactory(community=world.community_a, category=world.category, reporter=world.alice)
+    return IssueFactory(
+        community=world.community_a, category=world.category, reporter=world.inspector_xincheng
+    )
 
 
 @pytest.fixture
 def issue_b(world):
-    return IssueFactory(community=world.community_b, category=world.category, reporter=world.carol)
+    return IssueFactory(
+        community=world.community_b, category=world.category, reporter=world.inspector_binhe
+    )
 
 
 # ---------- access ----------
@@ -52,18 +56,18 @@ def test_anonymous_visitor_is_sent_to_login(client, db, method, url):
 
 @pytest.mark.parametrize("url", ["/notifications/1/read/", "/notifications/read-all/"])
 def test_marking_read_refuses_get(client, world, url):
-    client.force_login(world.alice)
+    client.force_login(world.inspector_xincheng)
     assert client.get(url).status_code == 405
 
 
 def test_the_list_refuses_post(client, world):
-    client.force_login(world.alice)
+    client.force_login(world.inspector_xincheng)
     assert client.post(LIST_URL).status_code == 405
 
 
 def test_someone_elses_notification_is_not_found_and_stays_unread(client, world, issue_a):
-    bobs = notify(world.bob, issue_a)
-    client.force_login(world.alice)
+    bobs = notify(world.supervisor_xincheng, issue_a)
+    client.force_login(world.inspector_xincheng)
     response = client.post(reverse("issues:notification_read", args=[bobs.pk]))
     assert response.status_code == 404
     bobs.refresh_from_db()
@@ -74,22 +78,22 @@ def test_someone_elses_notification_is_not_found_and_stays_unread(client, world,
 
 
 def test_the_list_shows_only_ones_own_notifications_newest_first(client, world, issue_a):
-    notify(world.alice, issue_a, title="first for alice")
-    notify(world.alice, issue_a, title="second for alice")
-    notify(world.bob, issue_a, title="for bob")
-    client.force_login(world.alice)
+    notify(world.inspector_xincheng, issue_a, title="first for inspector_xincheng")
+    notify(world.inspector_xincheng, issue_a, title="second for inspector_xincheng")
+    notify(world.supervisor_xincheng, issue_a, title="for supervisor_xincheng")
+    client.force_login(world.inspector_xincheng)
     response = client.get(LIST_URL, **EN)
     assert response.status_code == 200
     html = response.content.decode()
-    assert "for bob" not in html
-    assert html.index("second for alice") < html.index("first for alice")
+    assert "for supervisor_xincheng" not in html
+    assert html.index("second for inspector_xincheng") < html.index("first for inspector_xincheng")
 
 
 def test_a_notification_about_an_issue_out_of_scope_offers_no_link(client, world, issue_a, issue_b):
     # Alice may once have been told about an issue in district B; she cannot see it now.
-    visible = notify(world.alice, issue_a, title="visible one")
-    hidden = notify(world.alice, issue_b, title="hidden one")
-    client.force_login(world.alice)
+    visible = notify(world.inspector_xincheng, issue_a, title="visible one")
+    hidden = notify(world.inspector_xincheng, issue_b, title="hidden one")
+    client.force_login(world.inspector_xincheng)
     response = client.get(LIST_URL, **EN)
     rows = {row.pk: row for row in response.context["notifications"]}
     assert rows[visible.pk].issue_visible is True
@@ -104,8 +108,8 @@ def test_a_notification_about_an_issue_out_of_scope_offers_no_link(client, world
 
 def test_the_list_pages_without_counting(client, world, issue_a, django_assert_num_queries):
     for index in range(35):
-        notify(world.alice, issue_a, title=f"n{index}")
-    client.force_login(world.alice)
+        notify(world.inspector_xincheng, issue_a, title=f"n{index}")
+    client.force_login(world.inspector_xincheng)
     # Session, user, the page of notifications (scope checked inside it), membership for
     # that scope check, the bell's unread count.
     with django_assert_num_queries(5):
@@ -121,12 +125,12 @@ def test_the_list_pages_without_counting(client, world, issue_a, django_assert_n
 def test_the_list_runs_the_same_queries_for_few_and_many(
     client, world, issue_a, django_assert_num_queries
 ):
-    notify(world.alice, issue_a)
-    client.force_login(world.alice)
+    notify(world.inspector_xincheng, issue_a)
+    client.force_login(world.inspector_xincheng)
     with django_assert_num_queries(5):
         client.get(LIST_URL)
     for index in range(29):
-        notify(world.alice, issue_a, title=f"n{index}")
+        notify(world.inspector_xincheng, issue_a, title=f"n{index}")
     with django_assert_num_queries(5):
         client.get(LIST_URL)
 
@@ -135,9 +139,9 @@ def test_the_list_runs_the_same_queries_for_few_and_many(
 
 
 def test_opening_a_notification_marks_it_read_and_goes_to_the_issue(client, world, issue_a):
-    notification = notify(world.alice, issue_a)
-    other = notify(world.alice, issue_a)
-    client.force_login(world.alice)
+    notification = notify(world.inspector_xincheng, issue_a)
+    other = notify(world.inspector_xincheng, issue_a)
+    client.force_login(world.inspector_xincheng)
     response = client.post(reverse("issues:notification_read", args=[notification.pk]))
     assert response.status_code == 302
     assert response["Location"] == issue_a.get_absolute_url()
@@ -148,8 +152,8 @@ def test_opening_a_notification_marks_it_read_and_goes_to_the_issue(client, worl
 
 
 def test_reading_twice_keeps_the_first_read_time(client, world, issue_a):
-    notification = notify(world.alice, issue_a)
-    client.force_login(world.alice)
+    notification = notify(world.inspector_xincheng, issue_a)
+    client.force_login(world.inspector_xincheng)
     url = reverse("issues:notification_read", args=[notification.pk])
     client.post(url)
     notification.refresh_from_db()
@@ -160,11 +164,11 @@ def test_reading_twice_keeps_the_first_read_time(client, world, issue_a):
 
 
 def test_mark_all_read_touches_only_ones_own_unread(client, world, issue_a):
-    mine = [notify(world.alice, issue_a) for _ in range(3)]
-    earlier = notify(world.alice, issue_a, read=True)
+    mine = [notify(world.inspector_xincheng, issue_a) for _ in range(3)]
+    earlier = notify(world.inspector_xincheng, issue_a, read=True)
     earlier_time = earlier.read_at
-    bobs = notify(world.bob, issue_a)
-    client.force_login(world.alice)
+    bobs = notify(world.supervisor_xincheng, issue_a)
+    client.force_login(world.inspector_xincheng)
     response = client.post(reverse("issues:notification_read_all"))
     assert response.status_code == 302
     assert response["Location"] == reverse("issues:notification_list")
@@ -178,8 +182,8 @@ def test_mark_all_read_touches_only_ones_own_unread(client, world, issue_a):
 
 
 def test_a_notification_without_an_issue_can_be_marked_read(client, world):
-    notification = notify(world.alice, None, title="系统维护通知")
-    client.force_login(world.alice)
+    notification = notify(world.inspector_xincheng, None, title="系统维护通知")
+    client.force_login(world.inspector_xincheng)
     response = client.post(reverse("issues:notification_read", args=[notification.pk]))
     assert response["Location"] == reverse("issues:notification_list")
     notification.refresh_from_db()
@@ -189,9 +193,9 @@ def test_a_notification_without_an_issue_can_be_marked_read(client, world):
 def test_security_an_old_notification_tells_nothing_of_a_case_out_of_scope(
     client, world, issue_a, issue_b
 ):
-    notify(world.alice, issue_a, title="visible 2026-000001 垃圾满溢")
-    notify(world.alice, issue_b, title="hidden 2026-000002 工地扬尘 住建局", read=True)
-    client.force_login(world.alice)
+    notify(world.inspector_xincheng, issue_a, title="visible 2026-000001 垃圾满溢")
+    notify(world.inspector_xincheng, issue_b, title="hidden 2026-000002 工地扬尘 住建局", read=True)
+    client.force_login(world.inspector_xincheng)
     page = client.get(LIST_URL, **EN).content.decode()
     assert "visible 2026-000001" in page
     assert "2026-000002" not in page

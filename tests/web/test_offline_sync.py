@@ -42,7 +42,7 @@ def captured(minutes_ago: int) -> tuple[datetime.datetime, str]:
 def test_outbox_report_resent_with_its_token_files_one_issue_and_keeps_the_capture_time(
     client, world
 ):
-    client.force_login(world.alice)
+    client.force_login(world.inspector_xincheng)
     moment, sent = captured(90)
     token = str(uuid.uuid4())
     first = client.post(
@@ -64,7 +64,7 @@ def test_outbox_report_resent_with_its_token_files_one_issue_and_keeps_the_captu
 
 
 def test_outbox_report_capture_time_in_the_future_is_taken_as_the_receipt_time(client, world):
-    client.force_login(world.alice)
+    client.force_login(world.inspector_xincheng)
     ahead = (timezone.now() + datetime.timedelta(hours=3)).astimezone(SHANGHAI).isoformat()
     client.post(REPORT_URL, report_data(world, observed_at=ahead), **JSON)
     issue = Issue.objects.get()
@@ -72,7 +72,7 @@ def test_outbox_report_capture_time_in_the_future_is_taken_as_the_receipt_time(c
 
 
 def test_outbox_report_with_an_unreadable_capture_time_is_filed_at_the_receipt_time(client, world):
-    client.force_login(world.alice)
+    client.force_login(world.inspector_xincheng)
     response = client.post(REPORT_URL, report_data(world, observed_at="yesterday"), **JSON)
     assert response.status_code == 200
     issue = Issue.objects.get()
@@ -80,7 +80,7 @@ def test_outbox_report_with_an_unreadable_capture_time_is_filed_at_the_receipt_t
 
 
 def test_outbox_report_at_a_deactivated_point_is_refused_with_a_json_message(client, world):
-    client.force_login(world.alice)
+    client.force_login(world.inspector_xincheng)
     world.point_a.is_active = False
     world.point_a.save(update_fields=["is_active"])
     response = client.post(REPORT_URL, report_data(world), HTTP_ACCEPT_LANGUAGE="en", **JSON)
@@ -93,7 +93,7 @@ def test_outbox_report_at_a_deactivated_point_is_refused_with_a_json_message(cli
 
 
 def test_outbox_report_of_a_retired_category_is_refused_with_a_json_message(client, world):
-    client.force_login(world.alice)
+    client.force_login(world.inspector_xincheng)
     retired = CategoryFactory(code="RETIRED_T", is_active=False)
     response = client.post(
         REPORT_URL,
@@ -107,7 +107,7 @@ def test_outbox_report_of_a_retired_category_is_refused_with_a_json_message(clie
 
 
 def test_outbox_report_by_someone_who_may_not_report_is_a_json_403(client, world):
-    client.force_login(world.hank)
+    client.force_login(world.handler_xincheng)
     response = client.post(REPORT_URL, report_data(world), **JSON)
     assert response.status_code == 403
     assert response.json()["ok"] is False and response.json()["message"]
@@ -116,9 +116,9 @@ def test_outbox_report_by_someone_who_may_not_report_is_a_json_403(client, world
 
 def test_outbox_report_token_of_another_reporter_is_refused(client, world):
     token = str(uuid.uuid4())
-    client.force_login(world.alice)
+    client.force_login(world.inspector_xincheng)
     client.post(REPORT_URL, report_data(world, client_token=token), **JSON)
-    client.force_login(world.carol)
+    client.force_login(world.inspector_binhe)
     response = client.post(
         REPORT_URL,
         report_data(world, client_token=token, point=str(world.point_b.pk)),
@@ -126,7 +126,7 @@ def test_outbox_report_token_of_another_reporter_is_refused(client, world):
     )
     assert response.status_code == 400
     assert response.json()["ok"] is False
-    assert Issue.objects.get().reporter == world.alice
+    assert Issue.objects.get().reporter == world.inspector_xincheng
 
 
 # --- the fix ----------------------------------------------------------------------------------
@@ -145,7 +145,7 @@ def fix_data(token: str, observed: str = "", **extra) -> dict:
 
 def test_outbox_fix_resent_with_its_token_is_recorded_once_with_both_times(client, world):
     issue = issue_in(world, Status.IN_PROGRESS)
-    client.force_login(world.hank)
+    client.force_login(world.handler_xincheng)
     moment, sent = captured(30)
     token = str(uuid.uuid4())
     first = client.post(act_url(issue, "submit_fix"), fix_data(token, sent), **JSON)
@@ -164,7 +164,7 @@ def test_outbox_fix_resent_with_its_token_is_recorded_once_with_both_times(clien
 
 def test_outbox_fix_resent_by_a_plain_form_post_is_recorded_once(client, world):
     issue = issue_in(world, Status.IN_PROGRESS)
-    client.force_login(world.hank)
+    client.force_login(world.handler_xincheng)
     token = str(uuid.uuid4())
     client.post(act_url(issue, "submit_fix"), fix_data(token))
     response = client.post(act_url(issue, "submit_fix"), fix_data(token))
@@ -174,7 +174,7 @@ def test_outbox_fix_resent_by_a_plain_form_post_is_recorded_once(client, world):
 
 def test_outbox_fix_on_a_case_closed_meanwhile_is_a_json_409(client, world):
     issue = issue_in(world, Status.CLOSED)
-    client.force_login(world.hank)
+    client.force_login(world.handler_xincheng)
     response = client.post(act_url(issue, "submit_fix"), fix_data(str(uuid.uuid4())), **JSON)
     assert response.status_code == 409
     body = response.json()
@@ -184,7 +184,7 @@ def test_outbox_fix_on_a_case_closed_meanwhile_is_a_json_409(client, world):
 
 def test_outbox_fix_without_a_photo_is_a_json_422_with_the_field_error(client, world):
     issue = issue_in(world, Status.IN_PROGRESS)
-    client.force_login(world.hank)
+    client.force_login(world.handler_xincheng)
     data = fix_data(str(uuid.uuid4()))
     del data["submit_fix-photos"]
     response = client.post(act_url(issue, "submit_fix"), data, **JSON)
@@ -196,7 +196,7 @@ def test_outbox_fix_without_a_photo_is_a_json_422_with_the_field_error(client, w
 
 def test_outbox_fix_out_of_scope_is_a_json_404(client, world):
     issue = issue_in(world, Status.IN_PROGRESS)
-    client.force_login(world.ivy)  # a handler of the other organisation
+    client.force_login(world.handler_binhe)  # a handler of the other organisation
     response = client.post(act_url(issue, "submit_fix"), fix_data(str(uuid.uuid4())), **JSON)
     assert response.status_code == 404
     assert response.json()["ok"] is False and response.json()["message"]
@@ -204,7 +204,9 @@ def test_outbox_fix_out_of_scope_is_a_json_404(client, world):
 
 def test_outbox_fix_by_a_role_that_may_not_is_a_json_403(client, world):
     issue = issue_in(world, Status.IN_PROGRESS)
-    client.force_login(world.bob)  # a supervisor of the district sees it but does not fix
+    client.force_login(
+        world.supervisor_xincheng
+    )  # a supervisor of the district sees it but does not fix
     response = client.post(act_url(issue, "submit_fix"), fix_data(str(uuid.uuid4())), **JSON)
     assert response.status_code == 403
     assert response.json()["ok"] is False
@@ -214,7 +216,7 @@ def test_outbox_fix_by_a_role_that_may_not_is_a_json_403(client, world):
 def test_outbox_fix_token_reused_on_another_case_is_refused(client, world):
     first = issue_in(world, Status.IN_PROGRESS)
     second = issue_in(world, Status.IN_PROGRESS)
-    client.force_login(world.hank)
+    client.force_login(world.handler_xincheng)
     token = str(uuid.uuid4())
     client.post(act_url(first, "submit_fix"), fix_data(token), **JSON)
     response = client.post(act_url(second, "submit_fix"), fix_data(token), **JSON)
@@ -228,7 +230,7 @@ def test_outbox_fix_token_reused_on_another_case_is_refused(client, world):
 
 def test_outbox_verification_resent_after_it_closed_the_case_answers_ok_once(client, world):
     issue = issue_in(world, Status.SUBMITTED)
-    client.force_login(world.bob)
+    client.force_login(world.supervisor_xincheng)
     moment, sent = captured(10)
     token = str(uuid.uuid4())
     data = {
@@ -251,7 +253,7 @@ def test_outbox_verification_resent_after_it_closed_the_case_answers_ok_once(cli
 
 def test_outbox_rework_verdict_resent_is_recorded_once(client, world):
     issue = issue_in(world, Status.SUBMITTED)
-    client.force_login(world.bob)
+    client.force_login(world.supervisor_xincheng)
     token = str(uuid.uuid4())
     data = {"verify_fail-reason": "仍有垃圾", "verify_fail-client_token": token}
     client.post(act_url(issue, "verify_fail"), data, **JSON)
@@ -263,7 +265,7 @@ def test_outbox_rework_verdict_resent_is_recorded_once(client, world):
 
 def test_outbox_verification_of_a_case_closed_by_someone_else_is_a_json_409(client, world):
     issue = issue_in(world, Status.CLOSED)
-    client.force_login(world.bob)
+    client.force_login(world.supervisor_xincheng)
     response = client.post(
         act_url(issue, "verify_pass"),
         {"verify_pass-client_token": str(uuid.uuid4())},
@@ -279,19 +281,19 @@ def test_outbox_verification_of_a_case_closed_by_someone_else_is_a_json_409(clie
 
 def test_offline_session_names_the_user_and_a_csrf_token(client, world):
     assert client.get(reverse("issues:offline_session")).json() == {"user": None, "csrf_token": ""}
-    client.force_login(world.alice)
+    client.force_login(world.inspector_xincheng)
     response = client.get(reverse("issues:offline_session"))
     body = response.json()
-    assert body["user"] == world.alice.pk and len(body["csrf_token"]) >= 32
+    assert body["user"] == world.inspector_xincheng.pk and len(body["csrf_token"]) >= 32
     assert "no-cache" in response["Cache-Control"]
 
 
 def test_offline_reference_data_holds_only_the_points_in_scope(client, world):
     world.category.quick_phrases = "桶边散落垃圾\n需要清运"
     world.category.save(update_fields=["quick_phrases"])
-    client.force_login(world.alice)
+    client.force_login(world.inspector_xincheng)
     response = client.get(reverse("issues:offline_reference"))
-    assert response["X-Civic-Offline-User"] == str(world.alice.pk)
+    assert response["X-Civic-Offline-User"] == str(world.inspector_xincheng.pk)
     body = response.json()
     assert [p["id"] for p in body["points"]] == [world.point_a.pk]
     assert body["points"][0]["lat"] == float(world.point_a.latitude)
@@ -300,7 +302,7 @@ def test_offline_reference_data_holds_only_the_points_in_scope(client, world):
 
 
 def test_offline_reference_data_without_points_for_a_handler(client, world):
-    client.force_login(world.hank)
+    client.force_login(world.handler_xincheng)
     assert client.get(reverse("issues:offline_reference")).json()["points"] == []
 
 
@@ -314,7 +316,7 @@ def test_offline_reference_data_queries_do_not_grow_with_points(
 ):
     from tests.factories import InspectionPointFactory
 
-    client.force_login(world.alice)
+    client.force_login(world.inspector_xincheng)
     for number in range(20):
         InspectionPointFactory(community=world.community_a, code=f"extra-{number}")
     with django_assert_max_num_queries(10):
@@ -323,11 +325,11 @@ def test_offline_reference_data_queries_do_not_grow_with_points(
 
 
 def test_pwa_pages_cached_offline_name_their_user(client, world):
-    client.force_login(world.alice)
+    client.force_login(world.inspector_xincheng)
     for url in (reverse("home"), REPORT_URL, reverse("issues:outbox")):
         response = client.get(url)
         assert response.status_code == 200
-        assert response["X-Civic-Offline-User"] == str(world.alice.pk)
+        assert response["X-Civic-Offline-User"] == str(world.inspector_xincheng.pk)
         assert "private" in response["Cache-Control"]
 
 
@@ -361,15 +363,15 @@ def test_pwa_manifest_names_the_app_in_chinese_with_its_icons(client):
 
 
 def test_pwa_offline_fallback_page_is_in_chinese_and_names_no_user(client, world):
-    client.force_login(world.alice)
+    client.force_login(world.inspector_xincheng)
     response = client.get(reverse("issues:offline"))
     text = response.content.decode()
     assert "没有网络连接" in text
-    assert "alice" not in text and "X-Civic-Offline-User" not in response
+    assert "inspector_xincheng" not in text and "X-Civic-Offline-User" not in response
 
 
 def test_pwa_field_pages_load_the_worker_script_without_inline_code(client, world):
-    client.force_login(world.alice)
+    client.force_login(world.inspector_xincheng)
     text = client.get(REPORT_URL).content.decode()
     assert 'rel="manifest"' in text
     assert "js/pwa.js" in text and "js/outbox-core.js" in text

@@ -81,7 +81,7 @@ def test_anonymous_report_post_files_nothing(client, world):
     assert Issue.objects.count() == 0
 
 
-@pytest.mark.parametrize("persona", ["hank", "leo"])
+@pytest.mark.parametrize("persona", ["handler_xincheng", "leader_zone"])
 def test_handler_and_leader_cannot_open_the_report_form(client, world, persona):
     client.force_login(getattr(world, persona))
     assert client.get(REPORT_URL).status_code == 403
@@ -90,7 +90,7 @@ def test_handler_and_leader_cannot_open_the_report_form(client, world, persona):
 
 
 def test_report_form_offers_a_fresh_token_the_camera_and_points_in_scope_only(client, world):
-    client.force_login(world.alice)
+    client.force_login(world.inspector_xincheng)
     response = client.get(REPORT_URL)
     assert response.status_code == 200
     form = response.context["form"]
@@ -101,7 +101,7 @@ def test_report_form_offers_a_fresh_token_the_camera_and_points_in_scope_only(cl
     assert 'capture="environment"' in html
     assert "multiple" in html
     # The points come from the picker's scoped endpoint, not from the page: district B's market
-    # is outside alice's scope and is not offered.
+    # is outside inspector_xincheng's scope and is not offered.
     assert 'data-picker-url="/pick/point/?reporting=1"' in html
     assert world.point_b.name not in html
     offered = client.get(reverse("issues:picker", args=["point"]), {"reporting": "1"}).json()
@@ -118,8 +118,8 @@ def test_report_form_offers_a_fresh_token_the_camera_and_points_in_scope_only(cl
 def test_report_form_puts_the_users_recent_categories_first(client, world):
     others = [CategoryFactory(sort_order=n) for n in range(3)]
     recent = CategoryFactory(sort_order=99)
-    IssueFactory(reporter=world.alice, category=recent, community=world.community_a)
-    client.force_login(world.alice)
+    IssueFactory(reporter=world.inspector_xincheng, category=recent, community=world.community_a)
+    client.force_login(world.inspector_xincheng)
     response = client.get(REPORT_URL)
     assert response.context["recent_categories"] == [recent]
     assert response.context["categories"][0] == recent
@@ -127,7 +127,7 @@ def test_report_form_puts_the_users_recent_categories_first(client, world):
 
 
 def test_first_time_reporter_gets_the_common_categories_first_and_the_rest_folded(client, world):
-    client.force_login(world.alice)
+    client.force_login(world.inspector_xincheng)
     response = client.get(REPORT_URL)
     first = response.context["first_categories"]
     assert 0 < len(first) <= 8
@@ -143,13 +143,13 @@ def test_first_time_reporter_gets_the_common_categories_first_and_the_rest_folde
 
 
 def test_inspector_files_an_issue_with_a_photo_at_a_point(client, world):
-    client.force_login(world.alice)
+    client.force_login(world.inspector_xincheng)
     response = client.post(REPORT_URL, report_data(world))
     issue = Issue.objects.get()
     assert response.status_code == 302
     assert response["Location"] == issue.get_absolute_url()
     assert issue.status == Status.REPORTED
-    assert issue.reporter == world.alice
+    assert issue.reporter == world.inspector_xincheng
     assert issue.point == world.point_a
     assert issue.community == world.community_a
     assert issue.district == world.district_a
@@ -161,7 +161,7 @@ def test_inspector_files_an_issue_with_a_photo_at_a_point(client, world):
 
 
 def test_report_with_only_a_community_and_no_gps_is_filed(client, world):
-    client.force_login(world.alice)
+    client.force_login(world.inspector_xincheng)
     data = report_data(
         world, point="", community=str(world.community_a.pk), latitude="", longitude=""
     )
@@ -175,7 +175,7 @@ def test_report_with_only_a_community_and_no_gps_is_filed(client, world):
 
 
 def test_double_submit_with_the_same_client_token_files_one_issue(client, world):
-    client.force_login(world.alice)
+    client.force_login(world.inspector_xincheng)
     data = report_data(world)
     first = client.post(REPORT_URL, data)
     data["photos"] = [jpeg()]
@@ -187,7 +187,7 @@ def test_double_submit_with_the_same_client_token_files_one_issue(client, world)
 
 
 def test_script_send_gets_json_with_the_issue_url(client, world):
-    client.force_login(world.alice)
+    client.force_login(world.inspector_xincheng)
     response = client.post(REPORT_URL, report_data(world), HTTP_ACCEPT="application/json")
     assert response.status_code == 200
     assert response.json() == {
@@ -198,7 +198,7 @@ def test_script_send_gets_json_with_the_issue_url(client, world):
 
 
 def test_script_send_with_errors_gets_them_as_json(client, world):
-    client.force_login(world.alice)
+    client.force_login(world.inspector_xincheng)
     response = client.post(
         REPORT_URL, report_data(world, category=""), HTTP_ACCEPT="application/json"
     )
@@ -210,7 +210,7 @@ def test_script_send_with_errors_gets_them_as_json(client, world):
 
 
 def test_failed_upload_keeps_everything_else_and_asks_for_the_photo_again(client, world):
-    client.force_login(world.alice)
+    client.force_login(world.inspector_xincheng)
     not_a_photo = SimpleUploadedFile("notes.jpg", b"this is not an image", "image/jpeg")
     data = report_data(world, photos=[not_a_photo], severity="urgent", address="世纪路口")
     response = client.post(REPORT_URL, data, HTTP_ACCEPT_LANGUAGE="en")
@@ -232,7 +232,7 @@ def test_failed_upload_keeps_everything_else_and_asks_for_the_photo_again(client
 
 
 def test_missing_photo_and_place_are_reported_without_filing(client, world):
-    client.force_login(world.alice)
+    client.force_login(world.inspector_xincheng)
     data = report_data(world, photos=[], point="", community="")
     response = client.post(REPORT_URL, data, HTTP_ACCEPT_LANGUAGE="en")
     assert response.status_code == 200
@@ -243,7 +243,7 @@ def test_missing_photo_and_place_are_reported_without_filing(client, world):
 
 
 def test_a_point_outside_the_users_scope_is_refused(client, world):
-    client.force_login(world.alice)
+    client.force_login(world.inspector_xincheng)
     response = client.post(REPORT_URL, report_data(world, point=str(world.point_b.pk)))
     assert response.status_code == 200
     assert "point" in response.context["form"].errors
@@ -251,7 +251,7 @@ def test_a_point_outside_the_users_scope_is_refused(client, world):
 
 
 def test_capture_time_and_gps_from_the_browser_fill_a_reencoded_photo(client, world):
-    client.force_login(world.alice)
+    client.force_login(world.inspector_xincheng)
     data = report_data(world)
     data["photo_taken_at[]"] = ["2026-03-02T08:15:00+08:00"]
     data["photo_gps[]"] = ["43.651234,122.251234"]
@@ -263,7 +263,7 @@ def test_capture_time_and_gps_from_the_browser_fill_a_reencoded_photo(client, wo
 
 
 def test_the_uploads_own_exif_wins_over_what_the_browser_sent(client, world):
-    client.force_login(world.alice)
+    client.force_login(world.inspector_xincheng)
     data = report_data(world, photos=[jpeg(exif=camera_exif())])
     data["photo_taken_at[]"] = ["2026-03-02T08:15:00+08:00"]
     data["photo_gps[]"] = ["10.000000,10.000000"]
@@ -324,7 +324,7 @@ def test_nearby_points_are_within_500_m_nearest_first_and_in_scope(client, world
         latitude=Decimal("43.650100"),
         longitude=Decimal("122.250100"),
     )  # close by, but in district B
-    client.force_login(world.alice)
+    client.force_login(world.inspector_xincheng)
     response = client.get(NEARBY_URL, {"lat": "43.650450", "lng": "122.250000", "format": "json"})
     assert response.status_code == 200
     names = [p["name"] for p in response.json()["points"]]
@@ -340,7 +340,7 @@ def test_nearby_points_are_within_500_m_nearest_first_and_in_scope(client, world
 
 
 def test_nearby_points_with_bad_coordinates_answer_400(client, world):
-    client.force_login(world.alice)
+    client.force_login(world.inspector_xincheng)
     assert client.get(NEARBY_URL, {"lat": "x", "lng": "1"}).status_code == 400
     assert client.get(NEARBY_URL, {"lat": "95", "lng": "1"}).status_code == 400
     assert client.get(NEARBY_URL).status_code == 400
@@ -349,5 +349,5 @@ def test_nearby_points_with_bad_coordinates_answer_400(client, world):
 def test_nearby_points_need_a_login_and_a_reporting_role(client, world):
     query = {"lat": "43.65", "lng": "122.25"}
     assert client.get(NEARBY_URL, query).status_code == 302
-    client.force_login(world.hank)
+    client.force_login(world.handler_xincheng)
     assert client.get(NEARBY_URL, query).status_code == 403

@@ -24,7 +24,7 @@ def _triage_queries(client) -> int:
 
 @pytest.mark.django_db
 def test_triage_runs_the_same_queries_for_one_place_and_for_many(client, world):
-    client.force_login(world.bob)
+    client.force_login(world.supervisor_xincheng)
     issue_in(world, Status.REPORTED)
     one_place = _triage_queries(client)
     kinds = [OwnerKind.TERRITORIAL, OwnerKind.SECTOR, OwnerKind.PAIRED]
