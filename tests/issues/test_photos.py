@@ -452,7 +452,10 @@ def test_photo_attach_records_kind_event_uploader_and_files(world):
         issue=issue, actor=world.inspector_xincheng, action=Action.REPORT, to_status=Status.REPORTED
     )
     prepared = prepare_photos(
-        [upload("a.jpg", encode(two_tone(), "JPEG")), upload("b.png", encode(two_tone(), "PNG"))]
+        [
+            upload("storefront.jpg", encode(two_tone(), "JPEG")),
+            upload("scene.png", encode(two_tone(), "PNG")),
+        ]
     )
 
     photos = attach_photos(
@@ -461,13 +464,14 @@ def test_photo_attach_records_kind_event_uploader_and_files(world):
 
     assert [photo.pk is not None for photo in photos] == [True, True]
     rows = list(issue.photos.order_by("id"))
-    assert [row.original_name for row in rows] == ["a.jpg", "b.png"]
+    assert [row.original_name for row in rows] == ["storefront.jpg", "scene.png"]
     assert {(row.kind, row.event_id, row.uploaded_by_id) for row in rows} == {
         (Photo.Kind.AFTER, event.pk, world.handler_xincheng.pk)
     }
     for row, source in zip(rows, prepared, strict=True):
         assert row.image.name.endswith(".jpg")
-        assert "a.jpg" not in row.image.name and "b.png" not in row.image.name
+        # The stored name is random (hex), never the uploaded one.
+        assert "storefront" not in row.image.name and "scene" not in row.image.name
         assert stored(row.image.name) == source.content
         assert stored(row.thumbnail.name) == source.thumbnail
 

@@ -90,7 +90,7 @@ def test_the_list_shows_only_ones_own_notifications_newest_first(client, world, 
 
 
 def test_a_notification_about_an_issue_out_of_scope_offers_no_link(client, world, issue_a, issue_b):
-    # Alice may once have been told about an issue in district B; she cannot see it now.
+    # The inspector may once have been told about a case in district B; she cannot see it now.
     visible = notify(world.inspector_xincheng, issue_a, title="visible one")
     hidden = notify(world.inspector_xincheng, issue_b, title="hidden one")
     client.force_login(world.inspector_xincheng)
