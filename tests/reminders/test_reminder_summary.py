@@ -204,7 +204,7 @@ def test_reminder_summary_picks_up_what_a_crashed_run_left_waiting(world, monkey
         raise RuntimeError("the worker died before the summaries")
 
     with monkeypatch.context() as patch:
-        patch.setattr(services, "summaries_plan", crash)
+        patch.setattr(services.job, "summaries_plan", crash)
         with pytest.raises(RuntimeError):
             services.reminders_run(now=NOW)
     assert Reminder.objects.filter(awaits_summary=True).count() == 3
