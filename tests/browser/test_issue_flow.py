@@ -11,7 +11,7 @@ import pytest
 from PIL import ExifTags, Image, TiffImagePlugin
 
 from issues.models import Action, Issue, Photo, Status
-from tests.issues.lifecycle_support import issue_in
+from tests.factories import issue_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 

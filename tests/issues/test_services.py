@@ -32,9 +32,10 @@ from tests.factories import (
     DistrictFactory,
     InspectionPointFactory,
     OrganisationFactory,
+    issue_in,
     make_staff,
 )
-from tests.issues.lifecycle_support import issue_in, pending_extension, photos, snapshot
+from tests.issues.lifecycle_support import pending_extension, photos, snapshot
 
 S = Status
 A = Action

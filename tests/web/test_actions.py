@@ -15,7 +15,8 @@ from PIL import Image
 
 from issues import services
 from issues.models import Action, ExtensionRequest, Issue, IssueEvent, Photo, Status
-from tests.issues.lifecycle_support import issue_in, pending_extension, snapshot
+from tests.factories import issue_in
+from tests.issues.lifecycle_support import pending_extension, snapshot
 
 TRIAGE_URL = reverse("issues:triage")
 BULK_URL = reverse("issues:bulk_dispatch")
