@@ -576,6 +576,26 @@ def test_verify_queue_shows_submitted_fixes_in_scope_with_pass_and_fail(client, 
     assert act_url(mine, "verify_pass") in html
     assert act_url(mine, "verify_fail") in html
     assert theirs.case_number not in html
+    # The shared action form include: the table's fields, CSRF, the way back, ids per case.
+    assert html.count('name="csrfmiddlewaretoken"') >= 2
+    assert f'id="action-verify_pass-{mine.pk}"' in html
+    assert f'id="action-verify_fail-{mine.pk}"' in html
+    assert 'name="verify_fail-reason"' in html and 'name="verify_pass-note"' in html
+    assert f'id="id_{mine.pk}_verify_fail-reason"' in html
+    assert html.count(f'name="next" value="{VERIFY_URL}"') >= 2  # and the language menu's
+
+
+def test_verify_queue_fail_form_sends_back_for_rework_and_returns_to_the_queue(client, world):
+    issue = issue_in(world, Status.SUBMITTED)
+    client.force_login(world.inspector_xincheng)
+    page = client.get(VERIFY_URL).content.decode()
+    assert f'action="{act_url(issue, "verify_fail")}"' in page
+    response = client.post(
+        act_url(issue, "verify_fail"), {"verify_fail-reason": "仍有垃圾", "next": VERIFY_URL}
+    )
+    assert response.status_code == 302 and response["Location"] == VERIFY_URL
+    issue.refresh_from_db()
+    assert (issue.status, issue.rework_count) == (Status.IN_PROGRESS, 1)
 
 
 @pytest.mark.parametrize(
