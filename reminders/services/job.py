@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import hashlib
 import time
 import uuid
 from collections import Counter, defaultdict
@@ -46,6 +47,8 @@ class RunReport:
     deliveries: int = 0
     summaries: int = 0
     batches: int = 0
+    # Batches a run for the same moment was writing at that instant (see `_claim`).
+    batches_left: int = 0
     urgent_only: bool = False
     seconds: float = 0.0
     created_by_kind: dict[str, int] = field(default_factory=dict)
@@ -59,6 +62,7 @@ class RunReport:
             "deliveries": self.deliveries,
             "summaries": self.summaries,
             "batches": self.batches,
+            "batches_left": self.batches_left,
             "urgent_only": self.urgent_only,
             "seconds": round(self.seconds, 3),
             "created_by_kind": dict(self.created_by_kind),
@@ -216,6 +220,27 @@ class DeliveryRow(NamedTuple):
     updated_at: Any
 
 
+def batch_taken_by_another_run(candidates: Sequence[Candidate], *, now: datetime.datetime) -> bool:
+    """Whether a run for the same moment is writing this very batch now (PostgreSQL only).
+
+    Runs started together read the same keyset batches. Without this the second one waits on
+    each insert the first has not committed yet, only to find every key taken. The lock lives
+    until the batch commits; the batch stays the ledger's to claim: a run that finds it held
+    goes on to the next batch, and a batch whose holder rolls back is claimed by the next run.
+    Runs for different moments never match, and claim through the ledger's key as before.
+    """
+    if connection.vendor != "postgresql":
+        return False
+    first, last = candidates[0], candidates[-1]
+    identity = f"{first.kind}:{first.issue_id}:{last.issue_id}:{len(candidates)}:{now.timestamp()}"
+    key = int.from_bytes(
+        hashlib.blake2b(identity.encode(), digest_size=8).digest(), "big", signed=True
+    )
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [key])
+        return not cursor.fetchone()[0]
+
+
 @transaction.atomic
 def _claim(
     candidates: Sequence[Candidate],
@@ -225,6 +250,10 @@ def _claim(
     report: RunReport,
 ) -> None:
     """Insert one batch of ledger rows; only the rows this run inserted get escalated and sent."""
+    report.batches += 1
+    if batch_taken_by_another_run(candidates, now=now):
+        report.batches_left += 1
+        return
     token = uuid.uuid4()
     claim = Reminder._meta.get_field("claim_token").get_db_prep_value(token, connection)
     at_now = adapt_datetime(now)
@@ -259,7 +288,6 @@ def _claim(
             claim_token=token,
         ).values_list(*WonReminder._fields)
     ]
-    report.batches += 1
     if not won:
         return
     report.created += len(won)
