@@ -20,15 +20,9 @@ from districts.models import (
     Organisation,
     Role,
 )
+from districts.widgets import DateInput
 
 User = get_user_model()
-
-
-class DateInput(forms.DateInput):
-    input_type = "date"
-
-    def __init__(self, attrs: dict | None = None) -> None:
-        super().__init__(attrs=attrs, format="%Y-%m-%d")
 
 
 class AssignmentForm(forms.Form):

@@ -36,7 +36,8 @@ from districts.models import (
     PointType,
     Severity,
 )
-from issues.forms import CampaignDateField, DateInput
+from districts.widgets import DateInput
+from issues.forms import CampaignDateField
 from issues.models import (
     CLOCK_STATUSES,
     TIMER_YELLOW_FROM,

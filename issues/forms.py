@@ -28,6 +28,7 @@ from districts.models import (
     Organisation,
     Severity,
 )
+from districts.widgets import DateInput
 from issues import workflow
 from issues.models import Action, EscalationLevel, Issue
 from issues.photos import PreparedPhoto, prepare_photos
@@ -81,15 +82,6 @@ class DateTimeLocalInput(forms.DateTimeInput):
 
     def __init__(self, attrs: dict | None = None) -> None:
         super().__init__(attrs=attrs, format=DATETIME_LOCAL_FORMAT)
-
-
-class DateInput(forms.DateInput):
-    """The browser's own date picker."""
-
-    input_type = "date"
-
-    def __init__(self, attrs: dict | None = None) -> None:
-        super().__init__(attrs=attrs, format="%Y-%m-%d")
 
 
 # Dates people may mean: far outside the campaign's years is a typo (9999-12-31 even overflows

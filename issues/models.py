@@ -6,10 +6,12 @@ import datetime
 import uuid
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Exists, OuterRef, Q
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext_lazy as _
 
 from districts import policy
@@ -697,8 +699,31 @@ NOTIFICATION_KIND_LABELS = {
 EVENT_ROLE_LABELS = {**{role.value: role.label for role in Role}, "system": _("system")}
 
 
+def is_site_path(value: str) -> bool:
+    """Whether `value` is a path on this site from its root: never another site's address.
+
+    `//host`, `/\\host` and control characters (a browser drops a tab inside `/\t/host`) would
+    all lead elsewhere; Django's own check refuses them, given no host at all to allow.
+    """
+    return (
+        value.startswith("/")
+        and not value.startswith("//")
+        and "\\" not in value
+        and value.isprintable()
+        and url_has_allowed_host_and_scheme(value, allowed_hosts=set())
+    )
+
+
+def validate_site_path(value: str) -> None:
+    """Refuse a link that is not a path on this site (see `is_site_path`)."""
+    if value and not is_site_path(value):
+        raise ValidationError(
+            _("Give a path on this site that starts with a single /."), code="not_site_path"
+        )
+
+
 class Notification(models.Model):
-    """An in-app notification for one user (the bell), usually about one issue."""
+    """An in-app notification for one user (the bell), about one issue or linking to one page."""
 
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -725,6 +750,13 @@ class Notification(models.Model):
     kind = models.CharField(_("kind"), max_length=32)
     title = models.CharField(_("title"), max_length=200)
     body = models.TextField(_("text"), blank=True)
+    link = models.CharField(
+        _("link"),
+        max_length=300,
+        blank=True,
+        validators=[validate_site_path],
+        help_text=_("A page on this site the notification opens, e.g. a filtered issue list."),
+    )
     dedupe_key = models.CharField(
         _("deduplication key"),
         max_length=120,
@@ -758,6 +790,12 @@ class Notification(models.Model):
                 fields=["user", "dedupe_key"],
                 condition=~Q(dedupe_key=""),
                 name="notification_once_per_key",
+            ),
+            # Senders insert rows in bulk, past the validator: the database keeps links on site.
+            models.CheckConstraint(
+                condition=Q(link="")
+                | (Q(link__startswith="/") & ~Q(link__startswith="//") & ~Q(link__contains="\\")),
+                name="notification_link_on_site",
             ),
         ]
 

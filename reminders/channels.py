@@ -27,7 +27,7 @@ from django.core.mail import EmailMessage
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from issues.models import Notification
+from issues.models import Notification, is_site_path
 from reminders import netguard
 from reminders.models import ChannelConfig, ChannelKind
 from reminders.netguard import webhook_url_problem
@@ -206,8 +206,10 @@ class InAppChannel(Channel):
     def send(self, message: Message) -> None:
         now = adapt_datetime(timezone.now())
         if message.summary_key:
+            # The bell opens the summary's first list; any other list stays named in the text.
+            first, *others = message.links or (None,)
             lines = [message.intro] if message.intro else []
-            lines += [f"{link.label}: {link.path}" for link in message.links]
+            lines += [f"{link.label}: {link.path}" for link in others if link is not None]
             rows = [
                 (
                     self.user_id,
@@ -215,6 +217,7 @@ class InAppChannel(Channel):
                     "reminder_summary",
                     message.title[:200],
                     "\n".join(lines),
+                    first.path if first is not None and is_site_path(first.path) else "",
                     message.summary_key,
                     now,
                 )
@@ -227,6 +230,7 @@ class InAppChannel(Channel):
                     f"reminder_{item.kind}",
                     item.headline[:200],
                     item.line,
+                    "",
                     item.key,
                     now,
                 )
@@ -237,7 +241,16 @@ class InAppChannel(Channel):
 
 
 # What the bell's rows hold; plain tuples, because a message may carry hundreds of cases.
-NOTIFICATION_COLUMNS = ("user_id", "issue_id", "kind", "title", "body", "dedupe_key", "created_at")
+NOTIFICATION_COLUMNS = (
+    "user_id",
+    "issue_id",
+    "kind",
+    "title",
+    "body",
+    "link",
+    "dedupe_key",
+    "created_at",
+)
 
 
 @dataclass

@@ -10,16 +10,10 @@ from django.utils.translation import gettext_lazy as _
 
 from districts import policy
 from districts.models import Membership, Organisation, Role
+from districts.widgets import DateInput
 from rounds.models import Observation, Round
 
 User = get_user_model()
-
-
-class DateInput(forms.DateInput):
-    input_type = "date"
-
-    def __init__(self) -> None:
-        super().__init__(format="%Y-%m-%d")
 
 
 class InspectorChoiceField(forms.ModelMultipleChoiceField):

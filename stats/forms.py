@@ -11,6 +11,7 @@ from django.utils.translation import gettext_lazy as _
 
 from districts import policy
 from districts.models import Category, District
+from districts.widgets import DateInput
 from stats.kpis import Period
 
 THIS_WEEK = "this_week"
@@ -54,12 +55,8 @@ class DashboardFilterForm(forms.Form):
     """Validated filters; an invalid form falls back to this week over the whole scope."""
 
     period = forms.ChoiceField(label=_("Period"), choices=PRESETS, required=False)
-    start = forms.DateField(
-        label=_("From"), required=False, widget=forms.DateInput(attrs={"type": "date"})
-    )
-    end = forms.DateField(
-        label=_("Until"), required=False, widget=forms.DateInput(attrs={"type": "date"})
-    )
+    start = forms.DateField(label=_("From"), required=False, widget=DateInput())
+    end = forms.DateField(label=_("Until"), required=False, widget=DateInput())
     district = DistrictChoiceField(
         label=_("District"), queryset=District.objects.none(), required=False,
         empty_label=_("All my districts"),

@@ -7,14 +7,7 @@ from typing import Any
 
 from django.utils import timezone
 
-# A cell starting with one of these would be read as a formula by Excel or WPS (CSV/XLSX
-# injection); such text is written with a leading apostrophe and as a plain string.
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-
-
-def neutralise(text: str) -> str:
-    """Text that no spreadsheet will run as a formula."""
-    return "'" + text if text.startswith(FORMULA_STARTS) else text
+from districts.importexport.specs import formula_safe
 
 
 def cell(worksheet: Any, value: Any, *, bold: bool = False) -> Any:
@@ -30,7 +23,7 @@ def cell(worksheet: Any, value: Any, *, bold: bool = False) -> Any:
     elif isinstance(value, bool) or value is None or isinstance(value, int | float):
         result = WriteOnlyCell(worksheet, value=value)
     else:
-        result = WriteOnlyCell(worksheet, value=neutralise(str(value)))
+        result = WriteOnlyCell(worksheet, value=formula_safe(str(value)))
         result.data_type = "s"
     if bold:
         result.font = Font(bold=True)

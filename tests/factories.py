@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import datetime
+import itertools
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
 import factory
 from django.contrib.auth import get_user_model
@@ -24,7 +26,7 @@ from districts.models import (
     Severity,
     Zone,
 )
-from issues.models import Issue, Status
+from issues.models import DISPATCHED_STATUSES, Issue, Status
 
 User = get_user_model()
 
@@ -155,27 +157,62 @@ class IssueFactory(factory.django.DjangoModelFactory):
     status = Status.REPORTED
 
 
-def make_issue(world, *, where: str = "a", status: str = Status.REPORTED, **fields) -> Issue:
-    """An issue in district A (org X) or B (org Y); dispatched states get an org and deadline."""
-    community = world.community_a if where == "a" else world.community_b
-    organisation = world.org_x if where == "a" else world.org_y
+# Issues written directly are numbered from 900001: real-looking `YYYY-NNNNNN` numbers that the
+# sequence services hand out (from 1, per zone and year) never reaches in a test.
+_case_numbers = itertools.count(900_001)
+
+
+def issue_in(
+    world: World, status: str = Status.REPORTED, *, where: str = "a", **overrides: Any
+) -> Issue:
+    """An issue of district A (or B, `where="b"`) written directly in `status`, fields coherent.
+
+    Reported by that district's inspector three hours ago. Dispatched states are assigned to its
+    organisation (X for A, Y for B) with the clock started an hour ago and nine hours to go; from
+    in progress on it was acknowledged; a submitted or closed fix is that organisation's
+    handler's; parked, closed, rejected and cancelled cases carry their times. `overrides` win;
+    a `community` given without a `district` brings its own district.
+    """
+    in_b = where == "b"
     now = timezone.now()
-    values = {
-        "community": community,
+    fields: dict[str, Any] = {
+        "zone": world.zone,
+        "community": world.community_b if in_b else world.community_a,
         "category": world.category,
-        "reporter": world.inspector_xincheng,
+        "reporter": world.inspector_binhe if in_b else world.inspector_xincheng,
+        "status": status,
+        "case_number": f"{timezone.localdate().year}-{next(_case_numbers):06d}",
+        "reported_at": now - datetime.timedelta(hours=3),
     }
-    if status not in (Status.REPORTED, Status.REJECTED, Status.CANCELLED):
-        values.update(
-            assigned_organisation=organisation,
+    if status in DISPATCHED_STATUSES or status == Status.CLOSED:
+        fields.update(
+            assigned_organisation=world.org_y if in_b else world.org_x,
             dispatched_at=now - datetime.timedelta(hours=1),
             clock_started_at=now - datetime.timedelta(hours=1),
             deadline=now + datetime.timedelta(hours=9),
         )
+    if status in (Status.IN_PROGRESS, Status.SUBMITTED, Status.PARKED, Status.CLOSED):
+        fields["acknowledged_at"] = now - datetime.timedelta(minutes=50)
+    if status in (Status.SUBMITTED, Status.CLOSED):
+        fields.update(
+            submitted_at=now - datetime.timedelta(minutes=20),
+            first_submitted_at=now - datetime.timedelta(minutes=20),
+            last_fix_by=world.handler_binhe if in_b else world.handler_xincheng,
+        )
+    if status == Status.PARKED:
+        fields.update(
+            parked_at=now - datetime.timedelta(minutes=30),
+            park_review_date=timezone.localdate() + datetime.timedelta(days=7),
+        )
     if status == Status.CLOSED:
-        values["closed_at"] = now
-    values.update(fields)
-    return IssueFactory(status=status, **values)
+        fields.update(verified_at=now - datetime.timedelta(minutes=5), closed_at=now)
+    if status == Status.REJECTED:
+        fields["rejected_at"] = now
+    if status == Status.CANCELLED:
+        fields["cancelled_at"] = now
+    fields.update(overrides)
+    fields.setdefault("district", fields["community"].district)
+    return IssueFactory(**fields)
 
 
 @dataclass

@@ -44,8 +44,8 @@ from issues.models import (
     Photo,
     Status,
 )
-from tests.factories import World, make_staff
-from tests.issues.lifecycle_support import issue_in, jpeg_upload, snapshot
+from tests.factories import World, issue_in, make_staff
+from tests.issues.lifecycle_support import jpeg_upload, snapshot
 
 pytestmark = pytest.mark.django_db
 

@@ -15,11 +15,16 @@ from typing import Any
 
 from issues.models import Action
 from issues.services.core import replayed_event, require
+from issues.services.escalations import (
+    ReminderEscalation,
+    escalations_write,
+    issue_escalate,
+    issues_escalate_for_reminders,
+)
 from issues.services.extensions import (
     extension_approve,
     extension_refuse,
     extension_request,
-    issue_escalate,
 )
 from issues.services.reports import (
     issue_change_category,
@@ -67,6 +72,8 @@ SERVICE_FOR_ACTION: dict[str, Callable[..., Any]] = {
 
 __all__ = [
     "SERVICE_FOR_ACTION",
+    "ReminderEscalation",
+    "escalations_write",
     "extension_approve",
     "extension_refuse",
     "extension_request",
@@ -87,6 +94,7 @@ __all__ = [
     "issue_submit_fix",
     "issue_verify_fail",
     "issue_verify_pass",
+    "issues_escalate_for_reminders",
     "replayed_event",
     "require",
 ]

@@ -1,4 +1,4 @@
-"""Side records of a case: extension requests (延期) and their decisions, and escalation (督办)."""
+"""Side records of a case: extension requests (延期) and their decisions."""
 
 from __future__ import annotations
 
@@ -6,14 +6,12 @@ import datetime
 from typing import TYPE_CHECKING
 
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from issues.models import (
     Action,
-    Escalation,
-    EscalationLevel,
     ExtensionRequest,
     Issue,
 )
@@ -29,7 +27,7 @@ from issues.services.core import (
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
 
-# --- extensions and escalation ---------------------------------------------------------------
+# --- extensions ------------------------------------------------------------------------------
 
 
 @transaction.atomic
@@ -137,77 +135,6 @@ def extension_refuse(*, extension: ExtensionRequest, actor: User, note: str = ""
         data={
             "extension": extension.pk,
             "requested_deadline": iso(extension.requested_deadline),
-        },
-    )
-    return issue
-
-
-@transaction.atomic
-def issue_escalate(
-    *,
-    issue: Issue,
-    actor: User | None = None,
-    level: int,
-    note: str = "",
-    source: str = Escalation.Source.MANUAL,
-) -> Issue:
-    """Raise the case to a higher supervision level (催办, 督办函, 挂牌督办); never lower it.
-
-    `actor` None is the reminder job. Levels only go up, so a job that runs twice, or a
-    supervisor and the job at once, record the level once: the row lock serialises them.
-    """
-    issue = lock_issue(issue)
-    require(issue, Action.ESCALATE, actor)
-    if source not in Escalation.Source.values:
-        raise ValueError(f"Unknown escalation source {source!r}")
-    try:
-        level = EscalationLevel(int(level))
-    except (TypeError, ValueError) as error:
-        raise ValidationError({"level": _("Choose an escalation level.")}) from error
-    if level == EscalationLevel.NONE:
-        raise ValidationError({"level": _("Choose an escalation level.")})
-    if level <= issue.escalation_level:
-        raise ValidationError(
-            {
-                "level": ValidationError(
-                    _("This case is already at escalation level %(level)s."),
-                    code="already_escalated",
-                    params={"level": EscalationLevel(issue.escalation_level).label},
-                )
-            }
-        )
-    now = timezone.now()
-    try:
-        with transaction.atomic():
-            escalation = Escalation.objects.create(
-                issue=issue,
-                level=level,
-                source=source,
-                actor=actor,
-                deadline=issue.deadline,
-                note=(note or "").strip(),
-                created_at=now,
-            )
-    except IntegrityError as error:
-        # The job escalates once per level and deadline; a reset level may meet an old row.
-        raise ValidationError(
-            {"level": _("This case was already escalated to this level for this deadline.")}
-        ) from error
-    previous_level = issue.escalation_level
-    issue.escalation_level = level
-    issue.save(update_fields=["escalation_level", "updated_at"])
-    record_event(
-        issue=issue,
-        actor=actor,
-        action=Action.ESCALATE,
-        from_status=issue.status,
-        now=now,
-        note=escalation.note,
-        data={
-            "level": int(level),
-            "previous_level": previous_level,
-            "source": source,
-            "escalation": escalation.pk,
         },
     )
     return issue

@@ -75,6 +75,27 @@ def _photo_groups(photos: list[Photo]) -> list[tuple[str, str, list[Photo]]]:
     return [(kind.value, kind.label, by_kind.get(kind.value, [])) for kind in Photo.Kind]
 
 
+def action_item(
+    transition: Transition, form: IssueActionForm, *, anchor: str = ""
+) -> dict[str, Any]:
+    """What `issues/includes/action_form.html` draws for one action: its form and its look.
+
+    `anchor` is the panel's id (`action-<action>` by default); a page with the same action on
+    several cases gives each its own.
+    """
+    return {
+        "transition": transition,
+        "form": form,
+        "anchor": anchor or f"action-{transition.action}",
+        "primary": transition.action in PRIMARY_ACTIONS,
+        "danger": transition.action in DANGER_ACTIONS,
+        "open": form.is_bound,
+        "multipart": "photos" in form.fields,
+        # Field actions the phone can keep in its outbox and send when back online.
+        "replayable": transition.action in REPLAYABLE_ACTIONS,
+    }
+
+
 def detail_context(
     request: HttpRequest, issue: Issue, *, bound_form: IssueActionForm | None = None
 ) -> dict[str, Any]:
@@ -126,18 +147,7 @@ def detail_context(
                 suggested_organisation=decision.organisation if decision else None,
                 suggested_deadline=suggested_deadline,
             )
-        action_forms.append(
-            {
-                "transition": transition,
-                "form": form,
-                "primary": transition.action in PRIMARY_ACTIONS,
-                "danger": transition.action in DANGER_ACTIONS,
-                "open": form.is_bound,
-                "multipart": "photos" in form.fields,
-                # Field actions the phone can keep in its outbox and send when back online.
-                "replayable": transition.action in REPLAYABLE_ACTIONS,
-            }
-        )
+        action_forms.append(action_item(transition, form))
     # "Mark as duplicate" offers likely originals (issues.selectors), still taking any number.
     duplicate_candidates: list[Issue] = []
     for item in action_forms:

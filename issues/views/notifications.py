@@ -1,4 +1,4 @@
-"""The bell's list: a user's in-app notifications, each linking to its issue."""
+"""The bell's list: a user's in-app notifications, each linking to its issue or its page."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from districts.inputs import parse_id
-from issues.models import Issue, Notification
+from issues.models import Issue, Notification, is_site_path
 
 PAGE_SIZE = 30
 
@@ -48,7 +48,7 @@ def notification_list(request: HttpRequest) -> HttpResponse:
 @require_POST
 @login_required
 def notification_read(request: HttpRequest, pk: int) -> HttpResponse:
-    """Mark one of the user's notifications read and open its issue (or the list)."""
+    """Mark one of the user's notifications read and open its issue, its page, or the list."""
     notification = get_object_or_404(_own_notifications(request), pk=pk)
     if notification.read_at is None:
         # Compare-and-swap: a second tap (or another tab) does not move the read time.
@@ -60,6 +60,9 @@ def notification_read(request: HttpRequest, pk: int) -> HttpResponse:
         and Issue.objects.visible_to(request.user).filter(pk=notification.issue_id).exists()
     ):
         return redirect("issues:issue_detail", pk=notification.issue_id)
+    if notification.issue_id is None and is_site_path(notification.link):
+        # A path on this site only (checked again here): the page itself applies the scope.
+        return redirect(notification.link)
     return redirect("issues:notification_list")
 
 

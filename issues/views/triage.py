@@ -16,10 +16,15 @@ from districts import policy
 from districts.inputs import parse_id, parse_ids
 from districts.models import Organisation
 from districts.routing import route_many
-from issues import permissions, selectors, services
+from issues import permissions, selectors, services, workflow
+from issues.forms import IssueActionForm
 from issues.models import Action, Issue
 from issues.selectors import QUEUE_LIMIT
+from issues.views.detail import action_item
 from issues.workflow import TransitionError
+
+# The queue's actions, in the order its cards show them.
+VERIFY_ACTIONS = (Action.VERIFY_PASS, Action.VERIFY_FAIL)
 
 
 def _require(allowed: bool) -> None:
@@ -142,8 +147,27 @@ def verify_queue(request: HttpRequest) -> HttpResponse:
     _require(policy.may_verify(request.user))
     rows, more = selectors.verify_queue(request.user, limit=QUEUE_LIMIT)
     for issue in rows:
-        issue.may_pass = permissions.can_act(request.user, Action.VERIFY_PASS, issue)
-        issue.may_fail = permissions.can_act(request.user, Action.VERIFY_FAIL, issue)
+        # The same forms as on the case's page (issues/includes/action_form.html), with ids of
+        # their own: the queue shows the same two actions on many cases.
+        issue.action_forms = [
+            action_item(
+                transition,
+                IssueActionForm(
+                    transition=transition,
+                    issue=issue,
+                    user=request.user,
+                    auto_id=f"id_{issue.pk}_%s",
+                ),
+                anchor=f"action-{transition.action}-{issue.pk}",
+            )
+            for transition in map(workflow.transition_for, VERIFY_ACTIONS)
+            if permissions.can_act(request.user, transition.action, issue)
+        ]
+        allowed = {item["transition"].action for item in issue.action_forms}
+        issue.may_pass = Action.VERIFY_PASS in allowed
+        issue.may_fail = Action.VERIFY_FAIL in allowed
+        for item in issue.action_forms:
+            item["open"] = item["primary"]  # passing stays one tap: its panel is open
     return render(
         request,
         "issues/verify_queue.html",

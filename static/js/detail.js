@@ -2,7 +2,7 @@
  * tap sends one request (the server would refuse the second as stale anyway, with a message). */
 (function () {
   "use strict";
-  document.querySelectorAll("form.action-form, .verify-actions form").forEach(function (form) {
+  document.querySelectorAll("form.action-form").forEach(function (form) {
     form.addEventListener("submit", function (event) {
       if (event.defaultPrevented) return; // photos still preparing: photos.js posts it later
       var button = form.querySelector('button[type="submit"]');
@@ -13,7 +13,7 @@
   });
   // The browser restores a page from its cache on "back": make its buttons usable again.
   window.addEventListener("pageshow", function () {
-    document.querySelectorAll('form.action-form button[type="submit"], .verify-actions button[type="submit"]')
+    document.querySelectorAll('form.action-form button[type="submit"]')
       .forEach(function (button) { button.disabled = false; });
   });
 })();

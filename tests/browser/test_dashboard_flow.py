@@ -10,7 +10,7 @@ from django.utils import timezone
 from openpyxl import load_workbook
 
 from issues.models import Status
-from tests.factories import make_issue
+from tests.factories import issue_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -19,10 +19,10 @@ DESKTOP = {"viewport": {"width": 1366, "height": 900}}
 
 def _campaign(world) -> None:
     now = timezone.now()
-    make_issue(world, description="本周新上报")
-    make_issue(world, status=Status.IN_PROGRESS, deadline=now - datetime.timedelta(hours=2))
-    make_issue(world, where="b", status=Status.CLOSED, deadline=now + datetime.timedelta(hours=2))
-    make_issue(world, status=Status.ASSIGNED, description="=危险公式")
+    issue_in(world, description="本周新上报")
+    issue_in(world, status=Status.IN_PROGRESS, deadline=now - datetime.timedelta(hours=2))
+    issue_in(world, where="b", status=Status.CLOSED, deadline=now + datetime.timedelta(hours=2))
+    issue_in(world, status=Status.ASSIGNED, description="=危险公式")
 
 
 def _no_sideways_scroll(page) -> None:

@@ -11,7 +11,7 @@ import pytest
 from PIL import ExifTags, Image, TiffImagePlugin
 
 from issues.models import Action, Issue, Photo, Status
-from tests.issues.lifecycle_support import issue_in
+from tests.factories import issue_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -146,10 +146,10 @@ def test_issue_lifecycle_on_phones(phones, browser_world, shots):
     card = supervisor_xincheng.locator(f"#verify-{issue.pk}")
     assert card.locator(".compare-side img").count() == 2
     shots.take(supervisor_xincheng, "verification queue")
-    card.locator(".verify-fail summary").tap()
-    card.locator("textarea").fill("桶边仍有散落垃圾")
+    card.locator(f"#action-verify_fail-{issue.pk} summary").tap()
+    card.locator(f"#action-verify_fail-{issue.pk} textarea").fill("桶边仍有散落垃圾")
     shots.take(supervisor_xincheng, "verification fail reason")
-    submit_and_wait(supervisor_xincheng, f"#verify-{issue.pk} .verify-fail button[type=submit]")
+    submit_and_wait(supervisor_xincheng, f"#action-verify_fail-{issue.pk} button[type=submit]")
     assert supervisor_xincheng.url.endswith("/issues/verify/")
     shots.take(supervisor_xincheng, "sent back for rework")
     issue.refresh_from_db()

@@ -18,7 +18,7 @@ from issues.models import Action, Issue, IssueEvent, Photo, Status
 from issues.views import report as report_views
 from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, PHONE, PHONE_POSITION
 from tests.browser.test_issue_flow import camera_photo, choose_photo, small_photo
-from tests.issues.lifecycle_support import issue_in
+from tests.factories import issue_in
 
 # Known fault, open in issue 15: these walks time out at random on this 2-core machine (a cached
 # page or a service-worker sync not ready within the 15 s timeouts; a different two of nine in each

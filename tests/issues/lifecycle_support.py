@@ -1,10 +1,9 @@
-"""Helpers for the lifecycle tests: issues written directly in a state, photos, snapshots."""
+"""Helpers for the lifecycle tests: photos, extensions, snapshots (issues: `factories.issue_in`)."""
 
 from __future__ import annotations
 
 import datetime
 import io
-import itertools
 from typing import Any
 
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -13,7 +12,6 @@ from PIL import Image
 
 from issues import services
 from issues.models import (
-    DISPATCHED_STATUSES,
     Action,
     Escalation,
     ExtensionRequest,
@@ -24,10 +22,7 @@ from issues.models import (
     Status,
 )
 from issues.photos import PreparedPhoto, prepare_photos
-from tests.factories import CategoryFactory, IssueFactory, World
-
-# Issues written by the factory get numbers outside the `YYYY-NNNNNN` sequence services hand out.
-_numbers = itertools.count(1)
+from tests.factories import CategoryFactory, World, issue_in
 
 
 def jpeg_upload(name: str = "fix.jpg") -> SimpleUploadedFile:
@@ -39,54 +34,6 @@ def jpeg_upload(name: str = "fix.jpg") -> SimpleUploadedFile:
 def photos(count: int = 1) -> list[PreparedPhoto]:
     """Prepared photos as a view would pass them to a service."""
     return prepare_photos([jpeg_upload(f"photo-{n}.jpg") for n in range(count)])
-
-
-def issue_in(world: World, status: str, **overrides: Any) -> Issue:
-    """An issue of district A reported by inspector_xincheng, written directly in `status`.
-
-    Its fields are coherent: dispatched states are assigned to organisation X (handler_xincheng's)
-    with the clock started an hour ago and a deadline an hour ahead; a submitted fix is
-    handler_xincheng's.
-    """
-    now = timezone.now()
-    fields: dict[str, Any] = {
-        "zone": world.zone,
-        "community": world.community_a,
-        "district": world.district_a,
-        "category": world.category,
-        "reporter": world.inspector_xincheng,
-        "status": status,
-        "case_number": f"T-{next(_numbers):06d}",
-        "reported_at": now - datetime.timedelta(hours=3),
-    }
-    if status in DISPATCHED_STATUSES or status == Status.CLOSED:
-        fields.update(
-            assigned_organisation=world.org_x,
-            dispatched_at=now - datetime.timedelta(hours=1),
-            clock_started_at=now - datetime.timedelta(hours=1),
-            deadline=now + datetime.timedelta(hours=1),
-        )
-    if status in (Status.IN_PROGRESS, Status.SUBMITTED, Status.PARKED, Status.CLOSED):
-        fields["acknowledged_at"] = now - datetime.timedelta(minutes=50)
-    if status in (Status.SUBMITTED, Status.CLOSED):
-        fields.update(
-            submitted_at=now - datetime.timedelta(minutes=20),
-            first_submitted_at=now - datetime.timedelta(minutes=20),
-            last_fix_by=world.handler_xincheng,
-        )
-    if status == Status.PARKED:
-        fields.update(
-            parked_at=now - datetime.timedelta(minutes=30),
-            park_review_date=timezone.localdate() + datetime.timedelta(days=7),
-        )
-    if status == Status.CLOSED:
-        fields.update(verified_at=now - datetime.timedelta(minutes=5), closed_at=now)
-    if status == Status.REJECTED:
-        fields["rejected_at"] = now
-    if status == Status.CANCELLED:
-        fields["cancelled_at"] = now
-    fields.update(overrides)
-    return IssueFactory(**fields)
 
 
 def pending_extension(issue: Issue, world: World, **overrides: Any) -> ExtensionRequest:

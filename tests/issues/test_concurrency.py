@@ -16,8 +16,7 @@ from django.utils import timezone, translation
 from districts.models import Role
 from issues import notifications, services, workflow
 from issues.models import Action, CaseCounter, Issue, IssueEvent, Status
-from tests.factories import make_staff
-from tests.issues.lifecycle_support import issue_in
+from tests.factories import issue_in, make_staff
 
 pytestmark = pytest.mark.skipif(
     connection.vendor != "postgresql", reason="row locks need PostgreSQL"

@@ -10,9 +10,8 @@ from districts import policy
 from districts.models import Membership, Role
 from issues import permissions, services, workflow
 from issues.models import Action, Issue, Status
-from tests.factories import CategoryFactory, UserFactory, make_staff
+from tests.factories import CategoryFactory, UserFactory, issue_in, make_staff
 from tests.issues.lifecycle_support import (
-    issue_in,
     new_events,
     pending_extension,
     perform,

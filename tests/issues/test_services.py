@@ -32,9 +32,10 @@ from tests.factories import (
     DistrictFactory,
     InspectionPointFactory,
     OrganisationFactory,
+    issue_in,
     make_staff,
 )
-from tests.issues.lifecycle_support import issue_in, pending_extension, photos, snapshot
+from tests.issues.lifecycle_support import pending_extension, photos, snapshot
 
 S = Status
 A = Action
@@ -509,6 +510,93 @@ def test_escalation_only_goes_up_and_the_job_escalates_as_the_system(world):
         "handler_xincheng",
         "admin_zone",
     }  # supervisor_xincheng acted; the zone office hears
+
+
+def test_escalation_by_the_job_and_by_hand_write_the_same_event(world):
+    """The batch twin and the single service share one writer: same row, same payload."""
+    by_job = issue_in(world, S.IN_PROGRESS)
+    by_hand = issue_in(world, S.IN_PROGRESS)
+
+    raised = services.issues_escalate_for_reminders(
+        escalations=[
+            services.ReminderEscalation(
+                issue_id=by_job.pk, level=2, deadline=by_job.deadline, reminder_id=41
+            )
+        ],
+        now=timezone.now(),
+    )
+    services.issue_escalate(issue=by_hand, actor=None, level=2, source="job")
+
+    assert raised == 1
+    job_event = by_job.events.get(action=A.ESCALATE)
+    hand_event = by_hand.events.get(action=A.ESCALATE)
+    assert job_event.data == {
+        "level": 2,
+        "previous_level": 0,
+        "source": "job",
+        "escalation": Escalation.objects.get(issue=by_job).pk,
+        "reminder": 41,
+    }
+    assert {k: v for k, v in job_event.data.items() if k not in ("escalation", "reminder")} == {
+        k: v for k, v in hand_event.data.items() if k != "escalation"
+    }
+    for event, issue in ((job_event, by_job), (hand_event, by_hand)):
+        assert (event.actor_id, event.actor_role) == (None, "system")
+        assert (event.from_status, event.to_status) == (S.IN_PROGRESS, S.IN_PROGRESS)
+        assert event.organisation_id == issue.assigned_organisation_id
+        issue.refresh_from_db()
+        assert issue.escalation_level == 2
+        escalation = Escalation.objects.get(issue=issue)
+        assert (escalation.level, escalation.source, escalation.deadline) == (
+            2,
+            "job",
+            issue.deadline,
+        )
+
+
+def test_escalation_batch_only_raises_once_per_level_and_deadline_and_never_lowers(world):
+    issue = issue_in(world, S.IN_PROGRESS)
+    wanted = services.ReminderEscalation(
+        issue_id=issue.pk, level=2, deadline=issue.deadline, reminder_id=7
+    )
+    assert services.issues_escalate_for_reminders(escalations=[wanted], now=timezone.now()) == 1
+    # Twice, lower, on another deadline, or after a reset by hand: nothing more is written.
+    lower = wanted._replace(level=1)
+    moved = wanted._replace(level=3, deadline=issue.deadline + datetime.timedelta(days=1))
+    assert (
+        services.issues_escalate_for_reminders(
+            escalations=[wanted, lower, moved], now=timezone.now()
+        )
+        == 0
+    )
+    Issue.objects.filter(pk=issue.pk).update(escalation_level=0)
+    assert services.issues_escalate_for_reminders(escalations=[wanted], now=timezone.now()) == 0
+    assert Escalation.objects.filter(issue=issue).count() == 1
+    assert issue.events.filter(action=A.ESCALATE).count() == 1
+
+
+def test_escalation_batch_leaves_cases_whose_clock_stopped(world):
+    submitted = issue_in(world, S.SUBMITTED)
+    wanted = services.ReminderEscalation(
+        issue_id=submitted.pk, level=1, deadline=submitted.deadline, reminder_id=1
+    )
+    assert services.issues_escalate_for_reminders(escalations=[wanted], now=timezone.now()) == 0
+    assert not Escalation.objects.filter(issue=submitted).exists()
+
+
+def test_escalation_writer_refuses_a_raise_that_does_not_go_up(world):
+    issue = issue_in(world, S.IN_PROGRESS)
+    flat = services.escalations.EscalationRaise(
+        issue_id=issue.pk,
+        status=issue.status,
+        previous_level=2,
+        level=2,
+        deadline=issue.deadline,
+        organisation_id=issue.assigned_organisation_id,
+    )
+    with pytest.raises(ValueError, match="must go up"):
+        services.escalations_write(raises=[flat], source="job", actor=None, now=timezone.now())
+    assert not Escalation.objects.filter(issue=issue).exists()
 
 
 # --- notifications -------------------------------------------------------------------------

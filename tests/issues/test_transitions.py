@@ -10,10 +10,9 @@ from django.utils import timezone, translation
 
 from issues import permissions, services, workflow
 from issues.models import DISPATCHED_STATUSES, OPEN_STATUSES, Action, IssueEvent, Status
-from tests.factories import CategoryFactory
+from tests.factories import CategoryFactory, issue_in
 from tests.issues.lifecycle_support import (
     USUAL_ACTOR,
-    issue_in,
     new_events,
     pending_extension,
     perform,

@@ -209,3 +209,62 @@ def test_duplicate_delivery_keys_are_refused_by_the_database(world):
 
     assert reminder.deliveries.count() == 1  # handler_xincheng's bell, still once
     assert Delivery.objects.filter(idempotency_key=existing.idempotency_key).count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_reminder_run_leaves_a_batch_another_run_is_writing_and_the_next_run_claims_it(world):
+    """Two runs for the same moment do not wait on each other's batches; nothing is lost."""
+    if connection.vendor != "postgresql":
+        pytest.skip("the batch lock is PostgreSQL's advisory lock")
+    from reminders.services import job
+
+    seed_overdue(world, 40)
+    holding, release = threading.Event(), threading.Event()
+    real = job.batch_taken_by_another_run
+
+    def other_run() -> None:
+        # Another run is inside its first batch: it holds that batch's lock until it commits.
+        from django.db import transaction
+
+        try:
+            with transaction.atomic():
+                batch = job.clock_batch(
+                    now=NOW,
+                    after=None,
+                    size=20,
+                    due_soon_fraction=0.75,
+                    urgent_only=False,
+                    owing_only=True,
+                )
+                candidates = [
+                    job.Candidate(
+                        row.id,
+                        *job.STAGES[row.stage],
+                        row.deadline,
+                        row.organisation_id,
+                        row.district_id,
+                    )
+                    for row in batch
+                ]
+                assert not real(candidates, now=NOW)
+                holding.set()
+                release.wait(timeout=30)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=other_run)
+    thread.start()
+    assert holding.wait(timeout=30)
+    try:
+        report = services.reminders_run(now=NOW, batch_size=20)
+    finally:
+        release.set()
+        thread.join(timeout=30)
+
+    assert (report.batches, report.batches_left) == (2, 1)
+    assert report.created == 20  # the second batch; the first was the other run's
+    # The other run went away without committing: the next run claims what it left.
+    again = services.reminders_run(now=NOW, batch_size=20)
+    assert (again.created, again.batches_left) == (20, 0)
+    assert Reminder.objects.count() == 40
+    assert Escalation.objects.count() == IssueEvent.objects.filter(action="escalate").count()

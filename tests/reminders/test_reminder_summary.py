@@ -20,6 +20,7 @@ pytestmark = pytest.mark.django_db
 
 LIST_PATH = "/issues/?overdue=true&escalation_level=2&escalation_level=3&sort=deadline"
 ZONE_LIST_PATH = "/issues/?overdue=true&escalation_level=3&sort=deadline"
+EN = {"HTTP_ACCEPT_LANGUAGE": "en"}
 
 
 def level_two(world, **extra) -> Issue:
@@ -71,10 +72,12 @@ def test_reminder_summary_gives_each_supervisor_one_notification_per_run_with_co
     assert "supervision letter (督办函): 30" in summary.body
     assert "listed for supervision (挂牌督办): 10" in summary.body
     assert "awaiting verification: 4" in summary.body
-    assert LIST_PATH in summary.body and "/issues/verify/" in summary.body
+    # The bell opens the escalated list; the verification queue stays named in the text.
+    assert summary.link == LIST_PATH and LIST_PATH not in summary.body
+    assert "/issues/verify/" in summary.body
     [zone] = Notification.objects.filter(user=world.admin_zone)
     assert zone.title == "Reminder summary: 10 case(s) need attention"
-    assert ZONE_LIST_PATH in zone.body and "/issues/verify/" not in zone.body
+    assert zone.link == ZONE_LIST_PATH and "/issues/" not in zone.body
     # District B's supervisor hears about district B only.
     [other] = Notification.objects.filter(user=world.supervisor_binhe)
     assert other.title != summary.title
@@ -94,21 +97,35 @@ def test_reminder_summary_gives_each_supervisor_one_notification_per_run_with_co
     assert Delivery.objects.count() == 44
 
 
-def test_reminder_summary_link_opens_the_list_of_the_escalated_cases(world, client):
+def test_reminder_summary_in_the_bell_opens_the_list_of_the_escalated_cases(world, client):
     escalated = [level_two(world), level_two(world), level_three(world)]
     only_overdue = overdue_issue(world, hours_late=0.5)
     run_and_send()
     [summary] = Notification.objects.filter(user=world.supervisor_xincheng)
-    path = next(line for line in summary.body.splitlines() if "/issues/?" in line).split(": ")[-1]
 
     client.force_login(world.supervisor_xincheng)
-    response = client.get(path)
+    bell = client.get("/notifications/", **EN).content.decode()
+    assert f'action="/notifications/{summary.pk}/read/"' in bell
+    assert "Open the list" in bell
+    opened = client.post(f"/notifications/{summary.pk}/read/")
+    assert opened.status_code == 302 and opened["Location"] == LIST_PATH
+    summary.refresh_from_db()
+    assert summary.read_at is not None
+    response = client.get(opened["Location"])
 
     assert response.status_code == 200
     page = response.content.decode()
     for issue in escalated:
         assert issue.case_number in page
     assert only_overdue.case_number not in page  # level 1 is the organisation's business
+
+
+def test_reminder_summary_of_fixes_only_opens_the_verification_queue(world):
+    awaiting_verification(world)
+    run_and_send()
+    [summary] = Notification.objects.filter(user=world.supervisor_xincheng)
+    assert summary.link == "/issues/verify/"
+    assert "/issues/" not in summary.body
 
 
 def test_reminder_summary_for_the_zone_mailbox_is_one_email_per_run(world):
@@ -204,7 +221,7 @@ def test_reminder_summary_picks_up_what_a_crashed_run_left_waiting(world, monkey
         raise RuntimeError("the worker died before the summaries")
 
     with monkeypatch.context() as patch:
-        patch.setattr(services, "summaries_plan", crash)
+        patch.setattr(services.job, "summaries_plan", crash)
         with pytest.raises(RuntimeError):
             services.reminders_run(now=NOW)
     assert Reminder.objects.filter(awaits_summary=True).count() == 3

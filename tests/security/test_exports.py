@@ -9,8 +9,7 @@ import pytest
 from django.urls import reverse
 
 from issues.models import Status
-from tests.factories import UserFactory
-from tests.issues.lifecycle_support import issue_in
+from tests.factories import UserFactory, issue_in
 
 pytestmark = pytest.mark.django_db
 

@@ -11,8 +11,8 @@ from django.urls import reverse
 from districts.models import Responsibility
 from issues import services
 from issues.models import Action, Issue, Notification, Photo, Status
-from tests.factories import OrganisationFactory, make_staff
-from tests.issues.lifecycle_support import issue_in, jpeg_upload, snapshot
+from tests.factories import OrganisationFactory, issue_in, make_staff
+from tests.issues.lifecycle_support import jpeg_upload, snapshot
 
 pytestmark = pytest.mark.django_db
 

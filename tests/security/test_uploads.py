@@ -13,7 +13,7 @@ from PIL import Image
 
 from issues.forms import parse_client_gps, parse_client_taken_at
 from issues.models import Issue, IssueEvent, Photo, Status
-from tests.issues.lifecycle_support import issue_in
+from tests.factories import issue_in
 
 pytestmark = pytest.mark.django_db
 

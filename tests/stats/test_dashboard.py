@@ -10,7 +10,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from districts.models import Role
-from tests.factories import make_issue, make_staff
+from tests.factories import issue_in, make_staff
 from tests.stats.fixtures import build_cases
 from tests.stats.helpers import list_count
 
@@ -101,7 +101,7 @@ def test_dashboard_filters_by_district_and_big_class(client, world, cases):
 def test_dashboard_period_presets_and_previous_period_change(client, world):
     client.force_login(world.leader_zone)
     today = timezone.localdate()
-    make_issue(world)  # reported now: this week
+    issue_in(world)  # reported now: this week
     response = client.get(URL, {"period": "this_week"})
     period = response.context["period"]
     assert period.start.weekday() == 0

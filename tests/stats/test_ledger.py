@@ -14,7 +14,7 @@ from issues import services as issue_services
 from issues.models import Issue, Status
 from stats import ledger
 from stats.models import LedgerExport
-from tests.factories import make_issue
+from tests.factories import issue_in
 from tests.issues.lifecycle_support import photos
 
 pytestmark = pytest.mark.django_db
@@ -78,7 +78,7 @@ def test_ledger_has_the_columns_local_times_and_embedded_photos(client, world):
 
 def test_ledger_neutralises_cells_that_look_like_formulas(client, world):
     for text in ("=1+1", "+SUM(A1)", "-2+3", "@cmd"):
-        make_issue(world, description=text)
+        issue_in(world, description=text)
     client.force_login(world.supervisor_xincheng)
     _content, workbook = _workbook(client.get(reverse("stats:ledger")))
     descriptions = [row[6].value for row in workbook.worksheets[0].iter_rows(min_row=2)]
@@ -88,8 +88,8 @@ def test_ledger_neutralises_cells_that_look_like_formulas(client, world):
 
 
 def test_ledger_scope_follows_the_list_and_never_leaks(client, world):
-    make_issue(world, where="a", description="A的案件")
-    make_issue(world, where="b", description="B的案件")
+    issue_in(world, where="a", description="A的案件")
+    issue_in(world, where="b", description="B的案件")
     client.force_login(world.supervisor_binhe)
     _content, workbook = _workbook(client.get(reverse("stats:ledger")))
     descriptions = [row[6].value for row in workbook.worksheets[0].iter_rows(min_row=2)]
@@ -105,7 +105,7 @@ def test_ledger_large_export_runs_as_a_task_with_progress(
     monkeypatch.setattr("stats.views.LEDGER_DIRECT_MAX", 3)
     monkeypatch.setattr(ledger, "LEDGER_CHUNK", 2)
     for index in range(5):
-        make_issue(world, description=f"案件{index}")
+        issue_in(world, description=f"案件{index}")
     client.force_login(world.supervisor_xincheng)
     page = client.get(reverse("stats:ledger"), {"status": ["reported"]})
     assert page.status_code == 200

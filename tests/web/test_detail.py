@@ -13,7 +13,8 @@ from django.utils import timezone
 
 from districts.geo import amap_marker_url, distance_m, wgs84_to_gcj02
 from issues.models import Action, IssueEvent, Photo, Status
-from tests.issues.lifecycle_support import issue_in, pending_extension
+from tests.factories import issue_in
+from tests.issues.lifecycle_support import pending_extension
 
 
 def detail_url(issue) -> str:

@@ -19,7 +19,7 @@ from django.utils import timezone
 from districts.models import InspectionPoint, Membership, Organisation, Role
 from issues.models import Notification, Status
 from issues.pickers import PICKER_LIMIT
-from tests.factories import make_issue
+from tests.factories import issue_in
 
 LIST_URL = "/issues/"
 REPORT_URL = "/issues/new/"
@@ -92,7 +92,7 @@ def _add_city_reference_data(world, *, points: int = 5000, staff: int = 2000) ->
 )
 def test_weight_of_the_page_does_not_grow_with_points_and_staff(client, world, who, url, params):
     for index in range(25):
-        make_issue(world, status=Status.ASSIGNED if index % 2 else Status.IN_PROGRESS)
+        issue_in(world, status=Status.ASSIGNED if index % 2 else Status.IN_PROGRESS)
     client.force_login(getattr(world, who))
     small_size, small_queries = _measure(client, url, params)
     _add_city_reference_data(world)
@@ -104,7 +104,7 @@ def test_weight_of_the_page_does_not_grow_with_points_and_staff(client, world, w
 
 def test_weight_of_the_list_keeps_the_chosen_point_visible(client, world):
     _add_city_reference_data(world, points=200, staff=10)
-    make_issue(world, point=world.point_a)
+    issue_in(world, point=world.point_a)
     client.force_login(world.supervisor_xincheng)
     response = client.get(LIST_URL, {"point": world.point_a.pk}, **EN)
     html = response.content.decode()
@@ -184,8 +184,8 @@ def test_picker_runs_a_constant_number_of_queries(client, world, django_assert_n
 
 
 def test_picker_field_takes_the_name_the_label_or_the_id(client, world):
-    inside = make_issue(world, point=world.point_a)
-    outside = make_issue(world)
+    inside = issue_in(world, point=world.point_a)
+    outside = issue_in(world)
     client.force_login(world.supervisor_xincheng)
     for value in (world.point_a.name, f"{world.point_a.name} [{world.point_a.code}]", "point-a"):
         html = client.get(LIST_URL, {"point": value}, **EN).content.decode()
@@ -193,7 +193,7 @@ def test_picker_field_takes_the_name_the_label_or_the_id(client, world):
 
 
 def test_picker_field_refuses_a_point_outside_the_scope(client, world):
-    make_issue(world, where="b", point=world.point_b)
+    issue_in(world, where="b", point=world.point_b)
     client.force_login(world.supervisor_xincheng)
     for value in (world.point_b.name, str(world.point_b.pk), "9" * 40, "²"):
         response = client.get(LIST_URL, {"point": value}, **EN)
@@ -232,10 +232,10 @@ def test_picker_on_the_report_form_files_the_typed_point(client, world):
 
 
 def _budget_urls(world) -> dict[str, str]:
-    submitted = make_issue(world, status=Status.SUBMITTED, submitted_at=timezone.now())
-    make_issue(world, status=Status.ASSIGNED)
-    make_issue(world, status=Status.IN_PROGRESS, deadline=timezone.now())
-    make_issue(world)
+    submitted = issue_in(world, status=Status.SUBMITTED, submitted_at=timezone.now())
+    issue_in(world, status=Status.ASSIGNED)
+    issue_in(world, status=Status.IN_PROGRESS, deadline=timezone.now())
+    issue_in(world)
     Notification.objects.create(user=world.supervisor_xincheng, kind="x", title="t")
     return {
         "home": "/",
@@ -285,8 +285,8 @@ def test_budget_home_queries_do_not_grow_with_the_issues(client, world):
     client.force_login(world.supervisor_xincheng)
     before = _measure(client, "/")[1]
     for _ in range(20):
-        make_issue(world, status=Status.SUBMITTED, submitted_at=timezone.now())
-        make_issue(world, status=Status.ASSIGNED, deadline=timezone.now() - datetime.timedelta(1))
+        issue_in(world, status=Status.SUBMITTED, submitted_at=timezone.now())
+        issue_in(world, status=Status.ASSIGNED, deadline=timezone.now() - datetime.timedelta(1))
     assert _measure(client, "/")[1] == before
 
 
@@ -340,7 +340,7 @@ def test_fast_new_category_shows_on_the_next_request(client, world):
 
 
 def test_fast_changed_membership_shows_on_the_next_request(client, world):
-    issue_b = make_issue(world, where="b")
+    issue_b = issue_in(world, where="b")
     client.force_login(world.supervisor_xincheng)
     assert issue_b.case_number not in client.get(LIST_URL).content.decode()
     world.supervisor_xincheng.membership.districts.add(world.district_b)
@@ -363,14 +363,14 @@ def test_fieldwalk_mark_duplicate_offers_nearby_recent_issues_of_the_category(cl
     from tests.factories import CategoryFactory
 
     now = timezone.now()
-    original = make_issue(world, point=world.point_a, reported_at=now - datetime.timedelta(days=1))
-    same_community = make_issue(world, reported_at=now - datetime.timedelta(days=2))
-    other_category = make_issue(
+    original = issue_in(world, point=world.point_a, reported_at=now - datetime.timedelta(days=1))
+    same_community = issue_in(world, reported_at=now - datetime.timedelta(days=2))
+    other_category = issue_in(
         world, category=CategoryFactory(code="OTHER_T"), reported_at=now - datetime.timedelta(1)
     )
-    too_old = make_issue(world, point=world.point_a, reported_at=now - datetime.timedelta(30))
-    elsewhere = make_issue(world, where="b", reported_at=now - datetime.timedelta(days=1))
-    issue = make_issue(world, point=world.point_a, reported_at=now)
+    too_old = issue_in(world, point=world.point_a, reported_at=now - datetime.timedelta(30))
+    elsewhere = issue_in(world, where="b", reported_at=now - datetime.timedelta(days=1))
+    issue = issue_in(world, point=world.point_a, reported_at=now)
     client.force_login(world.supervisor_xincheng)
     response = client.get(reverse("issues:issue_detail", args=[issue.pk]), **EN)
     shown = [candidate.pk for candidate in response.context["duplicate_candidates"]]

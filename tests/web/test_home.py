@@ -11,14 +11,14 @@ from django.urls import reverse
 from django.utils import timezone
 
 from issues.models import Issue, Notification, Status
-from tests.factories import UserFactory, make_issue
+from tests.factories import UserFactory, issue_in
 
 EN = {"HTTP_ACCEPT_LANGUAGE": "en"}
 
 
 def make_overdue(world, *, where: str = "a", **fields) -> Issue:
     now = timezone.now()
-    return make_issue(
+    return issue_in(
         world,
         where=where,
         status=Status.IN_PROGRESS,
@@ -32,11 +32,11 @@ def populate(world, copies: int) -> None:
     """Issues in every state in both districts, `copies` of each."""
     for _ in range(copies):
         for where in ("a", "b"):
-            make_issue(world, where=where)
-            make_issue(world, where=where, status=Status.ASSIGNED)
-            make_issue(world, where=where, status=Status.IN_PROGRESS, rework_count=1)
-            make_issue(world, where=where, status=Status.SUBMITTED, submitted_at=timezone.now())
-            make_issue(world, where=where, status=Status.CLOSED)
+            issue_in(world, where=where)
+            issue_in(world, where=where, status=Status.ASSIGNED)
+            issue_in(world, where=where, status=Status.IN_PROGRESS, rework_count=1)
+            issue_in(world, where=where, status=Status.SUBMITTED, submitted_at=timezone.now())
+            issue_in(world, where=where, status=Status.CLOSED)
             make_overdue(world, where=where, escalation_level=1)
 
 
@@ -134,7 +134,7 @@ def test_language_switch_is_a_plain_post_and_english_follows(client, world):
 
 
 def test_the_bell_shows_the_unread_count(client, world):
-    issue = make_issue(world)
+    issue = issue_in(world)
     for index in range(3):
         Notification.objects.create(
             user=world.inspector_xincheng, issue=issue, kind="t", title=f"n{index}"
@@ -177,8 +177,8 @@ def test_the_report_button_is_offered_only_to_roles_that_report(client, world):
 
 
 def test_inspector_home_shows_the_big_report_button_and_her_own_reports(client, world):
-    mine = make_issue(world, reporter=world.inspector_xincheng)
-    not_mine = make_issue(world, reporter=world.inspector_binhe, where="b")
+    mine = issue_in(world, reporter=world.inspector_xincheng)
+    not_mine = issue_in(world, reporter=world.inspector_binhe, where="b")
     client.force_login(world.inspector_xincheng)
     response = client.get("/", **EN)
     html = response.content.decode()
@@ -188,9 +188,9 @@ def test_inspector_home_shows_the_big_report_button_and_her_own_reports(client, 
 
 
 def test_handler_home_lists_the_organisations_queue_overdue_first(client, world):
-    later = make_issue(world, status=Status.ASSIGNED)
+    later = issue_in(world, status=Status.ASSIGNED)
     overdue = make_overdue(world)
-    make_issue(world, status=Status.REPORTED)  # not dispatched: not the organisation's yet
+    issue_in(world, status=Status.REPORTED)  # not dispatched: not the organisation's yet
     other_org = make_overdue(world, where="b")
     client.force_login(world.handler_xincheng)
     html = client.get("/", **EN).content.decode()
@@ -200,7 +200,7 @@ def test_handler_home_lists_the_organisations_queue_overdue_first(client, world)
 
 
 def test_handler_tiles_link_into_the_filtered_list(client, world):
-    make_issue(world, status=Status.IN_PROGRESS, rework_count=2)
+    issue_in(world, status=Status.IN_PROGRESS, rework_count=2)
     client.force_login(world.handler_xincheng)
     response = client.get("/", **EN)
     tiles = {tile["label"]: tile for tile in response.context["tiles"]}
@@ -210,10 +210,10 @@ def test_handler_tiles_link_into_the_filtered_list(client, world):
 
 
 def test_supervisor_home_shows_triage_verification_overdue_and_escalated(client, world):
-    new = make_issue(world)
-    submitted = make_issue(world, status=Status.SUBMITTED, submitted_at=timezone.now())
+    new = issue_in(world)
+    submitted = issue_in(world, status=Status.SUBMITTED, submitted_at=timezone.now())
     overdue = make_overdue(world, escalation_level=2)
-    elsewhere = make_issue(world, where="b")
+    elsewhere = issue_in(world, where="b")
     client.force_login(world.supervisor_xincheng)
     response = client.get("/", **EN)
     assert [issue.pk for issue in response.context["to_triage"]] == [new.pk]
@@ -234,7 +234,7 @@ def test_supervisor_home_shows_triage_verification_overdue_and_escalated(client,
 @pytest.mark.parametrize("who", ["leader_zone", "admin_zone"])
 def test_leader_and_admin_see_counts_by_status_and_district(client, world, who):
     populate(world, copies=2)
-    make_issue(
+    issue_in(
         world,
         status=Status.CLOSED,
         closed_at=timezone.now() - datetime.timedelta(days=90),

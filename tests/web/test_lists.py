@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from issues.filters import IssueFilterSet
 from issues.models import Issue, Status
-from tests.factories import CategoryFactory, CommunityFactory, UserFactory, make_issue
+from tests.factories import CategoryFactory, CommunityFactory, UserFactory, issue_in
 
 LIST_URL = "/issues/"
 EXPORT_URL = "/issues/export.csv"
@@ -52,15 +52,15 @@ def test_list_pages_refuse_post(client, world, url):
     ["inspector_xincheng", "supervisor_xincheng", "handler_xincheng", "leader_zone", "admin_zone"],
 )
 def test_every_role_may_open_the_list(client, world, who):
-    make_issue(world)
+    issue_in(world)
     client.force_login(getattr(world, who))
     assert client.get(LIST_URL).status_code == 200
 
 
 def test_handler_never_sees_another_organisations_issues(client, world):
-    mine = make_issue(world, where="a", status=Status.ASSIGNED)
-    theirs = make_issue(world, where="b", status=Status.ASSIGNED)
-    reported_here = make_issue(world, where="a")
+    mine = issue_in(world, where="a", status=Status.ASSIGNED)
+    theirs = issue_in(world, where="b", status=Status.ASSIGNED)
+    reported_here = issue_in(world, where="a")
     client.force_login(world.handler_xincheng)
     shown = listed(client)
     assert shown == [mine.case_number]
@@ -74,8 +74,8 @@ def test_handler_never_sees_another_organisations_issues(client, world):
 
 
 def test_supervisor_sees_only_issues_of_their_districts(client, world):
-    here = make_issue(world, where="a")
-    make_issue(world, where="b")
+    here = issue_in(world, where="a")
+    issue_in(world, where="b")
     client.force_login(world.supervisor_xincheng)
     assert listed(client) == [here.case_number]
 
@@ -134,33 +134,31 @@ def _filter_cases(world):
     """(GET params, the issue they must keep, an issue they must drop) for every filter."""
     now = timezone.now()
     other_category = CategoryFactory(code="SMALL_AD_T", name="小广告", severity="major")
-    overdue = make_issue(
+    overdue = issue_in(
         world,
         status=Status.IN_PROGRESS,
         deadline=now - datetime.timedelta(hours=1),
         clock_started_at=now - datetime.timedelta(hours=5),
         description="overdue one",
     )
-    green = make_issue(world, status=Status.ASSIGNED)
-    yellow = make_issue(
+    green = issue_in(world, status=Status.ASSIGNED)
+    yellow = issue_in(
         world,
         status=Status.IN_PROGRESS,
         clock_started_at=now - datetime.timedelta(hours=9),
         deadline=now + datetime.timedelta(hours=1),
     )
-    on_point = make_issue(world, point=world.point_a, description="市场门口暴露垃圾")
-    other_cat = make_issue(world, category=other_category, severity="major")
-    escalated = make_issue(world, status=Status.ASSIGNED, escalation_level=2)
-    reworked = make_issue(world, status=Status.IN_PROGRESS, rework_count=1)
-    by_carol = make_issue(
+    on_point = issue_in(world, point=world.point_a, description="市场门口暴露垃圾")
+    other_cat = issue_in(world, category=other_category, severity="major")
+    escalated = issue_in(world, status=Status.ASSIGNED, escalation_level=2)
+    reworked = issue_in(world, status=Status.IN_PROGRESS, rework_count=1)
+    by_carol = issue_in(
         world, where="b", reporter=world.inspector_binhe, address="科尔沁大街 12 号"
     )
-    old = make_issue(world, reported_at=now - datetime.timedelta(days=40))
-    closed_old = make_issue(
-        world, status=Status.CLOSED, closed_at=now - datetime.timedelta(days=20)
-    )
-    closed_new = make_issue(world, status=Status.CLOSED, closed_at=now)
-    dispatched_old = make_issue(
+    old = issue_in(world, reported_at=now - datetime.timedelta(days=40))
+    closed_old = issue_in(world, status=Status.CLOSED, closed_at=now - datetime.timedelta(days=20))
+    closed_new = issue_in(world, status=Status.CLOSED, closed_at=now)
+    dispatched_old = issue_in(
         world, status=Status.ASSIGNED, dispatched_at=now - datetime.timedelta(days=10)
     )
     today = timezone.localdate()
@@ -208,9 +206,9 @@ def test_each_filter_narrows_the_list(client, world):
 
 
 def test_search_matches_a_case_number_exactly_or_by_prefix(client, world):
-    first = make_issue(world, case_number="2026-123456")
-    second = make_issue(world, case_number="2026-123457")
-    other = make_issue(world, case_number="2026-999999")
+    first = issue_in(world, case_number="2026-123456")
+    second = issue_in(world, case_number="2026-123457")
+    other = issue_in(world, case_number="2026-999999")
     client.force_login(world.admin_zone)
     assert listed(client, q="2026-123456") == [first.case_number]
     assert set(listed(client, q="2026-1234")) == {first.case_number, second.case_number}
@@ -246,7 +244,7 @@ def test_timer_light_filter_agrees_with_the_issue_timer_light(client, world):
     ],
 )
 def test_an_invalid_filter_shows_the_error_and_no_rows(client, world, params):
-    make_issue(world)
+    issue_in(world)
     client.force_login(world.admin_zone)
     response = client.get(LIST_URL, params, **EN)
     assert response.status_code == 200
@@ -257,7 +255,7 @@ def test_an_invalid_filter_shows_the_error_and_no_rows(client, world, params):
 
 
 def test_an_out_of_scope_district_is_an_invalid_filter(client, world):
-    make_issue(world, where="b")
+    issue_in(world, where="b")
     client.force_login(world.supervisor_xincheng)
     response = client.get(LIST_URL, {"district": world.district_b.pk}, **EN)
     assert case_numbers(response) == []
@@ -265,7 +263,7 @@ def test_an_out_of_scope_district_is_an_invalid_filter(client, world):
 
 
 def test_an_invalid_filter_exports_nothing(client, world):
-    make_issue(world)
+    issue_in(world)
     client.force_login(world.admin_zone)
     response = client.get(EXPORT_URL, {"status": "bogus"})
     assert response.status_code == 400
@@ -318,7 +316,7 @@ def test_keyset_pages_cover_every_issue_once_in_order(client, world, sort):
         status = Status.ASSIGNED if index % 3 else Status.REPORTED  # a third have no deadline
         # Pairs share a timestamp so ties must break on id.
         moment = now - datetime.timedelta(hours=index // 2)
-        issue = make_issue(world, status=status, reported_at=moment)
+        issue = issue_in(world, status=status, reported_at=moment)
         if status == Status.ASSIGNED:
             Issue.objects.filter(pk=issue.pk).update(deadline=moment + datetime.timedelta(days=1))
         issues.append(issue)
@@ -341,7 +339,7 @@ def test_keyset_pages_cover_every_issue_once_in_order(client, world, sort):
 
 
 def test_a_forged_cursor_shows_a_message_not_an_error(client, world):
-    make_issue(world)
+    issue_in(world)
     client.force_login(world.admin_zone)
     response = client.get(LIST_URL, {"after": "garbage"}, **EN)
     assert response.status_code == 200
@@ -353,7 +351,7 @@ def test_the_list_never_counts_the_table(client, world):
     from django.test.utils import CaptureQueriesContext
 
     for _ in range(3):
-        make_issue(world)
+        issue_in(world)
     client.force_login(world.admin_zone)
     with CaptureQueriesContext(connection) as context:
         client.get(LIST_URL)
@@ -383,7 +381,7 @@ def test_the_list_runs_the_same_queries_for_10_and_100_rows(
     where = "a"
     for index in range(101):
         status = Status.ASSIGNED if index % 2 else Status.IN_PROGRESS
-        make_issue(world, where=where, status=status, point=world.point_a if index % 3 else None)
+        issue_in(world, where=where, status=status, point=world.point_a if index % 3 else None)
     client.force_login(getattr(world, who))
     _list_queries(client, django_assert_num_queries, LIST_QUERIES, 10)
     _list_queries(client, django_assert_num_queries, LIST_QUERIES, 100)
@@ -399,9 +397,9 @@ def _csv_rows(response) -> list[list[str]]:
 
 
 def test_csv_export_has_a_bom_and_exactly_the_filtered_rows(client, world):
-    kept = make_issue(world, status=Status.ASSIGNED, address="=HYPERLINK(1)")
-    make_issue(world, status=Status.REPORTED)
-    make_issue(world, where="b", status=Status.ASSIGNED)
+    kept = issue_in(world, status=Status.ASSIGNED, address="=HYPERLINK(1)")
+    issue_in(world, status=Status.REPORTED)
+    issue_in(world, where="b", status=Status.ASSIGNED)
     client.force_login(world.supervisor_xincheng)
     response = client.get(EXPORT_URL, {"status": Status.ASSIGNED}, **EN)
     assert response.status_code == 200
@@ -421,8 +419,8 @@ def test_csv_export_has_a_bom_and_exactly_the_filtered_rows(client, world):
 
 
 def test_csv_export_respects_scope(client, world):
-    make_issue(world, where="a", status=Status.ASSIGNED)
-    theirs = make_issue(world, where="b", status=Status.ASSIGNED)
+    issue_in(world, where="a", status=Status.ASSIGNED)
+    theirs = issue_in(world, where="b", status=Status.ASSIGNED)
     client.force_login(world.handler_xincheng)
     _header, *rows = _csv_rows(client.get(EXPORT_URL))
     assert theirs.case_number not in [row[0] for row in rows]
@@ -431,9 +429,9 @@ def test_csv_export_respects_scope(client, world):
 
 def test_csv_export_runs_a_fixed_number_of_queries(client, world, django_assert_num_queries):
     for _ in range(30):
-        make_issue(world, status=Status.ASSIGNED)
+        issue_in(world, status=Status.ASSIGNED)
     reporter = UserFactory(username="someone")
-    make_issue(world, reporter=reporter)
+    issue_in(world, reporter=reporter)
     client.force_login(world.admin_zone)
     # Session, user, membership; the choice-list querysets are never evaluated; the rows are
     # read through a server-side cursor: declare, fetch, (close is not a query).

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import pytest
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
 from django.urls import reverse
 from django.utils import timezone
 
-from issues.models import Notification
+from issues.models import Notification, is_site_path
 from tests.factories import IssueFactory
 
 LIST_URL = "/notifications/"
@@ -201,3 +203,62 @@ def test_security_an_old_notification_tells_nothing_of_a_case_out_of_scope(
     assert "2026-000002" not in page
     assert "住建局" not in page
     assert "a case you can no longer see" in page
+
+
+# ---------- links to a page (reminder summaries) ----------
+
+LIST_PATH = "/issues/?overdue=true&escalation_level=2&escalation_level=3&sort=deadline"
+
+
+def test_a_notification_with_a_link_opens_its_page_and_is_marked_read(client, world):
+    notification = Notification.objects.create(
+        user=world.supervisor_xincheng, kind="reminder_summary", title="汇总", link=LIST_PATH
+    )
+    client.force_login(world.supervisor_xincheng)
+    page = client.get(LIST_URL, **EN).content.decode()
+    assert "Open the list" in page and "Open the issue" not in page
+    response = client.post(reverse("issues:notification_read", args=[notification.pk]))
+    assert response.status_code == 302 and response["Location"] == LIST_PATH
+    notification.refresh_from_db()
+    assert notification.read_at is not None
+
+
+@pytest.mark.parametrize(
+    "link",
+    [
+        "https://evil.example/issues/",
+        "//evil.example/issues/",
+        "/\\evil.example/",
+        "/\t/evil.example/",
+        "javascript:alert(1)",
+        "issues/",
+        "/issues/\n",
+    ],
+)
+def test_security_a_notification_link_off_the_site_is_refused(link):
+    assert not is_site_path(link)
+    with pytest.raises(ValidationError):
+        Notification(link=link).clean_fields(exclude=["user", "kind", "title"])
+
+
+@pytest.mark.parametrize("link", ["/issues/", LIST_PATH, "/issues/verify/", "/issues/?q=井盖"])
+def test_a_notification_link_on_the_site_is_accepted(link):
+    assert is_site_path(link)
+    Notification(link=link).clean_fields(exclude=["user", "kind", "title"])
+
+
+@pytest.mark.parametrize("link", ["https://evil.example/", "//evil.example/", "/\\evil.example/"])
+def test_security_the_database_refuses_a_link_off_the_site(world, link):
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Notification.objects.create(user=world.inspector_xincheng, kind="x", title="x", link=link)
+
+
+def test_security_a_stored_link_off_the_site_is_never_followed(client, world):
+    notification = Notification.objects.create(
+        user=world.inspector_xincheng, kind="reminder_summary", title="汇总", link="/issues/"
+    )
+    # Written past the validator and the constraint's reach (a tab a browser would drop).
+    Notification.objects.filter(pk=notification.pk).update(link="/\t/evil.example/")
+    client.force_login(world.inspector_xincheng)
+    response = client.post(reverse("issues:notification_read", args=[notification.pk]))
+    assert response["Location"] == reverse("issues:notification_list")

@@ -17,8 +17,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from issues.models import Action, Issue, IssueEvent, Photo, Status
-from tests.factories import CategoryFactory
-from tests.issues.lifecycle_support import issue_in
+from tests.factories import CategoryFactory, issue_in
 from tests.web.test_actions import act_url, jpeg
 from tests.web.test_report import REPORT_URL, report_data
 

@@ -9,8 +9,7 @@ from django.urls import reverse
 
 from districts.models import OwnerKind
 from issues.models import Status
-from tests.factories import CategoryFactory, CommunityFactory, InspectionPointFactory
-from tests.issues.lifecycle_support import issue_in
+from tests.factories import CategoryFactory, CommunityFactory, InspectionPointFactory, issue_in
 
 TRIAGE_URL = reverse("issues:triage")
 

@@ -78,6 +78,9 @@ class Row:
     overdue: int
     runners: int
     seed_seconds: float | None = None  # None: the seeded issues were reused
+    setup_seconds: float = 0.0  # the reference world and the check for a seeded database
+    reset_seconds: float = 0.0  # emptying the ledger of the previous run
+    check_seconds: float = 0.0  # counting what was written and looking for duplicates
     job_seconds: float = 0.0
     send_seconds: float = 0.0
     scanned: int = 0
@@ -212,6 +215,18 @@ def run_together(function: Callable[[], object], runners: int) -> Phase:
     )
 
 
+def seconds_since_the_process_started() -> float | None:
+    """Wall seconds since this process started (Linux /proc), start-up and imports included."""
+    try:
+        with open("/proc/self/stat") as stat:
+            started_ticks = int(stat.read().rsplit(")", 1)[1].split()[19])
+        with open("/proc/uptime") as uptime:
+            up = float(uptime.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+    return up - started_ticks / os.sysconf("SC_CLK_TCK")
+
+
 def rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
@@ -250,10 +265,13 @@ class Command(BaseCommand):
             raise CommandError("--overdue must be between 1 and about three quarters of --issues.")
         if options["runners"] < 1:
             raise CommandError("--runners must be at least 1.")
+        self.startup_seconds = seconds_since_the_process_started()
         sizes = [(issues, overdue)]
         if options["scaling"]:
             sizes.insert(0, (issues // 2, overdue // 2))
+        started = time.monotonic()
         world = self.reference_world()
+        world_seconds = time.monotonic() - started
         # With DEBUG on, Django keeps the SQL of every statement, bulk inserts included: that
         # would be measured as the job's time and memory.
         with override_settings(DEBUG=False):
@@ -261,9 +279,16 @@ class Command(BaseCommand):
                 self.measure(world, size, late, options, fresh=options["fresh"] or len(sizes) > 1)
                 for size, late in sizes
             ]
+        rows[0].setup_seconds += world_seconds
         self.print_table(rows, options)
         if options["wipe"]:
             self.wipe()
+        total = seconds_since_the_process_started()
+        if total is not None:
+            self.stdout.write(
+                f"Whole command: {total:.1f} s (start-up {self.startup_seconds or 0:.1f} s), "
+                "load average " + "/".join(f"{value:.1f}" for value in os.getloadavg()) + "."
+            )
 
     # --- data ---------------------------------------------------------------------------------
 
@@ -549,15 +574,20 @@ class Command(BaseCommand):
     def measure(self, world: dict, issues: int, overdue: int, options: dict, *, fresh: bool) -> Row:
         runners = options["runners"]
         row = Row(issues=issues, overdue=overdue, runners=runners)
-        if fresh or not self.is_seeded(issues, overdue):
+        started = time.monotonic()
+        seeded = not fresh and self.is_seeded(issues, overdue)
+        row.setup_seconds = time.monotonic() - started
+        if not seeded:
             self.stdout.write(f"Seeding {issues:,} clock-running issues ({overdue:,} overdue)…")
             started = time.monotonic()
             self.seed(world, issues, overdue)
             row.seed_seconds = time.monotonic() - started
         else:
             self.stdout.write(f"Reusing the {issues:,} seeded issues; emptying the ledger…")
+        started = time.monotonic()
         self.reset_ledger()
         gc.collect()
+        row.reset_seconds = time.monotonic() - started
 
         batch_size = options["batch_size"]
         self.stdout.write(f"Running the reminder job, {runners} at once…")
@@ -572,6 +602,7 @@ class Command(BaseCommand):
         self.expect(row, issues, overdue)
 
         robots = StubRobots()
+        checking = 0.0
         if not options["no_send"]:
             self.stdout.write(f"Sending the deliveries, {runners} senders at once…")
             sending = run_together(
@@ -587,8 +618,12 @@ class Command(BaseCommand):
                 row.database_cpu += sending.database_cpu
             row.messages = sum(report.messages for report in sent)
             row.sent = sum(report.sent for report in sent)
+            started = time.monotonic()
             row.unsent = Delivery.objects.exclude(state=Delivery.State.SENT).count()
+            checking = time.monotonic() - started
+        started = time.monotonic()
         row.duplicates = self.duplicates(robots)
+        row.check_seconds = checking + time.monotonic() - started
 
         if options["memory"]:
             self.stdout.write("Running the job again on an empty ledger under tracemalloc…")
@@ -706,3 +741,9 @@ class Command(BaseCommand):
         for row in rows:
             found = ", ".join(f"{name} {count}" for name, count in row.duplicates.items())
             self.stdout.write(f"Duplicates at {row.issues:,} issues: {found}.")
+            seed = "" if row.seed_seconds is None else f"seed {row.seed_seconds:.1f} · "
+            self.stdout.write(
+                f"Phases at {row.issues:,} issues (s): set-up {row.setup_seconds:.1f} · {seed}"
+                f"reset {row.reset_seconds:.1f} · job {row.job_seconds:.1f} · "
+                f"send {row.send_seconds:.1f} · checks {row.check_seconds:.1f}"
+            )
