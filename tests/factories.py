@@ -166,6 +166,9 @@ def make_issue(world, *, where: str = "a", status: str = Status.REPORTED, **fiel
         "reporter": world.inspector_xincheng,
     }
     if status not in (Status.REPORTED, Status.REJECTED, Status.CANCELLED):
+        # Reported before it was dispatched: a case dispatched an hour ago but "reported" now
+        # gave the dashboards a report→dispatch time of −1 hour.
+        values["reported_at"] = now - datetime.timedelta(hours=1, minutes=10)
         values.update(
             assigned_organisation=organisation,
             dispatched_at=now - datetime.timedelta(hours=1),
