@@ -203,6 +203,11 @@ CELERY_BEAT_SCHEDULE: dict = {
         "task": "reminders.tasks.send_digest_task",
         "schedule": crontab(hour=REMINDER_DIGEST_HOUR, minute=0),  # CELERY_TIMEZONE local time
     },
+    # The KPI rollup recomputed from the cases, before anyone reads the dashboards.
+    "rebuild-kpi-rollup": {
+        "task": "stats.tasks.rebuild_kpi_rollup_task",
+        "schedule": crontab(hour=2, minute=40),
+    },
     # The 红黑榜 of the week that ended, published before the Monday morning meeting.
     "freeze-weekly-ranking": {
         "task": "stats.tasks.freeze_weekly_ranking_task",

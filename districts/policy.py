@@ -19,6 +19,7 @@ the user by Django, and its district ids on the membership.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from django.core.exceptions import ObjectDoesNotExist
@@ -135,6 +136,42 @@ def covers_district(user: Any, district_id: int | None) -> bool:
     if membership is None or not is_active_user(user) or membership.role == Role.HANDLER:
         return False
     return district_id in district_ids(membership)
+
+
+@dataclass(frozen=True)
+class CaseScope:
+    """The cases a user may see, as the dimensions a case carries (for read models such as the
+    KPI rollup, which cannot run `Issue.objects.visible_to`): every case, none, the cases of
+    some districts, of one organisation, or of some districts plus the user's own reports."""
+
+    everything: bool = False
+    district_ids: frozenset[int] | None = None
+    organisation_id: int | None = None
+    reporter_id: int | None = None
+
+    @property
+    def nothing(self) -> bool:
+        return (
+            not self.everything
+            and not self.district_ids
+            and self.organisation_id is None
+            and self.reporter_id is None
+        )
+
+
+def case_scope(user: Any) -> CaseScope:
+    """The same rule as `IssueQuerySet.visible_to`, as dimensions (a test keeps them equal)."""
+    if covers_all_districts(user):
+        return CaseScope(everything=True)
+    membership = membership_of(user)
+    if membership is None or not is_active_user(user):
+        return CaseScope()
+    if membership.role == Role.HANDLER:
+        return CaseScope(organisation_id=membership.organisation_id)
+    districts = district_ids(membership)
+    if membership.role == Role.INSPECTOR:
+        return CaseScope(district_ids=districts, reporter_id=user.pk)
+    return CaseScope(district_ids=districts)
 
 
 def _sees_every_place(user: Any) -> bool:

@@ -60,8 +60,12 @@ from issues.models import (
     IssueEvent,
     Status,
 )
+from stats import rollup
 
 UNDEFINED = "—"
+# Up to this many cases in a time cohort, means and P90 are exact (percentile_cont over the
+# cases); above, they come from the rollup's sums and histograms.
+EXACT_SAMPLES = 1000
 
 # Cases that had to be finished: still in the organisation's hands, or closed.
 DUE_STATUSES = (*DISPATCHED_STATUSES, Status.CLOSED)
@@ -609,15 +613,36 @@ def compute(
     include_times: bool = True,
     include_stock: bool = True,
     python_times: bool = False,
+    rollup_filter: rollup.RollupFilter | None = None,
 ) -> KpiReport:
     """Every figure for the cases of `scope` (already restricted to what the user may see).
 
     `grouping` is one of GROUPINGS or TIME_GROUPINGS (None: totals only). Totals are the sums
     of the groups for counts, and computed over the whole scope for times.
+
+    With `rollup_filter` (the same scope as dimensions) the period's counts and times are sums
+    over the daily rollup, whatever the number of cases, for the groupings it has (district,
+    organisation, big class, day, week, month); the stock and the cases still late now come
+    from the open cases, and times are exact while a cohort has at most EXACT_SAMPLES cases.
     """
     if grouping is not None and grouping not in GROUPINGS and grouping not in TIME_GROUPINGS:
         raise ValueError(f"Unknown grouping {grouping!r}.")
     now = now or timezone.now()
+    if (
+        rollup_filter is not None
+        and rollup_filter.usable
+        and (grouping is None or grouping in rollup.GROUP_COLUMNS)
+        and not python_times
+    ):
+        return _compute_from_rollup(
+            scope,
+            rollup_filter,
+            period=period,
+            grouping=grouping,
+            now=now,
+            include_times=include_times,
+            include_stock=include_stock,
+        )
     all_measures = measures(now)
     by_cohort: dict[str, list[Measure]] = {}
     for item in all_measures.values():
@@ -669,6 +694,162 @@ def compute(
         for row in rows.values():
             if not row.times:
                 row.times = _empty_times()
+
+    if grouping is None:
+        rows = {}
+    ordered = _label_rows(grouping, list(rows.values()))
+    return KpiReport(period=period, grouping=grouping, now=now, total=total, rows=ordered)
+
+
+def _counts_from_sums(sums: dict[str, float], late_open: int) -> dict[str, int | None]:
+    """The period's counts of one rollup group (their definitions are the measures above)."""
+    value = {name: int(sums[name]) for name in ROLLUP_COUNT_NAMES}
+    return {
+        "reported": value["reported"],
+        "accepted": value["accepted"],
+        "rejected": value["rejected"],
+        "fixed_on_spot": value["fixed_on_spot"],
+        "dispatched": value["dispatched"],
+        "returned": value["returned"],
+        "dispatched_right": value["dispatched"] - value["returned"],
+        "due": value["due"],
+        "due_closed": value["due_closed"],
+        "closed_on_time": value["closed_on_time"],
+        "closed_late": value["closed_late"],
+        "late": value["closed_late"] + late_open,
+        "extended": value["extended"],
+        "closed": value["closed"],
+        "verified": value["verified"],
+        "reworked": value["reworked"],
+    }
+
+
+ROLLUP_COUNT_NAMES = rollup.ROLLUP_COUNTS
+
+
+def _times_from_sums(sums: dict[str, float]) -> dict[str, dict[str, float | None]]:
+    """Mean (exact: sums ÷ samples) and P90 (from the histograms) of each duration."""
+    from stats.models import rollup_time_columns
+
+    times = _empty_times()
+    for name in DURATIONS:
+        columns = rollup_time_columns(name)
+        samples = int(sums[columns["samples"][0]])
+        if not samples:
+            continue
+        natural, working = columns["sums"]
+        times[name] = {
+            "mean": sums[natural] / samples,
+            "p90": rollup.histogram_percentile([int(sums[c]) for c in columns["natural"]], 0.9),
+            "mean_working": sums[working] / samples,
+            "p90_working": rollup.histogram_percentile(
+                [int(sums[c]) for c in columns["working"]], 0.9
+            ),
+        }
+    return times
+
+
+def _late_open(
+    scope: QuerySet[Issue], period: Period, grouping: str | None, now: datetime.datetime
+) -> dict[Any, int]:
+    """Cases due in the period still on the organisation's clock past their deadline now (the
+    open part of "late", which changes with the clock, not with a write): one query."""
+    first, after = period.bounds()
+    queryset = scope.filter(
+        status__in=CLOCK_STATUSES, deadline__gte=first, deadline__lt=min(after, now)
+    ).order_by()
+    expression = _group_expression(grouping, "deadline")
+    if expression is None:
+        return {None: queryset.count()}
+    result: dict[Any, int] = {}
+    for row in queryset.annotate(group_key=expression).values("group_key").annotate(n=Count("pk")):
+        key = row["group_key"]
+        result[_bucket(key) if grouping in TIME_GROUPINGS else key] = row["n"]
+    result[None] = sum(result.values())
+    return result
+
+
+def _compute_from_rollup(
+    scope: QuerySet[Issue],
+    rollup_filter: rollup.RollupFilter,
+    *,
+    period: Period,
+    grouping: str | None,
+    now: datetime.datetime,
+    include_times: bool,
+    include_stock: bool,
+) -> KpiReport:
+    """`compute` over the daily rollup: a fixed number of queries (rollup sums, open late cases,
+    stock, two bounded exact-time reads, labels), none of which reads every case."""
+    all_measures = measures(now)
+    total_sums, group_sums = rollup.read(
+        rollup_filter,
+        start=period.start,
+        end=period.end,
+        grouping=grouping,
+        with_times=include_times,
+    )
+    late_open = _late_open(scope, period, grouping, now)
+    total = KpiRow(key=None, counts=_counts_from_sums(total_sums, late_open.pop(None, 0)))
+    rows: dict[Any, KpiRow] = {}
+    if grouping is not None:
+        for key in set(group_sums) | set(late_open):
+            sums = group_sums.get(key) or dict.fromkeys(rollup.all_columns(), 0)
+            rows[key] = KpiRow(key=key, counts=_counts_from_sums(sums, late_open.get(key, 0)))
+    if include_stock:
+        stock = [item for item in all_measures.values() if item.cohort == "now"]
+        names = [item.name for item in stock]
+        grouped = _count_cohort(scope, "now", period, grouping, stock)
+        if grouped is None:
+            totals = _count_cohort(scope, "now", period, None, stock) or {}
+            total.counts.update(totals.get(None, {}))
+            for row in rows.values():
+                row.counts.update(dict.fromkeys(names))
+        else:
+            total.counts.update(dict.fromkeys(names, 0))
+            for key, counts in grouped.items():
+                if grouping is None:
+                    total.counts.update(counts)
+                    continue
+                row = rows.get(key)
+                if row is None:
+                    row = rows[key] = KpiRow(
+                        key=key,
+                        counts=_counts_from_sums(dict.fromkeys(rollup.all_columns(), 0), 0),
+                    )
+                row.counts.update(counts)
+                for name in names:
+                    total.counts[name] = (total.counts[name] or 0) + counts[name]
+            for row in rows.values():
+                for name in names:
+                    row.counts.setdefault(name, 0)
+    # The order of the measures, as the live computation gives them.
+    order = [name for name in all_measures if name in total.counts]
+    total.counts = {name: total.counts[name] for name in order}
+    for row in rows.values():
+        row.counts = {name: row.counts[name] for name in order}
+
+    if include_times:
+        overflowed: set[str] = set()
+        exact = sql_durations(
+            scope, period=period, grouping=grouping, limit=EXACT_SAMPLES, overflowed=overflowed
+        )
+        from_sums = _times_from_sums(total_sums)
+        total.times = exact.pop(TOTAL, _empty_times())
+        for key, row in rows.items():
+            row.times = exact.get(key) or _empty_times()
+            if overflowed:
+                sums = group_sums.get(key)
+                row_sums = _times_from_sums(sums) if sums else _empty_times()
+                for item in DURATIONS.values():
+                    if item.cohort in overflowed:
+                        row.times[item.name] = row_sums[item.name]
+        for item in DURATIONS.values():
+            if item.cohort in overflowed:
+                total.times[item.name] = from_sums[item.name]
+        for key, times in exact.items():
+            if key not in rows and grouping is not None:
+                rows[key] = KpiRow(key=key, counts=dict.fromkeys(total.counts, 0), times=times)
 
     if grouping is None:
         rows = {}
@@ -778,7 +959,12 @@ def _period_seconds() -> list[tuple[int, int]]:
 
 
 def sql_durations(
-    scope: QuerySet[Issue], *, period: Period, grouping: str | None
+    scope: QuerySet[Issue],
+    *,
+    period: Period,
+    grouping: str | None,
+    limit: int | None = None,
+    overflowed: set[str] | None = None,
 ) -> dict[Any, dict[str, dict[str, float | None]]]:
     """Mean and P90 of every duration, natural and working hours, per group and in total.
 
@@ -803,7 +989,11 @@ def sql_durations(
         fields = (["group_key"] if columns else []) + sorted(
             {name for item in durations for name in (item.start, item.end)}
         )
-        inner_sql, inner_params = inner.values(*fields).query.sql_with_params()
+        values = inner.values(*fields)
+        if limit is not None:
+            # Reads at most limit + 1 cases: a larger cohort is left to the rollup.
+            values = values[: limit + 1]
+        inner_sql, inner_params = values.query.sql_with_params()
         stamps = [name for name in fields if name != "group_key"]
 
         def local(column: str) -> str:
@@ -867,7 +1057,7 @@ def sql_durations(
                     FROM days
                 ) AS d
             )
-            SELECT {group_select}, {", ".join(aggregate_parts)}
+            SELECT {group_select}, COUNT(*) AS sample_rows, {", ".join(aggregate_parts)}
             FROM (
                 SELECT {"r.group_key, " if columns else ""}{", ".join(select_parts)}
                 FROM r CROSS JOIN cal
@@ -879,8 +1069,21 @@ def sql_durations(
             cursor.execute(sql, params)
             names = [column.name for column in cursor.description]
             fetched = cursor.fetchall()
-        for values in fetched:
-            row = dict(zip(names, values, strict=True))
+        if limit is not None:
+            rows_read = max(
+                (
+                    row[names.index("sample_rows")]
+                    for row in fetched
+                    if not columns or row[names.index("is_total")]
+                ),
+                default=0,
+            )
+            if rows_read > limit:
+                if overflowed is not None:
+                    overflowed.add(cohort)
+                continue
+        for fetched_row in fetched:
+            row = dict(zip(names, fetched_row, strict=True))
             is_total = row.get("is_total", 1) if columns else 1
             key = TOTAL if is_total else row["group_key"]
             if key != TOTAL and grouping in TIME_GROUPINGS:

@@ -238,3 +238,137 @@ class LedgerExport(models.Model):
         if not self.total:
             return 100 if self.status == self.Status.DONE else 0
         return min(100, round(self.done * 100 / self.total))
+
+
+# --- the daily rollup of the figures (stats.rollup keeps it) -----------------------------------
+
+# Counts of cases per cohort day: the cohort of each column is in stats.rollup.
+ROLLUP_COUNTS = (
+    "reported",
+    "accepted",
+    "rejected",
+    "fixed_on_spot",
+    "dispatched",
+    "returned",
+    "due",
+    "due_closed",
+    "closed_on_time",
+    "closed_late",
+    "extended",
+    "closed",
+    "verified",
+    "reworked",
+)
+# The durations of stats.kpis.DURATIONS, each with its sample count, sums of natural and working
+# hours, and a histogram of each over these upper bucket edges (hours; the last bucket is open).
+ROLLUP_DURATIONS = (
+    "report_to_dispatch",
+    "dispatch_to_acknowledge",
+    "dispatch_to_fix",
+    "fix_to_verify",
+)
+HISTOGRAM_EDGES = (0.25, 0.5, 1, 2, 4, 8, 12, 24, 48, 72, 120, 168, 240, 480)
+HISTOGRAM_BUCKETS = len(HISTOGRAM_EDGES) + 1
+
+
+def rollup_time_columns(duration: str) -> dict[str, list[str]]:
+    """The column names of one duration: samples, sums, natural and working histograms."""
+    return {
+        "samples": [f"{duration}_samples"],
+        "sums": [f"{duration}_hours", f"{duration}_working_hours"],
+        "natural": [f"{duration}_h{index}" for index in range(HISTOGRAM_BUCKETS)],
+        "working": [f"{duration}_w{index}" for index in range(HISTOGRAM_BUCKETS)],
+    }
+
+
+class KpiDay(models.Model):
+    """The figures of one local day for one district, big class and organisation: additive
+    counts of each cohort whose date falls on the day, and time sums and histograms."""
+
+    day = models.DateField(_("day"))
+    district = models.ForeignKey(
+        District, on_delete=models.CASCADE, related_name="+", verbose_name=_("district")
+    )
+    big_class = models.CharField(_("big class"), max_length=32)
+    # The case's organisation id, 0 for none: a plain number keeps the key unique without
+    # NULLs (SQLite has no NULLS NOT DISTINCT) and the reads free of joins.
+    organisation_key = models.IntegerField(_("organisation"), default=0)
+
+    class Meta:
+        verbose_name = _("daily figures")
+        verbose_name_plural = _("daily figures")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["day", "district", "big_class", "organisation_key"],
+                name="kpiday_unique_key",
+            )
+        ]
+        indexes = [models.Index(fields=["district", "day"], name="kpiday_district_day_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.district_id} {self.big_class} {self.organisation_key}"
+
+
+class KpiMonth(models.Model):
+    """The sums of a calendar month's KpiDay rows for one district, big class and organisation
+    (long periods read whole months here and only their ragged ends day by day)."""
+
+    month = models.DateField(_("month"), help_text=_("The first day of the month."))
+    district = models.ForeignKey(
+        District, on_delete=models.CASCADE, related_name="+", verbose_name=_("district")
+    )
+    big_class = models.CharField(_("big class"), max_length=32)
+    organisation_key = models.IntegerField(_("organisation"), default=0)
+
+    class Meta:
+        verbose_name = _("monthly figures")
+        verbose_name_plural = _("monthly figures")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["month", "district", "big_class", "organisation_key"],
+                name="kpimonth_unique_key",
+            )
+        ]
+        indexes = [models.Index(fields=["district", "month"], name="kpimonth_district_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.month:%Y-%m} {self.district_id} {self.big_class} {self.organisation_key}"
+
+
+class KpiWeek(models.Model):
+    """The counts of an ISO week's KpiDay rows for one district, big class and organisation
+    (the weekly trends read whole weeks here; no times, so the rows stay narrow)."""
+
+    week = models.DateField(_("week"), help_text=_("The Monday of the week."))
+    district = models.ForeignKey(
+        District, on_delete=models.CASCADE, related_name="+", verbose_name=_("district")
+    )
+    big_class = models.CharField(_("big class"), max_length=32)
+    organisation_key = models.IntegerField(_("organisation"), default=0)
+
+    class Meta:
+        verbose_name = _("weekly figures")
+        verbose_name_plural = _("weekly figures")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["week", "district", "big_class", "organisation_key"],
+                name="kpiweek_unique_key",
+            )
+        ]
+        indexes = [models.Index(fields=["district", "week"], name="kpiweek_district_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.week} {self.district_id} {self.big_class} {self.organisation_key}"
+
+
+for _column in ROLLUP_COUNTS:
+    KpiWeek.add_to_class(_column, models.IntegerField(default=0))
+for _model in (KpiDay, KpiMonth):
+    for _column in ROLLUP_COUNTS:
+        _model.add_to_class(_column, models.IntegerField(default=0))
+    for _duration in ROLLUP_DURATIONS:
+        _columns = rollup_time_columns(_duration)
+        for _column in _columns["samples"] + _columns["natural"] + _columns["working"]:
+            _model.add_to_class(_column, models.IntegerField(default=0))
+        for _column in _columns["sums"]:
+            _model.add_to_class(_column, models.FloatField(default=0.0))

@@ -19,7 +19,7 @@ from django.utils.translation import gettext_lazy as _
 
 from districts import policy
 from issues.models import Escalation, Issue
-from stats import kpis
+from stats import kpis, rollup
 from stats.forms import DashboardFilterForm, monday_of
 from stats.models import RankingEntry, RankingSettings, WeeklyRanking
 from stats.services import rank_units, week_period
@@ -49,6 +49,15 @@ def scoped_issues(user: Any, scope_params: dict[str, str]) -> QuerySet[Issue]:
     if "big_class" in scope_params:
         queryset = queryset.filter(category__big_class=scope_params["big_class"])
     return queryset
+
+
+def rollup_filter(user: Any, scope_params: dict[str, str]) -> rollup.RollupFilter:
+    """The rows of the KPI rollup `scoped_issues` counts: the same scope, as dimensions."""
+    return rollup.RollupFilter(
+        scope=policy.case_scope(user),
+        district_id=int(scope_params["district"]) if "district" in scope_params else None,
+        big_class=scope_params.get("big_class") or None,
+    )
 
 
 def figure_url(
@@ -163,7 +172,12 @@ def breakdown(
     }
 
 
-def trend(scope: QuerySet[Issue], period: kpis.Period, now: datetime.datetime) -> dict[str, Any]:
+def trend(
+    scope: QuerySet[Issue],
+    period: kpis.Period,
+    now: datetime.datetime,
+    rows: rollup.RollupFilter | None = None,
+) -> dict[str, Any]:
     """Per ISO week over the last TREND_WEEKS weeks up to the period's end."""
     start = min(period.start, monday_of(period.end) - datetime.timedelta(weeks=TREND_WEEKS - 1))
     start = monday_of(start)
@@ -175,6 +189,7 @@ def trend(scope: QuerySet[Issue], period: kpis.Period, now: datetime.datetime) -
         now=now,
         include_times=False,
         include_stock=False,
+        rollup_filter=rows,
     )
     by_week = {row.key: row for row in report.rows}
     weeks = []
@@ -241,19 +256,30 @@ def dashboard(
     period = form.chosen_period(today)
     scope_params = form.scope_params()
     scope = scoped_issues(user, scope_params)
-    main = kpis.compute(scope, period=period, grouping="district", now=now)
+    rows = rollup_filter(user, scope_params)
+    main = kpis.compute(scope, period=period, grouping="district", now=now, rollup_filter=rows)
     previous = kpis.compute(
-        scope, period=period.previous(), now=now, include_times=False, include_stock=False
+        scope,
+        period=period.previous(),
+        now=now,
+        include_times=False,
+        include_stock=False,
+        rollup_filter=rows,
     )
     organisations = kpis.compute(
-        scope, period=period, grouping="organisation", now=now, include_times=False
+        scope,
+        period=period,
+        grouping="organisation",
+        now=now,
+        include_times=False,
+        rollup_filter=rows,
     )
     return {
         "period": period,
         "previous_period": period.previous(),
         "tiles": tiles(main, previous, scope_params),
         "more_rates": tiles(main, previous, scope_params, counts=(), rates=MORE_RATES)["rates"],
-        "trend": trend(scope, period, now),
+        "trend": trend(scope, period, now, rows),
         "breakdowns": [breakdown(main, scope_params), breakdown(organisations, scope_params)],
         "times": time_rows(main),
         "time_headers": TIME_HEADERS,
@@ -268,9 +294,15 @@ def organisation_dashboard(
     period = form.chosen_period(today)
     scope_params = form.scope_params()
     scope = scoped_issues(user, scope_params)
-    main = kpis.compute(scope, period=period, now=now)
+    rows = rollup_filter(user, scope_params)
+    main = kpis.compute(scope, period=period, now=now, rollup_filter=rows)
     previous = kpis.compute(
-        scope, period=period.previous(), now=now, include_times=False, include_stock=False
+        scope,
+        period=period.previous(),
+        now=now,
+        include_times=False,
+        include_stock=False,
+        rollup_filter=rows,
     )
     return {
         "period": period,
@@ -283,7 +315,7 @@ def organisation_dashboard(
             rates=("on_time_rate", "rework_rate", "extension_rate"),
         ),
         "more_rates": [],
-        "trend": trend(scope, period, now),
+        "trend": trend(scope, period, now, rows),
         "breakdowns": [],
         "times": time_rows(main),
         "time_headers": TIME_HEADERS,
@@ -339,6 +371,7 @@ def ranking_page(user: Any, week_start: datetime.date, now: datetime.datetime) -
                 kind=kind,
                 settings=settings,
                 now=now,
+                rollup_filter=rollup_filter(user, {}),
             )
             rows = [
                 {
@@ -449,11 +482,17 @@ def notice(user: Any, week_start: datetime.date, now: datetime.datetime) -> dict
     overdue and escalated cases, and the units supervised (督办) more than once."""
     period = week_period(week_start)
     scope = Issue.objects.visible_to(user)
+    rows = rollup_filter(user, {})
     districts = kpis.compute(
-        scope, period=period, grouping="district", now=now, include_times=False
+        scope, period=period, grouping="district", now=now, include_times=False, rollup_filter=rows
     )
     organisations = kpis.compute(
-        scope, period=period, grouping="organisation", now=now, include_times=False
+        scope,
+        period=period,
+        grouping="organisation",
+        now=now,
+        include_times=False,
+        rollup_filter=rows,
     )
     overdue = list(
         scope.overdue(now).with_list_related().order_by("deadline", "id")[:NOTICE_CASE_LIMIT]

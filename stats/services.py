@@ -10,8 +10,9 @@ from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
+from districts.policy import CaseScope
 from issues.models import Issue
-from stats import kpis
+from stats import kpis, rollup
 from stats.forms import monday_of
 from stats.models import LedgerExport, RankingEntry, RankingSettings, WeeklyRanking
 
@@ -63,6 +64,7 @@ def rank_units(
     kind: str,
     settings: RankingSettings,
     now: datetime.datetime | None = None,
+    rollup_filter: rollup.RollupFilter | None = None,
 ) -> list[RankedUnit]:
     """The week's units ranked: by score (the on-time closure rate by default), then fewer
     overdue cases, then the lower rework rate. Equal on all three share a rank (1, 2, 2, 4).
@@ -75,6 +77,7 @@ def rank_units(
         now=now,
         include_times=False,
         include_stock=False,
+        rollup_filter=rollup_filter,
     )
     units = []
     for row in report.rows:
@@ -146,7 +149,12 @@ def ranking_freeze(
             rankings.append(existing)
             continue
         units = rank_units(
-            Issue.objects.all(), week_start=week_start, kind=kind, settings=settings, now=now
+            Issue.objects.all(),
+            week_start=week_start,
+            kind=kind,
+            settings=settings,
+            now=now,
+            rollup_filter=rollup.RollupFilter(scope=CaseScope(everything=True)),
         )
         try:
             with transaction.atomic():

@@ -32,3 +32,12 @@ def build_ledger_task(*, export_id: int) -> dict:
     """Build a requested 整改台账 workbook; a rerun of a claimed export does nothing."""
     export = services.ledger_export_build(export_id=export_id)
     return {"export": export_id, "status": export.status if export else "skipped"}
+
+
+@shared_task(**COMMON, soft_time_limit=1800, time_limit=1900)
+def rebuild_kpi_rollup_task() -> dict:
+    """Recompute the KPI rollup from the cases every night: the services keep it during the
+    day, this catches what they cannot see (the work calendar, a category's big class)."""
+    from stats import rollup
+
+    return {"rows": rollup.rebuild()}

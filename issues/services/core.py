@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -65,10 +65,39 @@ def require(issue: Issue, action: str, actor: Any) -> workflow.Transition:
     return transition
 
 
+# Read models kept in step with the cases (the KPI rollup of `stats.rollup` registers here, in its
+# AppConfig.ready, since issues never imports stats). Each is called with the case and its field
+# values as `lock_issue` read them (None for a new case), after the change's event is written and
+# in its transaction, so a failed write leaves them unchanged too.
+CHANGE_HOOKS: list[Callable[[Issue, dict[str, Any] | None], None]] = []
+_BEFORE = "_civicapp_values_before_change"
+# The fields a hook may need the old value of (where the case was counted before the change).
+HOOK_FIELDS = (
+    "district_id",
+    "category_id",
+    "assigned_organisation_id",
+    "reported_at",
+    "dispatched_at",
+    "deadline",
+    "closed_at",
+)
+
+
 def lock_issue(issue: Issue | int) -> Issue:
     """Re-read the issue under a row lock: whoever waits here sees the winner's result."""
     pk = issue if isinstance(issue, int) else issue.pk
-    return Issue.objects.select_for_update().get(pk=pk)
+    locked = Issue.objects.select_for_update().get(pk=pk)
+    setattr(locked, _BEFORE, {name: getattr(locked, name) for name in HOOK_FIELDS})
+    return locked
+
+
+def run_change_hooks(issue: Issue) -> None:
+    """Tell the read models that the case changed (the one call every service makes, from
+    `record_event`)."""
+    before = getattr(issue, _BEFORE, None)
+    for hook in CHANGE_HOOKS:
+        hook(issue, before)
+    setattr(issue, _BEFORE, {name: getattr(issue, name) for name in HOOK_FIELDS})
 
 
 def is_empty(value: Any) -> bool:
@@ -199,6 +228,7 @@ def record_event(
             raise ValueError("Photos of an event need their kind (before, after, check).")
         attach_photos(issue=issue, kind=photo_kind, photos=photos, uploaded_by=actor, event=event)
     notifications.notify_event(event)
+    run_change_hooks(issue)
     return event
 
 
