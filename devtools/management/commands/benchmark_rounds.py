@@ -1,9 +1,13 @@
 """Benchmark a large inspection round on a scratch database: worklist, one toggle, results.
 
-    createdb -U postgres -h 127.0.0.1 civicapp_bench_rounds
-    export DEBUG=1 DATABASE_URL=postgres://postgres@127.0.0.1:5432/civicapp_bench_rounds
+    createdb -U postgres -h 127.0.0.1 civicapp_bench_i14
+    export DEBUG=1 DATABASE_URL=postgres://postgres@127.0.0.1:5432/civicapp_bench_i14
     .venv/bin/python manage.py migrate
     .venv/bin/python manage.py benchmark_rounds --points 2000 --standards 20 --inspectors 50
+    .venv/bin/python manage.py benchmark_rounds --reuse     # again, on the same seed: seconds
+
+With `--reuse` (or when the seed of the same size is already there) it skips seeding and times
+the pages on the rounds it finds; `--profile` prints the top of a cProfile of each page.
 
 It refuses any database that is not PostgreSQL or whose name lacks "bench", because it deletes
 its own earlier seed (codes starting with "bench-") first. It seeds one district per 400 points,
@@ -18,8 +22,11 @@ round as the supervisor, and prints median and 95th percentile with query counts
 
 from __future__ import annotations
 
+import cProfile
 import datetime
+import io
 import json
+import pstats
 import random
 import statistics
 import time
@@ -62,6 +69,13 @@ class Command(BaseCommand):
         parser.add_argument("--inspectors", type=int, default=50)
         parser.add_argument("--repeat", type=int, default=20)
         parser.add_argument("--seed", type=int, default=20260302)
+        parser.add_argument(
+            "--reuse",
+            action="store_true",
+            help="Time the rounds already seeded (of the same size) instead of seeding anew.",
+        )
+        parser.add_argument("--fresh", action="store_true", help="Always wipe and seed again.")
+        parser.add_argument("--profile", action="store_true", help="cProfile each page once.")
 
     def handle(self, *args, **options) -> None:
         name = str(connection.settings_dict["NAME"])
@@ -73,18 +87,27 @@ class Command(BaseCommand):
                 "Use a scratch database whose name contains 'bench'."
             )
         self.rng = random.Random(options["seed"])
+        self.profile = options["profile"]
+        seeded = None if options["fresh"] else self.seeded(options)
+        if options["reuse"] and seeded is None:
+            raise CommandError("No seed of this size to reuse; run once without --reuse.")
         with override_settings(DEBUG=False):
-            self.wipe()
-            world = self.seed(options["points"], options["standards"], options["inspectors"])
-            started = time.perf_counter()
-            previous = self.make_round(world, "上周模拟测评", days_ago=7)
-            created_s = time.perf_counter() - started
-            current = self.make_round(world, "本周模拟测评", days_ago=0)
-            self.mark(previous, world, share=1.0)
-            self.mark(current, world, share=0.7)
-            services.round_close(round_=previous, actor=world["supervisor"])
-            with connection.cursor() as cursor:
-                cursor.execute("ANALYZE")
+            if seeded is not None:
+                world, previous, current = seeded
+                self.stdout.write("reusing the seeded rounds (--fresh seeds anew)")
+                created_s = self.time_create(world)
+            else:
+                self.wipe()
+                world = self.seed(options["points"], options["standards"], options["inspectors"])
+                started = time.perf_counter()
+                previous = self.make_round(world, "上周模拟测评", days_ago=7)
+                created_s = time.perf_counter() - started
+                current = self.make_round(world, "本周模拟测评", days_ago=0)
+                self.mark(previous, world, share=1.0)
+                self.mark(current, world, share=0.7)
+                services.round_close(round_=previous, actor=world["supervisor"])
+                with connection.cursor() as cursor:
+                    cursor.execute("ANALYZE")
         self.stdout.write(
             f"round of {current.round_points.count()} points, "
             f"{Observation.objects.filter(round_point__round=current).count()} observations "
@@ -95,6 +118,44 @@ class Command(BaseCommand):
             self.measure(current, world, options["repeat"])
 
     # --- data ----------------------------------------------------------------------------------
+
+    def seeded(self, options: dict) -> tuple[dict, Round, Round] | None:
+        """The world and the two rounds of an earlier seed of the same size, if there is one."""
+        previous = Round.objects.filter(name=f"{PREFIX}上周模拟测评").first()
+        current = Round.objects.filter(name=f"{PREFIX}本周模拟测评").first()
+        if previous is None or current is None:
+            return None
+        types = list(PointType.objects.filter(code__startswith=PREFIX))
+        items = {
+            t.pk: list(CheckItem.objects.filter(point_type=t).order_by("sort_order")) for t in types
+        }
+        inspectors = list(
+            get_user_model()
+            .objects.filter(username__startswith=f"{PREFIX}inspector")
+            .order_by("pk")
+        )
+        if (
+            current.round_points.count() != options["points"]
+            or len(inspectors) != options["inspectors"]
+            or any(len(rows) != options["standards"] for rows in items.values())
+        ):
+            return None
+        world = {
+            "districts": list(District.objects.filter(code__startswith=PREFIX).order_by("pk")),
+            "inspectors": inspectors,
+            "supervisor": get_user_model().objects.get(username=f"{PREFIX}supervisor"),
+            "items": items,
+        }
+        return world, previous, current
+
+    def time_create(self, world: dict) -> float:
+        """Create a round of all the points again, inside a transaction that is rolled back."""
+        started = time.perf_counter()
+        with transaction.atomic():
+            self.make_round(world, "试算", days_ago=14)
+            elapsed = time.perf_counter() - started
+            transaction.set_rollback(True)
+        return elapsed
 
     def wipe(self) -> None:
         with transaction.atomic():
@@ -226,6 +287,14 @@ class Command(BaseCommand):
 
     def timed(self, label: str, call, repeat: int, target_ms: float) -> None:
         call()  # warm up
+        if self.profile:
+            profiler = cProfile.Profile()
+            profiler.enable()
+            call()
+            profiler.disable()
+            out = io.StringIO()
+            pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(30)
+            self.stdout.write(out.getvalue())
         timings = []
         for _ in range(repeat):
             started = time.perf_counter()
