@@ -19,6 +19,7 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from districts.inputs import parse_id
 from rounds import exports, permissions, selectors, services
 from rounds.forms import FixForm, MarkForm, RoundForm, VisitForm
 from rounds.models import Observation, Round, RoundPoint
@@ -137,7 +138,12 @@ def round_clone(request: HttpRequest, pk: int) -> HttpResponse:
     round_ = get_round_for_user(request.user, pk)
     if not permissions.may_manage_round(request.user, round_):
         raise PermissionDenied
-    clone = services.round_clone(round_=round_, actor=request.user)
+    try:
+        clone = services.round_clone(round_=round_, actor=request.user)
+    except ValidationError as error:
+        for text in error.messages:
+            messages.error(request, text)
+        return redirect("rounds:round_results", pk=round_.pk)
     messages.success(request, _("The round was copied for next week."))
     return redirect("rounds:round_results", pk=clone.pk)
 
@@ -148,7 +154,12 @@ def round_close(request: HttpRequest, pk: int) -> HttpResponse:
     round_ = get_round_for_user(request.user, pk)
     if not permissions.may_manage_round(request.user, round_):
         raise PermissionDenied
-    services.round_close(round_=round_, actor=request.user)
+    try:
+        services.round_close(round_=round_, actor=request.user)
+    except ValidationError as error:
+        for text in error.messages:
+            messages.error(request, text)
+        return redirect("rounds:round_results", pk=round_.pk)
     messages.success(request, _("The round is closed; its results no longer change."))
     return redirect("rounds:round_results", pk=round_.pk)
 
@@ -160,12 +171,16 @@ def round_results(request: HttpRequest, pk: int) -> HttpResponse:
     round_ = get_round_for_user(request.user, pk)
     if not permissions.may_read_results(request.user, round_):
         raise PermissionDenied
+    if round_.is_preparing:
+        # Drawn and assigned by a task: this page refreshes itself until the round is open.
+        return render(request, "rounds/preparing.html", {"round": round_})
+    page = parse_id(request.GET.get("page")) or 1
     return render(
         request,
         "rounds/results.html",
         {
             "round": round_,
-            "results": selectors.results(round_),
+            "results": selectors.results(round_, page=page),
             "round_can": permissions.capabilities(request.user, round_),
             "issue_list_url": reverse("issues:issue_list"),
         },
@@ -179,6 +194,8 @@ def round_export(request: HttpRequest, pk: int) -> HttpResponse:
     round_ = get_round_for_user(request.user, pk)
     if not permissions.may_read_results(request.user, round_):
         raise PermissionDenied
+    if round_.is_preparing:
+        return redirect("rounds:round_results", pk=round_.pk)
     content = exports.results_workbook(selectors.results(round_, with_lists=None))
     response = HttpResponse(
         content,
