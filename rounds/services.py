@@ -454,6 +454,66 @@ def round_close(*, round_: Round, actor: Any) -> Round:
     return round_
 
 
+@transaction.atomic
+def round_update(
+    *, round_: Round, actor: Any, name: str, starts_on: datetime.date, ends_on: datetime.date
+) -> Round:
+    """Rename or move an open round's dates; a closed round is read-only."""
+    if not permissions.may_manage_round(actor, round_):
+        raise PermissionDenied(_("You may not manage this round."))
+    round_ = Round.objects.select_for_update().get(pk=round_.pk)
+    if round_.status == Round.Status.CLOSED:
+        raise RoundClosed()
+    name = (name or "").strip()
+    if not name:
+        raise ValidationError({"name": _("Give the round a name.")})
+    if ends_on < starts_on:
+        raise ValidationError({"ends_on": _("The end date is before the start date.")})
+    round_.name, round_.starts_on, round_.ends_on = name, starts_on, ends_on
+    round_.save(update_fields=["name", "starts_on", "ends_on"])
+    return round_
+
+
+def validate_reassignment(*, round_point: RoundPoint, inspector: Any, group: Any) -> None:
+    """Why the point may not go to this inspector or group (ValidationError), if it may not."""
+    if not round_point.round.is_open:
+        raise RoundClosed()
+    if (inspector is None) == (group is None):
+        raise ValidationError(_("Choose one inspector or one supervision group."))
+    if Visit.objects.filter(round_point=round_point).exists():
+        raise ValidationError(_("This point was already visited; it stays with its walker."))
+    (assignee,) = _assignees([inspector] if inspector else [], [group] if group else [])
+    district = round_point.point.community.district_id
+    if assignee.district_ids is not None and district not in assignee.district_ids:
+        raise ValidationError(
+            _("Nobody chosen works in the district of “%(point)s”.")
+            % {"point": round_point.point.name}
+        )
+
+
+@transaction.atomic
+def round_point_reassign(
+    *,
+    round_point: RoundPoint,
+    actor: Any,
+    inspector: Any = None,
+    group: Organisation | None = None,
+) -> RoundPoint:
+    """Give a point of an open round to another inspector or group, before anyone walks it."""
+    round_point = (
+        RoundPoint.objects.select_for_update(of=("self",))
+        .select_related("round", "point__community")
+        .get(pk=round_point.pk)
+    )
+    if not permissions.may_manage_round(actor, round_point.round):
+        raise PermissionDenied(_("You may not manage this round."))
+    validate_reassignment(round_point=round_point, inspector=inspector, group=group)
+    round_point.inspector = inspector
+    round_point.group = group
+    round_point.save(update_fields=["inspector", "group"])
+    return round_point
+
+
 # --- visits and observations -------------------------------------------------------------------
 
 

@@ -44,8 +44,10 @@ from issues.models import (
     Photo,
     Status,
 )
+from rounds import services as round_services
 from tests.factories import World, make_staff
 from tests.issues.lifecycle_support import issue_in, jpeg_upload, snapshot
+from tests.rounds.support import add_standards, make_round, token
 
 pytestmark = pytest.mark.django_db
 
@@ -260,6 +262,12 @@ READ_ONLY_RECORDS = {  # written by the services and the reminder job only
     "reminders_delivery",
     "reminders_reminder",
     "districts_auditentry",
+    # Rounds are made, cloned and closed through the services on the site; their visits and
+    # marks are the field's records.
+    "rounds_round",
+    "rounds_roundpoint",
+    "rounds_visit",
+    "rounds_observation",
 }
 # Frozen weekly rankings are published by the Monday task; settings are one row, never deleted.
 FROZEN = {"stats_weeklyranking_add", "stats_weeklyranking_delete", "stats_rankingsettings_delete"}
@@ -467,6 +475,16 @@ def make_objects(world: World) -> Objects:
         user=world.handler_xincheng, issue=issue, kind="t", title="t"
     )
     responsibility = Responsibility.objects.filter(organisation=world.org_x).get()
+    # A round in district A with one failed mark, so the round admin pages have their rows.
+    standards = add_standards(world, count=1)
+    round_point = make_round(world).round_points.get()
+    round_services.observation_record(
+        round_point=round_point,
+        actor=world.inspector_xincheng,
+        check_item=standards[0],
+        result="no",
+        client_token=token(),
+    )
     return Objects(
         world=world,
         issue=issue,
