@@ -44,10 +44,9 @@ from issues.models import (
     Photo,
     Status,
 )
-from rounds import services as round_services
 from tests.factories import World, make_staff
 from tests.issues.lifecycle_support import issue_in, jpeg_upload, snapshot
-from tests.rounds.support import add_standards, make_round, token
+from tests.rounds.support import round_with_a_failed_mark
 
 pytestmark = pytest.mark.django_db
 
@@ -476,15 +475,7 @@ def make_objects(world: World) -> Objects:
     )
     responsibility = Responsibility.objects.filter(organisation=world.org_x).get()
     # A round in district A with one failed mark, so the round admin pages have their rows.
-    standards = add_standards(world, count=1)
-    round_point = make_round(world).round_points.get()
-    round_services.observation_record(
-        round_point=round_point,
-        actor=world.inspector_xincheng,
-        check_item=standards[0],
-        result="no",
-        client_token=token(),
-    )
+    round_with_a_failed_mark(world)
     return Objects(
         world=world,
         issue=issue,

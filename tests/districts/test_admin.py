@@ -18,11 +18,10 @@ from issues.calendar import is_working_day
 from issues.models import CalendarDay, Issue, IssueEvent
 from reminders.models import ChannelConfig, ChannelKind
 from reminders.services import reminders_run
-from rounds import services as round_services
 from stats.services import ranking_freeze
 from tests.factories import ResponsibilityFactory, UserFactory
 from tests.issues.lifecycle_support import photos
-from tests.rounds.support import add_standards, make_round, token
+from tests.rounds.support import round_with_a_failed_mark
 
 User = get_user_model()
 
@@ -81,15 +80,7 @@ def populated(world):
     week = timezone.localdate() - datetime.timedelta(days=timezone.localdate().weekday() + 7)
     ranking_freeze(week_start=week)
     # A round with a visit and one mark (rounds app).
-    standards = add_standards(world, count=1)
-    round_point = make_round(world).round_points.get()
-    round_services.observation_record(
-        round_point=round_point,
-        actor=world.inspector_xincheng,
-        check_item=standards[0],
-        result="no",
-        client_token=token(),
-    )
+    round_with_a_failed_mark(world)
     return world
 
 
