@@ -117,7 +117,7 @@ def test_round_is_403_for_forbidden_pages_and_actions_on_a_visible_round(client,
         assert client.post(actions[name]).status_code == 403, name
     # The supervisor manages the round but does not mark its points.
     client.force_login(world.supervisor_xincheng)
-    for name in ("start", "mark", "finish", "file"):
+    for name in ("start", "mark", "finish", "file", "fix"):
         assert client.post(actions[name]).status_code == 403, name
     # Inspectors and leaders may not start rounds.
     for user in (world.inspector_xincheng, world.leader_zone, world.handler_xincheng):
@@ -366,6 +366,9 @@ def test_round_results_show_the_points_a_page_at_a_time(client, world, monkeypat
     for odd in ("0", "x", "９", "99999999999999999999", "-1"):
         response = client.get(url, {"page": odd})
         assert response.status_code == 200 and response.context["results"].page in (1, 3)
+    # The export is not paged: every point is in it.
+    export = client.get(reverse("rounds:round_export", args=[round_.pk]))
+    assert load_workbook(io.BytesIO(export.content)).worksheets[1].max_row == 1 + 5
 
 
 # Without a previous round of the kind; with one, two more (the repeat failures and their count).
