@@ -772,31 +772,8 @@ def observation_record(
     return ObservationOutcome(observation, applied=True)
 
 
-def _sums(observations: Any) -> dict[str, Any]:
-    return observations.aggregate(
-        met=Coalesce(Sum("weight", filter=Q(result=Observation.Result.MET)), 0),
-        applicable=Coalesce(
-            Sum(
-                "weight",
-                filter=Q(result__in=[Observation.Result.MET, Observation.Result.FAILED]),
-            ),
-            0,
-        ),
-        marked=Count("pk"),
-    )
-
-
-def round_point_recount(*, round_point: RoundPoint) -> None:
-    """Refresh the point's weighted sums from its observations (inside the caller's lock)."""
-    sums = _sums(Observation.objects.filter(round_point=round_point))
-    RoundPoint.objects.filter(pk=round_point.pk).update(
-        met_weight=sums["met"], applicable_weight=sums["applicable"], marked=sums["marked"]
-    )
-
-
-@transaction.atomic
-def round_recount(*, round_: Round) -> None:
-    """Refresh every point's sums of a round in one statement (after a bulk load or a repair)."""
+def _recount(round_points: Any) -> None:
+    """Refresh the rows' weighted sums from their observations in one UPDATE."""
     points = Observation.objects.filter(round_point=OuterRef("pk")).order_by().values("round_point")
     met = points.annotate(total=Sum("weight", filter=Q(result=Observation.Result.MET))).values(
         "total"
@@ -807,11 +784,22 @@ def round_recount(*, round_: Round) -> None:
         )
     ).values("total")
     marked = points.annotate(total=Count("pk")).values("total")
-    RoundPoint.objects.filter(round=round_).update(
+    round_points.update(
         met_weight=Coalesce(Subquery(met), 0),
         applicable_weight=Coalesce(Subquery(applicable), 0),
         marked=Coalesce(Subquery(marked), 0),
     )
+
+
+def round_point_recount(*, round_point: RoundPoint) -> None:
+    """Refresh the point's weighted sums from its observations (inside the caller's lock)."""
+    _recount(RoundPoint.objects.filter(pk=round_point.pk))
+
+
+@transaction.atomic
+def round_recount(*, round_: Round) -> None:
+    """Refresh every point's sums of a round in one statement (after a bulk load or a repair)."""
+    _recount(RoundPoint.objects.filter(round=round_))
 
 
 def _photo_of(observation: Observation) -> list[PreparedPhoto]:
