@@ -10,7 +10,17 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db.models import Avg, Count, Exists, FloatField, OuterRef, Q, QuerySet, Sum
+from django.db.models import (
+    Avg,
+    Count,
+    Exists,
+    FloatField,
+    OuterRef,
+    Q,
+    QuerySet,
+    Sum,
+    Window,
+)
 from django.db.models.functions import Cast, Coalesce, NullIf
 
 from districts.geo import distance_m
@@ -347,7 +357,7 @@ def results(round_: Round, *, page: int = 1, with_lists: int | None = LIST_LIMIT
     Queries: the previous round, the round's totals (with the mock score, the unvisited and
     far counts), one per grouping for both rounds, the most failed standards, the case counts,
     and each list's first rows (`with_lists`; None for every row, as the export wants) — plus
-    the repeat failures' count and rows when there is a previous round. The points come one
+    the repeat failures (rows and count in one) when there is a previous round. The points come one
     page of PAGE_SIZE at a time.
     """
     previous = previous_round(round_)
@@ -410,12 +420,21 @@ def results(round_: Round, *, page: int = 1, with_lists: int | None = LIST_LIMIT
     repeat_rows: list[dict] = []
     repeat_count = 0
     if previous is not None:
-        repeats = _repeat_failures(round_, previous)
-        repeat_count = repeats.count()
-        listed = repeats.values(
-            "round_point__point_id", "round_point__point__name", "text", "check_item_id"
-        ).order_by("round_point__point__name", "text")
+        # One read for the count and the first rows: the count rides on each row (a window).
+        listed = (
+            _repeat_failures(round_, previous)
+            .annotate(total=Window(Count("pk")))
+            .values(
+                "round_point__point_id",
+                "round_point__point__name",
+                "text",
+                "check_item_id",
+                "total",
+            )
+            .order_by("round_point__point__name", "text")
+        )
         repeat_rows = list(listed if with_lists is None else listed[:with_lists])
+        repeat_count = repeat_rows[0]["total"] if repeat_rows else 0
 
     filed = Observation.objects.filter(round_point__round=round_, issue__isnull=False)
     case_counts = filed.aggregate(

@@ -371,9 +371,9 @@ def test_round_results_show_the_points_a_page_at_a_time(client, world, monkeypat
     assert load_workbook(io.BytesIO(export.content)).worksheets[1].max_row == 1 + 5
 
 
-# Without a previous round of the kind; with one, two more (the repeat failures and their count).
+# Without a previous round of the kind; with one, one more (the repeat failures with their count).
 RESULTS_QUERIES = 17
-RESULTS_WITH_PREVIOUS_QUERIES = 19
+RESULTS_WITH_PREVIOUS_QUERIES = 18
 WORKLIST_QUERIES = 7
 VISIT_QUERIES = 8
 MARK_QUERIES = 16
