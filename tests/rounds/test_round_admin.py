@@ -4,6 +4,7 @@ the services, and a closed round (with its visits and marks) stays as it was."""
 from __future__ import annotations
 
 import pytest
+from django.core.exceptions import PermissionDenied
 from django.urls import reverse
 
 from districts.models import AuditEntry, CheckItem, Role
@@ -159,3 +160,35 @@ def test_round_admin_observation_list_runs_a_constant_number_of_queries(
 
 
 ADMIN_LIST_QUERIES = 9
+
+
+def test_round_update_and_reassign_refuse_outside_scope_and_on_a_closed_round(world):
+    add_points(world, 1)
+    round_ = make_round(world)
+    rp = round_.round_points.order_by("pk").first()
+    with pytest.raises(PermissionDenied):
+        services.round_update(
+            round_=round_,
+            actor=world.supervisor_binhe,
+            name="x",
+            starts_on=round_.starts_on,
+            ends_on=round_.ends_on,
+        )
+    with pytest.raises(PermissionDenied):
+        services.round_point_reassign(
+            round_point=rp, actor=world.supervisor_binhe, inspector=world.inspector_xincheng
+        )
+    services.round_close(round_=round_, actor=world.supervisor_xincheng)
+    with pytest.raises(services.RoundClosed):
+        services.round_update(
+            round_=round_,
+            actor=world.supervisor_xincheng,
+            name="x",
+            starts_on=round_.starts_on,
+            ends_on=round_.ends_on,
+        )
+    with pytest.raises(services.RoundClosed):
+        services.round_point_reassign(
+            round_point=rp, actor=world.supervisor_xincheng, inspector=world.inspector_xincheng
+        )
+    assert Round.objects.get().name == round_.name

@@ -12,9 +12,11 @@ the pages on the rounds it finds; `--profile` prints the top of a cProfile of ea
 It refuses any database that is not PostgreSQL or whose name lacks "bench", because it deletes
 its own earlier seed (codes starting with "bench-") first. It seeds one district per 400 points,
 10 point types with N standards each, the points and the inspectors, then creates two rounds of
-the same kind through `rounds.services.round_create` (timed: the draw and the balanced
-assignment). The previous round is fully marked and most of the current one (bulk inserts: the
-seed is not what is measured), so the results page has a comparison and repeat failures to find.
+the same kind through `rounds.services.round_create`. Round creation is timed as the request
+(which, with a broker, only records the round and queues the task) and the preparation task
+(the draw and the balanced assignment). The previous round is fully marked and most of the
+current one (bulk inserts: the seed is not what is measured), so the results page has a
+comparison and repeat failures to find.
 Then, through the test client, it times the worklist page of one inspector (with a position),
 saving one toggle (the JSON endpoint, a new token each time) and the results page of the whole
 round as the supervisor, and prints median and 95th percentile with query counts.
