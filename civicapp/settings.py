@@ -174,6 +174,8 @@ CELERY_TIMEZONE = "Asia/Shanghai"
 REMINDER_INTERVAL_MINUTES = env_int("REMINDER_INTERVAL_MINUTES", 5)
 # A round's visit farther than this from its point is recorded and flagged (metres).
 ROUNDS_FAR_VISIT_RADIUS_M = env_int("ROUNDS_FAR_VISIT_RADIUS_M", 200)
+# A round of more points than this is drawn and assigned by a Celery task (with a broker).
+ROUNDS_INLINE_MAX_POINTS = env_int("ROUNDS_INLINE_MAX_POINTS", 300)
 REMINDER_DIGEST_HOUR = env_int("REMINDER_DIGEST_HOUR", 8)
 REMINDER_DUE_SOON_PERCENT = env_int("REMINDER_DUE_SOON_PERCENT", 75)
 REMINDER_VERIFY_AFTER_WORKING_DAYS = env_int("REMINDER_VERIFY_AFTER_WORKING_DAYS", 1)

@@ -7,6 +7,7 @@ import io
 from django.utils.translation import gettext as _
 from openpyxl import Workbook
 
+from issues.models import Status as IssueStatus
 from rounds.selectors import Results, Tally
 
 
@@ -101,7 +102,7 @@ def results_workbook(results: Results) -> bytes:
                 case["issue__case_number"],
                 case["round_point__point__name"],
                 case["text"],
-                case["issue__status"],
+                str(IssueStatus(case["issue__status"]).label),
             ]
         )
     buffer = io.BytesIO()

@@ -27,6 +27,7 @@ class Round(models.Model):
         RECHECK = "recheck", _("re-check (回头看)")
 
     class Status(models.TextChoices):
+        PREPARING = "preparing", _("being prepared")
         OPEN = "open", _("open")
         CLOSED = "closed", _("closed")
 
@@ -44,7 +45,16 @@ class Round(models.Model):
     )
     draw_per_type = models.PositiveIntegerField(_("points drawn per type"), null=True, blank=True)
     seed = models.BigIntegerField(_("draw seed"), null=True, blank=True)
-    status = models.CharField(_("status"), max_length=8, choices=Status, default=Status.OPEN)
+    status = models.CharField(_("status"), max_length=12, choices=Status, default=Status.OPEN)
+    # Who the points go to, kept so that a large round's draw and assignment can run in a task
+    # (and be run again from the same seed) after the request that created it.
+    inspectors = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, verbose_name=_("inspectors"), blank=True, related_name="+"
+    )
+    groups = models.ManyToManyField(
+        Organisation, verbose_name=_("supervision groups"), blank=True, related_name="+"
+    )
+    prepare_error = models.TextField(_("why the round could not be prepared"), blank=True)
     cloned_from = models.ForeignKey(
         "self",
         verbose_name=_("cloned from"),
@@ -84,7 +94,7 @@ class Round(models.Model):
                 name="round_draw_has_size_and_seed",
             ),
             models.CheckConstraint(
-                condition=Q(status="open", closed_at__isnull=True)
+                condition=Q(status__in=["preparing", "open"], closed_at__isnull=True)
                 | Q(status="closed", closed_at__isnull=False),
                 name="round_closed_has_time",
             ),
@@ -96,6 +106,10 @@ class Round(models.Model):
     @property
     def is_open(self) -> bool:
         return self.status == self.Status.OPEN
+
+    @property
+    def is_preparing(self) -> bool:
+        return self.status == self.Status.PREPARING
 
 
 class RoundPoint(models.Model):

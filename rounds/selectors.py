@@ -6,10 +6,22 @@ Each reader runs a fixed number of queries whatever the round's size; tests pin 
 from __future__ import annotations
 
 import datetime
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db.models import Count, Q, QuerySet
+from django.db.models import (
+    Avg,
+    Count,
+    Exists,
+    FloatField,
+    OuterRef,
+    Q,
+    QuerySet,
+    Sum,
+    Window,
+)
+from django.db.models.functions import Cast, Coalesce, NullIf
 
 from districts.geo import distance_m
 from districts.models import CheckItem
@@ -200,56 +212,98 @@ class Tally:
         return "better" if self.rate > self.previous else "worse"
 
 
-def _point_rows(round_: Round) -> list[dict[str, Any]]:
-    """One row per round point with its weighted met and applicable; one query.
+POINT_FIELDS = (
+    "pk",
+    "point_id",
+    "point__name",
+    "point__point_type_id",
+    "point__point_type__name",
+    "point__community_id",
+    "point__community__name",
+    "point__community__district_id",
+    "point__community__district__name",
+    "visit__finished_at",
+    "visit__is_far",
+    "inspector__username",
+    "group__name",
+    "met_weight",
+    "applicable_weight",
+    "marked",
+)
+# The results page shows this many rows of each long list (points by page); the export has all.
+PAGE_SIZE = 50
+LIST_LIMIT = 50
 
-    The sums live on the round point (the observation service keeps them), so a round of
-    thousands of points never sums its observations here.
+
+def point_rows(round_: Round, *, offset: int = 0, limit: int | None = None) -> list[dict]:
+    """One row per round point (a slice of them) with its weighted met, applicable and rate.
+
+    The sums live on the round point (the observation service keeps them), so the results of
+    a round of thousands of points never sum its observations.
     """
-    rows = list(
-        RoundPoint.objects.filter(round=round_)
-        .values(
-            "pk",
-            "point_id",
-            "point__name",
-            "point__point_type_id",
-            "point__point_type__name",
-            "point__community_id",
-            "point__community__name",
-            "point__community__district_id",
-            "point__community__district__name",
-            "visit__finished_at",
-            "visit__is_far",
-            "inspector__username",
-            "group__name",
-            "met_weight",
-            "applicable_weight",
-            "marked",
-        )
-        .order_by("point__name", "pk")
+    rows = (
+        RoundPoint.objects.filter(round=round_).values(*POINT_FIELDS).order_by("point__name", "pk")
+    )
+    rows = rows[offset : offset + limit] if limit is not None else rows[offset:]
+    found = list(rows)
+    for row in found:
+        row["met"], row["applicable"] = row["met_weight"], row["applicable_weight"]
+        row["rate"] = rate(row["met"], row["applicable"])
+    return found
+
+
+def _sums() -> dict[str, Any]:
+    return {
+        "met": Coalesce(Sum("met_weight"), 0),
+        "applicable": Coalesce(Sum("applicable_weight"), 0),
+        "points": Count("pk"),
+        "visited": Count("pk", filter=Q(marked__gt=0)),
+    }
+
+
+# Each grouping of the results: the round point path of its key and of its label.
+GROUPINGS = {
+    "point_types": ("point__point_type_id", "point__point_type__name"),
+    "communities": ("point__community_id", "point__community__name"),
+    "districts": ("point__community__district_id", "point__community__district__name"),
+}
+
+
+def _tallies(round_ids: list[int], key: str, label: str) -> dict[int, dict[Any, Tally]]:
+    """Per round, the tallies of one grouping; one GROUP BY over the rounds' points."""
+    found: dict[int, dict[Any, Tally]] = {pk: {} for pk in round_ids}
+    rows = (
+        RoundPoint.objects.filter(round_id__in=round_ids)
+        .values("round_id", key, label)
+        .annotate(**_sums())
+        .order_by()
     )
     for row in rows:
-        row["met"], row["applicable"] = row["met_weight"], row["applicable_weight"]
-    return rows
-
-
-def _group(rows: list[dict], key: str, label: str) -> dict[Any, Tally]:
-    groups: dict[Any, Tally] = {}
-    for row in rows:
-        tally = groups.setdefault(row[key], Tally(label=row[label], key=row[key]))
-        tally.met += row["met"]
-        tally.applicable += row["applicable"]
-        tally.points += 1
-        tally.visited += 1 if row["marked"] else 0
-    return groups
+        found[row["round_id"]][row[key]] = Tally(
+            label=row[label],
+            key=row[key],
+            met=row["met"],
+            applicable=row["applicable"],
+            points=row["points"],
+            visited=row["visited"],
+        )
+    return found
 
 
 def previous_round(round_: Round) -> Round | None:
     """The round of the same kind before this one that shares a district with it."""
     return (
-        Round.objects.filter(kind=round_.kind, districts__in=round_.districts.all())
+        Round.objects.filter(
+            kind=round_.kind,
+            pk__in=Round.districts.through.objects.filter(
+                district_id__in=Round.districts.through.objects.filter(round_id=round_.pk).values(
+                    "district_id"
+                )
+            ).values("round_id"),
+        )
         .filter(Q(starts_on__lt=round_.starts_on) | Q(starts_on=round_.starts_on, pk__lt=round_.pk))
         .exclude(pk=round_.pk)
+        .exclude(status=Round.Status.PREPARING)
         .order_by("-starts_on", "-pk")
         .first()
     )
@@ -261,6 +315,8 @@ class Results:
     total: Tally
     mock_score: float | None
     points: list[dict]
+    page: int
+    pages: int
     point_types: list[Tally]
     communities: list[Tally]
     districts: list[Tally]
@@ -276,51 +332,72 @@ class Results:
     previous: Round | None
 
 
-def results(round_: Round, *, with_lists: int | None = 100) -> Results:
-    """The round's scores and findings; a fixed number of queries (eight).
+def _repeat_failures(round_: Round, previous: Round) -> QuerySet[Observation]:
+    """Failed marks of the round whose standard also failed at the same point last round."""
+    failed_before = Observation.objects.filter(
+        round_point__round=previous,
+        round_point__point_id=OuterRef("round_point__point_id"),
+        check_item_id=OuterRef("check_item_id"),
+        result=FAILED,
+    )
+    return Observation.objects.filter(round_point__round=round_, result=FAILED).filter(
+        Exists(failed_before)
+    )
+
+
+def results(round_: Round, *, page: int = 1, with_lists: int | None = LIST_LIMIT) -> Results:
+    """The round's scores and findings in SQL: a fixed number of queries whatever its size.
 
     - a point's 达标率 = weighted met ÷ weighted applicable (yes + no; n.a. counts nowhere);
     - a point type's, community's, district's and the round's rate pool the weights of their
       points (not an average of rates);
     - the mock score is the average of the visited points' rates, × 100, as assessors score a
       round point by point.
+
+    Queries: the previous round, the round's totals (with the mock score, the unvisited and
+    far counts), one per grouping for both rounds, the most failed standards, the case counts,
+    and each list's first rows (`with_lists`; None for every row, as the export wants) — plus
+    the repeat failures (rows and count in one) when there is a previous round. The points come one
+    page of PAGE_SIZE at a time.
     """
-    rows = _point_rows(round_)
-    for row in rows:
-        row["rate"] = rate(row["met"], row["applicable"])
-    total = Tally(label=round_.name)
-    for row in rows:
-        total.met += row["met"]
-        total.applicable += row["applicable"]
-        total.points += 1
-        total.visited += 1 if row["marked"] else 0
-    scored = [row["rate"] for row in rows if row["rate"] is not None]
-    mock_score = 100 * sum(scored) / len(scored) if scored else None
-
-    point_types = _group(rows, "point__point_type_id", "point__point_type__name")
-    communities = _group(rows, "point__community_id", "point__community__name")
-    districts = _group(rows, "point__community__district_id", "point__community__district__name")
-
     previous = previous_round(round_)
-    if previous is not None:
-        previous_rows = _point_rows(previous)
-        for mine, theirs in (
-            (point_types, _group(previous_rows, "point__point_type_id", "point__point_type__name")),
-            (
-                districts,
-                _group(
-                    previous_rows,
-                    "point__community__district_id",
-                    "point__community__district__name",
-                ),
+    round_ids = [round_.pk] + ([previous.pk] if previous is not None else [])
+
+    totals = {
+        row["round_id"]: row
+        for row in RoundPoint.objects.filter(round_id__in=round_ids)
+        .values("round_id")
+        .annotate(
+            **_sums(),
+            far=Count("pk", filter=Q(visit__is_far=True)),
+            score=Avg(
+                Cast("met_weight", FloatField())
+                / NullIf(Cast("applicable_weight", FloatField()), 0.0)
             ),
-        ):
-            for key, tally in mine.items():
-                if key in theirs:
-                    tally.previous = theirs[key].rate
-        total.previous = rate(
-            sum(r["met"] for r in previous_rows), sum(r["applicable"] for r in previous_rows)
         )
+        .order_by()
+    }
+    mine = totals.get(round_.pk, {})
+    total = Tally(
+        label=round_.name,
+        met=mine.get("met", 0),
+        applicable=mine.get("applicable", 0),
+        points=mine.get("points", 0),
+        visited=mine.get("visited", 0),
+    )
+    mock_score = 100 * mine["score"] if mine.get("score") is not None else None
+    if previous is not None and previous.pk in totals:
+        theirs = totals[previous.pk]
+        total.previous = rate(theirs["met"], theirs["applicable"])
+
+    groups: dict[str, list[Tally]] = {}
+    for name, (key, label) in GROUPINGS.items():
+        per_round = _tallies(round_ids, key, label)
+        before = per_round.get(previous.pk, {}) if previous is not None else {}
+        for group_key, tally in per_round[round_.pk].items():
+            if group_key in before:
+                tally.previous = before[group_key].rate
+        groups[name] = sorted(per_round[round_.pk].values(), key=lambda t: (t.label, t.key))
 
     most_failed = list(
         Observation.objects.filter(round_point__round=round_, result=FAILED)
@@ -329,56 +406,63 @@ def results(round_: Round, *, with_lists: int | None = 100) -> Results:
         .order_by("-failures", "text")[:10]
     )
 
-    unvisited_rows = [row for row in rows if not row["marked"]]
+    pages = max(1, math.ceil(total.points / PAGE_SIZE))
+    page = min(max(1, page), pages)
+    if with_lists is None:
+        points = point_rows(round_)
+    else:
+        points = point_rows(round_, offset=(page - 1) * PAGE_SIZE, limit=PAGE_SIZE)
 
-    repeat_failures: list[dict] = []
+    unvisited = RoundPoint.objects.filter(round=round_, marked=0).values(*POINT_FIELDS)
+    unvisited = unvisited.order_by("point__name", "pk")
+    unvisited_rows = list(unvisited if with_lists is None else unvisited[:with_lists])
+
+    repeat_rows: list[dict] = []
+    repeat_count = 0
     if previous is not None:
-        # Two index reads of the failed marks joined here: a correlated EXISTS per failed mark
-        # cost ten times more on a round of 2,000 points.
-        failed_before = set(
-            Observation.objects.filter(round_point__round=previous, result=FAILED).values_list(
-                "round_point__point_id", "check_item_id"
+        # One read for the count and the first rows: the count rides on each row (a window).
+        listed = (
+            _repeat_failures(round_, previous)
+            .annotate(total=Window(Count("pk")))
+            .values(
+                "round_point__point_id",
+                "round_point__point__name",
+                "text",
+                "check_item_id",
+                "total",
             )
-        )
-        repeat_failures = [
-            row
-            for row in Observation.objects.filter(round_point__round=round_, result=FAILED)
-            .values("round_point__point_id", "round_point__point__name", "text", "check_item_id")
             .order_by("round_point__point__name", "text")
-            if (row["round_point__point_id"], row["check_item_id"]) in failed_before
-        ]
-
-    cases = list(
-        Observation.objects.filter(round_point__round=round_, issue__isnull=False)
-        .values(
-            "issue_id",
-            "issue__case_number",
-            "issue__status",
-            "text",
-            "round_point__point__name",
         )
-        .order_by("issue__case_number")
-    )
-    closed = sum(1 for case in cases if case["issue__status"] == IssueStatus.CLOSED)
-    far = sum(1 for row in rows if row["visit__is_far"])
+        repeat_rows = list(listed if with_lists is None else listed[:with_lists])
+        repeat_count = repeat_rows[0]["total"] if repeat_rows else 0
 
-    limit = with_lists
+    filed = Observation.objects.filter(round_point__round=round_, issue__isnull=False)
+    case_counts = filed.aggregate(
+        filed=Count("pk"), closed=Count("pk", filter=Q(issue__status=IssueStatus.CLOSED))
+    )
+    cases = filed.values(
+        "issue_id", "issue__case_number", "issue__status", "text", "round_point__point__name"
+    ).order_by("issue__case_number")
+    case_rows = list(cases if with_lists is None else cases[:with_lists])
+
     return Results(
         round=round_,
         total=total,
         mock_score=mock_score,
-        points=rows if limit is None else rows[:limit],
-        point_types=sorted(point_types.values(), key=lambda t: t.label),
-        communities=sorted(communities.values(), key=lambda t: t.label),
-        districts=sorted(districts.values(), key=lambda t: t.label),
+        points=points,
+        page=page,
+        pages=pages,
+        point_types=groups["point_types"],
+        communities=groups["communities"],
+        districts=groups["districts"],
         most_failed=most_failed,
-        unvisited=unvisited_rows if limit is None else unvisited_rows[:limit],
-        unvisited_count=len(unvisited_rows),
-        repeat_failures=repeat_failures if limit is None else repeat_failures[:limit],
-        repeat_failure_count=len(repeat_failures),
-        cases_filed=len(cases),
-        cases_closed=closed,
-        cases=cases if limit is None else cases[:limit],
-        far_visits=far,
+        unvisited=unvisited_rows,
+        unvisited_count=total.points - total.visited,
+        repeat_failures=repeat_rows,
+        repeat_failure_count=repeat_count,
+        cases_filed=case_counts["filed"],
+        cases_closed=case_counts["closed"],
+        cases=case_rows,
+        far_visits=mine.get("far", 0),
         previous=previous,
     )

@@ -10,6 +10,7 @@ deadlines and reminders apply as to any report.
 from __future__ import annotations
 
 import datetime
+import logging
 import math
 import random
 import uuid
@@ -36,6 +37,8 @@ from issues.models import Status as IssueStatus
 from issues.photos import PreparedPhoto, prepare_photos
 from rounds import permissions
 from rounds.models import Observation, Round, RoundPoint, Visit
+
+logger = logging.getLogger(__name__)
 
 # A token namespace for the case an observation files: one observation, one case, ever.
 CASE_TOKEN_NAMESPACE = uuid.UUID("6f1c2a4e-4b1d-4f0e-9a57-0c1d7e3b5a10")
@@ -221,6 +224,62 @@ def _write_round_points(round_: Round, assignment: dict[int, tuple[str, int]]) -
     )
 
 
+def inline_max_points() -> int:
+    """Rounds of up to this many points are prepared in the request; larger ones in a task."""
+    return int(getattr(settings, "ROUNDS_INLINE_MAX_POINTS", 300))
+
+
+def _in_background(size: int) -> bool:
+    # In the embedded mode (no broker) tasks run eagerly anyway: prepare in the request then,
+    # inside its transaction, rather than after the commit.
+    eager = bool(getattr(settings, "CELERY_TASK_ALWAYS_EAGER", False))
+    return size > inline_max_points() and not eager
+
+
+def _queue_prepare(round_: Round) -> None:
+    from rounds.tasks import prepare_round_task
+
+    round_id = round_.pk
+
+    def send() -> None:
+        try:
+            prepare_round_task.delay(round_id=round_id)
+        except Exception:  # the broker is down: `manage.py prepare_rounds` picks it up
+            logger.exception("Could not queue the preparation of round %s", round_id)
+
+    transaction.on_commit(send)
+
+
+def _active_points(districts: Sequence[Any]) -> Any:
+    return InspectionPoint.objects.active().filter(community__district__in=districts)
+
+
+def _expected_size(districts: Sequence[District], selection: str, per_type: int | None) -> int:
+    """How many points the round will have, from one grouped count (no point is loaded)."""
+    counts = _active_points(districts).values("point_type_id").annotate(n=Count("pk")).order_by()
+    if selection == Round.Selection.DRAW:
+        return sum(min(per_type or 0, row["n"]) for row in counts)
+    return sum(row["n"] for row in counts)
+
+
+def _check_coverage(districts: Sequence[District], assignees: Sequence[Assignee]) -> None:
+    """Refuse now what the assignment would refuse later: a district nobody chosen works in."""
+    if not assignees:
+        raise ValidationError({"inspectors": _("Choose at least one inspector or group.")})
+    used = set(
+        _active_points(districts).values_list("community__district_id", flat=True).distinct()
+    )
+    names = {district.pk: district.name for district in districts}
+    for district_id in sorted(used):
+        if not any(a.district_ids is None or district_id in a.district_ids for a in assignees):
+            raise ValidationError(
+                {
+                    "inspectors": _("Nobody chosen works in the district “%(district)s”.")
+                    % {"district": names.get(district_id, district_id)}
+                }
+            )
+
+
 @transaction.atomic
 def round_create(
     *,
@@ -236,7 +295,13 @@ def round_create(
     inspectors: Sequence[Any] = (),
     groups: Sequence[Organisation] = (),
 ) -> Round:
-    """Start a round: pick its points (all or a seeded draw) and assign each to one assignee."""
+    """Start a round: pick its points (all or a seeded draw) and assign each to one assignee.
+
+    The round and its choices are recorded at once. A round of more than
+    `ROUNDS_INLINE_MAX_POINTS` points is "being prepared" until `prepare_round_task` has drawn
+    and assigned its points (the same from the stored seed, wherever it runs); a smaller one,
+    or any in the embedded mode, is prepared before this returns.
+    """
     _check_districts(actor, districts)
     errors: dict[str, Any] = {}
     name = (name or "").strip()
@@ -258,24 +323,10 @@ def round_create(
         seed = None
     if errors:
         raise ValidationError(errors)
-
-    points = list(
-        InspectionPoint.objects.active()
-        .filter(community__district__in=districts)
-        .select_related("community")
-        .order_by("pk")
-    )
-    if selection == Round.Selection.DRAW:
-        points = draw_points(points, per_type=draw_per_type, seed=seed)
-    if not points:
+    size = _expected_size(districts, selection, draw_per_type)
+    if not size:
         raise ValidationError({"districts": _("These districts have no active points.")})
-    assignees = _assignees(inspectors, groups)
-    assignment = assign_balanced(
-        points,
-        assignees,
-        seed=seed if seed is not None else 0,
-        district_of={p.pk: p.community.district_id for p in points},
-    )
+    _check_coverage(districts, _assignees(inspectors, groups))
     round_ = Round.objects.create(
         name=name,
         kind=kind,
@@ -284,11 +335,80 @@ def round_create(
         selection=selection,
         draw_per_type=draw_per_type,
         seed=seed,
+        status=Round.Status.PREPARING,
         created_by=actor,
     )
     round_.districts.set(districts)
-    _write_round_points(round_, assignment)
+    round_.inspectors.set(inspectors)
+    round_.groups.set(groups)
+    return _prepare_or_queue(round_, size)
+
+
+def _prepare_or_queue(round_: Round, size: int) -> Round:
+    if _in_background(size):
+        _queue_prepare(round_)
+        return round_
+    return round_prepare(round_id=round_.pk) or round_
+
+
+def _draw_and_assign(round_: Round) -> dict[int, tuple[str, int]]:
+    """The round's points and who walks each, from its stored choices and seed."""
+    districts = list(round_.districts.all())
+    points = list(_active_points(districts).select_related("community").order_by("pk"))
+    if round_.selection == Round.Selection.DRAW:
+        points = draw_points(points, per_type=round_.draw_per_type or 0, seed=round_.seed or 0)
+    if not points:
+        raise ValidationError({"districts": _("These districts have no active points.")})
+    assignees = _assignees(list(round_.inspectors.all()), list(round_.groups.all()))
+    return assign_balanced(
+        points,
+        assignees,
+        seed=round_.seed if round_.seed is not None else 0,
+        district_of={p.pk: p.community.district_id for p in points},
+    )
+
+
+@transaction.atomic
+def round_prepare(*, round_id: int) -> Round | None:
+    """Draw and assign a round's points and open it; a round already prepared is left alone.
+
+    A clone copies its source's points and assignees. The round row is locked, so two
+    workers given the same round prepare it once. A refusal (the districts lost their points,
+    an inspector left) is recorded on the round, which stays "being prepared".
+    """
+    round_ = Round.objects.select_for_update().filter(pk=round_id).first()
+    if round_ is None or round_.status != Round.Status.PREPARING:
+        return round_
+    try:
+        with transaction.atomic():
+            if round_.cloned_from_id is not None:
+                _copy_round_points(round_.cloned_from_id, round_)
+            else:
+                _write_round_points(round_, _draw_and_assign(round_))
+    except ValidationError as error:
+        round_.prepare_error = "; ".join(str(m) for m in error.messages)[:2000]
+        round_.save(update_fields=["prepare_error"])
+        return round_
+    round_.status = Round.Status.OPEN
+    round_.prepare_error = ""
+    round_.save(update_fields=["status", "prepare_error"])
     return round_
+
+
+def _copy_round_points(source_id: int, round_: Round) -> None:
+    rows = RoundPoint.objects.filter(round_id=source_id).order_by("pk")
+    RoundPoint.objects.bulk_create(
+        [
+            RoundPoint(round=round_, point_id=point, inspector_id=inspector, group_id=group)
+            for point, inspector, group in rows.values_list("point_id", "inspector_id", "group_id")
+        ],
+        batch_size=1000,
+    )
+
+
+def _require_prepared(round_: Round) -> None:
+    if round_.status == Round.Status.PREPARING:
+        raise ValidationError(_("The round is still being prepared; try again in a moment."))
 
 
 @transaction.atomic
@@ -296,6 +416,7 @@ def round_clone(*, round_: Round, actor: Any, name: str = "") -> Round:
     """A copy for next week: same kind, districts, points and assignees, dates a week later."""
     if not permissions.may_manage_round(actor, round_):
         raise PermissionDenied(_("You may not manage this round."))
+    _require_prepared(round_)
     districts = list(round_.districts.all())
     _check_districts(actor, districts)
     week = datetime.timedelta(days=7)
@@ -307,23 +428,14 @@ def round_clone(*, round_: Round, actor: Any, name: str = "") -> Round:
         selection=round_.selection,
         draw_per_type=round_.draw_per_type,
         seed=round_.seed,
+        status=Round.Status.PREPARING,
         cloned_from=round_,
         created_by=actor,
     )
     clone.districts.set(districts)
-    RoundPoint.objects.bulk_create(
-        [
-            RoundPoint(
-                round=clone,
-                point_id=rp.point_id,
-                inspector_id=rp.inspector_id,
-                group_id=rp.group_id,
-            )
-            for rp in round_.round_points.order_by("pk")
-        ],
-        batch_size=1000,
-    )
-    return clone
+    clone.inspectors.set(round_.inspectors.all())
+    clone.groups.set(round_.groups.all())
+    return _prepare_or_queue(clone, round_.round_points.count())
 
 
 @transaction.atomic
@@ -334,11 +446,72 @@ def round_close(*, round_: Round, actor: Any) -> Round:
     round_ = Round.objects.select_for_update().get(pk=round_.pk)
     if round_.status == Round.Status.CLOSED:
         return round_
+    _require_prepared(round_)
     round_.status = Round.Status.CLOSED
     round_.closed_at = timezone.now()
     round_.closed_by = actor
     round_.save(update_fields=["status", "closed_at", "closed_by"])
     return round_
+
+
+@transaction.atomic
+def round_update(
+    *, round_: Round, actor: Any, name: str, starts_on: datetime.date, ends_on: datetime.date
+) -> Round:
+    """Rename or move an open round's dates; a closed round is read-only."""
+    if not permissions.may_manage_round(actor, round_):
+        raise PermissionDenied(_("You may not manage this round."))
+    round_ = Round.objects.select_for_update().get(pk=round_.pk)
+    if round_.status == Round.Status.CLOSED:
+        raise RoundClosed()
+    name = (name or "").strip()
+    if not name:
+        raise ValidationError({"name": _("Give the round a name.")})
+    if ends_on < starts_on:
+        raise ValidationError({"ends_on": _("The end date is before the start date.")})
+    round_.name, round_.starts_on, round_.ends_on = name, starts_on, ends_on
+    round_.save(update_fields=["name", "starts_on", "ends_on"])
+    return round_
+
+
+def validate_reassignment(*, round_point: RoundPoint, inspector: Any, group: Any) -> None:
+    """Why the point may not go to this inspector or group (ValidationError), if it may not."""
+    if not round_point.round.is_open:
+        raise RoundClosed()
+    if (inspector is None) == (group is None):
+        raise ValidationError(_("Choose one inspector or one supervision group."))
+    if Visit.objects.filter(round_point=round_point).exists():
+        raise ValidationError(_("This point was already visited; it stays with its walker."))
+    (assignee,) = _assignees([inspector] if inspector else [], [group] if group else [])
+    district = round_point.point.community.district_id
+    if assignee.district_ids is not None and district not in assignee.district_ids:
+        raise ValidationError(
+            _("Nobody chosen works in the district of “%(point)s”.")
+            % {"point": round_point.point.name}
+        )
+
+
+@transaction.atomic
+def round_point_reassign(
+    *,
+    round_point: RoundPoint,
+    actor: Any,
+    inspector: Any = None,
+    group: Organisation | None = None,
+) -> RoundPoint:
+    """Give a point of an open round to another inspector or group, before anyone walks it."""
+    round_point = (
+        RoundPoint.objects.select_for_update(of=("self",))
+        .select_related("round", "point__community")
+        .get(pk=round_point.pk)
+    )
+    if not permissions.may_manage_round(actor, round_point.round):
+        raise PermissionDenied(_("You may not manage this round."))
+    validate_reassignment(round_point=round_point, inspector=inspector, group=group)
+    round_point.inspector = inspector
+    round_point.group = group
+    round_point.save(update_fields=["inspector", "group"])
+    return round_point
 
 
 # --- visits and observations -------------------------------------------------------------------
@@ -599,31 +772,8 @@ def observation_record(
     return ObservationOutcome(observation, applied=True)
 
 
-def _sums(observations: Any) -> dict[str, Any]:
-    return observations.aggregate(
-        met=Coalesce(Sum("weight", filter=Q(result=Observation.Result.MET)), 0),
-        applicable=Coalesce(
-            Sum(
-                "weight",
-                filter=Q(result__in=[Observation.Result.MET, Observation.Result.FAILED]),
-            ),
-            0,
-        ),
-        marked=Count("pk"),
-    )
-
-
-def round_point_recount(*, round_point: RoundPoint) -> None:
-    """Refresh the point's weighted sums from its observations (inside the caller's lock)."""
-    sums = _sums(Observation.objects.filter(round_point=round_point))
-    RoundPoint.objects.filter(pk=round_point.pk).update(
-        met_weight=sums["met"], applicable_weight=sums["applicable"], marked=sums["marked"]
-    )
-
-
-@transaction.atomic
-def round_recount(*, round_: Round) -> None:
-    """Refresh every point's sums of a round in one statement (after a bulk load or a repair)."""
+def _recount(round_points: Any) -> None:
+    """Refresh the rows' weighted sums from their observations in one UPDATE."""
     points = Observation.objects.filter(round_point=OuterRef("pk")).order_by().values("round_point")
     met = points.annotate(total=Sum("weight", filter=Q(result=Observation.Result.MET))).values(
         "total"
@@ -634,11 +784,22 @@ def round_recount(*, round_: Round) -> None:
         )
     ).values("total")
     marked = points.annotate(total=Count("pk")).values("total")
-    RoundPoint.objects.filter(round=round_).update(
+    round_points.update(
         met_weight=Coalesce(Subquery(met), 0),
         applicable_weight=Coalesce(Subquery(applicable), 0),
         marked=Coalesce(Subquery(marked), 0),
     )
+
+
+def round_point_recount(*, round_point: RoundPoint) -> None:
+    """Refresh the point's weighted sums from its observations (inside the caller's lock)."""
+    _recount(RoundPoint.objects.filter(pk=round_point.pk))
+
+
+@transaction.atomic
+def round_recount(*, round_: Round) -> None:
+    """Refresh every point's sums of a round in one statement (after a bulk load or a repair)."""
+    _recount(RoundPoint.objects.filter(round=round_))
 
 
 def _photo_of(observation: Observation) -> list[PreparedPhoto]:

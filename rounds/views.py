@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from django.contrib import messages
@@ -19,6 +20,7 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from districts.inputs import parse_id
 from rounds import exports, permissions, selectors, services
 from rounds.forms import FixForm, MarkForm, RoundForm, VisitForm
 from rounds.models import Observation, Round, RoundPoint
@@ -131,41 +133,60 @@ def _add_errors(form: Any, error: ValidationError) -> None:
         form.add_error(None, error)
 
 
-@login_required
-@require_POST
-def round_clone(request: HttpRequest, pk: int) -> HttpResponse:
+def _manage(request: HttpRequest, pk: int, act: Any, done: str) -> HttpResponse:
+    """Clone or close: a manager of the round only (403), the result page after (or why not)."""
     round_ = get_round_for_user(request.user, pk)
     if not permissions.may_manage_round(request.user, round_):
         raise PermissionDenied
-    clone = services.round_clone(round_=round_, actor=request.user)
-    messages.success(request, _("The round was copied for next week."))
-    return redirect("rounds:round_results", pk=clone.pk)
+    try:
+        target = act(round_=round_, actor=request.user)
+    except ValidationError as error:
+        for text in error.messages:
+            messages.error(request, text)
+        return redirect("rounds:round_results", pk=round_.pk)
+    messages.success(request, done)
+    return redirect("rounds:round_results", pk=target.pk)
+
+
+@login_required
+@require_POST
+def round_clone(request: HttpRequest, pk: int) -> HttpResponse:
+    """A copy of the round for next week (its page is the copy's)."""
+    return _manage(request, pk, services.round_clone, _("The round was copied for next week."))
 
 
 @login_required
 @require_POST
 def round_close(request: HttpRequest, pk: int) -> HttpResponse:
-    round_ = get_round_for_user(request.user, pk)
-    if not permissions.may_manage_round(request.user, round_):
+    """Close the round: read-only from now on."""
+    return _manage(
+        request, pk, services.round_close, _("The round is closed; its results no longer change.")
+    )
+
+
+def _round_for_reader(user: Any, pk: int) -> Round:
+    """The round if the user reads its results: 404 out of scope, 403 for a walker only."""
+    round_ = get_round_for_user(user, pk)
+    if not permissions.may_read_results(user, round_):
         raise PermissionDenied
-    services.round_close(round_=round_, actor=request.user)
-    messages.success(request, _("The round is closed; its results no longer change."))
-    return redirect("rounds:round_results", pk=round_.pk)
+    return round_
 
 
 @login_required
 @require_GET
 def round_results(request: HttpRequest, pk: int) -> HttpResponse:
     """Scores per point, type, community, district and round; findings and cases. Fixed queries."""
-    round_ = get_round_for_user(request.user, pk)
-    if not permissions.may_read_results(request.user, round_):
-        raise PermissionDenied
+    round_ = _round_for_reader(request.user, pk)
+    if round_.is_preparing:
+        # Drawn and assigned by a task: this page refreshes itself until the round is open.
+        return render(request, "rounds/preparing.html", {"round": round_})
+    page = parse_id(request.GET.get("page")) or 1
     return render(
         request,
         "rounds/results.html",
         {
             "round": round_,
-            "results": selectors.results(round_),
+            "results": selectors.results(round_, page=page),
             "round_can": permissions.capabilities(request.user, round_),
             "issue_list_url": reverse("issues:issue_list"),
         },
@@ -176,9 +197,9 @@ def round_results(request: HttpRequest, pk: int) -> HttpResponse:
 @require_GET
 def round_export(request: HttpRequest, pk: int) -> HttpResponse:
     """The results as an XLSX workbook."""
-    round_ = get_round_for_user(request.user, pk)
-    if not permissions.may_read_results(request.user, round_):
-        raise PermissionDenied
+    round_ = _round_for_reader(request.user, pk)
+    if round_.is_preparing:
+        return redirect("rounds:round_results", pk=round_.pk)
     content = exports.results_workbook(selectors.results(round_, with_lists=None))
     response = HttpResponse(
         content,
@@ -332,10 +353,14 @@ def _form_errors(request: HttpRequest, round_point: RoundPoint, form: Any) -> Ht
     return redirect("rounds:visit_page", pk=round_point.round_id, point_pk=round_point.pk)
 
 
-@login_required
-@require_POST
-def visit_start(request: HttpRequest, pk: int, point_pk: int) -> HttpResponse:
-    """Open the visit with the phone's GPS (see `visit_api` for the JSON contract)."""
+def _visit_write(
+    request: HttpRequest,
+    pk: int,
+    point_pk: int,
+    write: Callable[..., Any],
+    done: Callable[[RoundPoint], HttpResponse],
+) -> HttpResponse:
+    """Read the visit form (JSON or fields), call the service, answer as `visit_api` says."""
     round_point = get_round_point_for_walker(request.user, pk, point_pk)
     data = _payload(request)
     form = VisitForm(data)
@@ -343,45 +368,46 @@ def visit_start(request: HttpRequest, pk: int, point_pk: int) -> HttpResponse:
         return _form_errors(request, round_point, form)
     cleaned = form.cleaned_data
     try:
-        services.visit_start(
+        write(
             round_point=round_point,
             actor=request.user,
-            client_token=cleaned["client_token"] or uuid.uuid4(),
-            started_at=cleaned["at"],
+            at=cleaned["at"],
+            token=cleaned["client_token"],
             latitude=cleaned["latitude"],
             longitude=cleaned["longitude"],
             accuracy_m=cleaned["accuracy_m"],
         )
     except ValidationError as error:
         return _refuse(request, round_point, error)
-    return _answer(request, round_point, applied=True)
+    return done(round_point)
+
+
+@login_required
+@require_POST
+def visit_start(request: HttpRequest, pk: int, point_pk: int) -> HttpResponse:
+    """Open the visit with the phone's GPS (see `visit_api` for the JSON contract)."""
+
+    def start(*, at: Any, token: Any, **fields: Any) -> None:
+        services.visit_start(client_token=token or uuid.uuid4(), started_at=at, **fields)
+
+    return _visit_write(request, pk, point_pk, start, lambda rp: _answer(request, rp, applied=True))
 
 
 @login_required
 @require_POST
 def visit_finish(request: HttpRequest, pk: int, point_pk: int) -> HttpResponse:
-    """Finish the visit (see `visit_api` for the JSON contract)."""
-    round_point = get_round_point_for_walker(request.user, pk, point_pk)
-    data = _payload(request)
-    form = VisitForm(data)
-    if data is None or not form.is_valid():
-        return _form_errors(request, round_point, form)
-    cleaned = form.cleaned_data
-    try:
-        services.visit_finish(
-            round_point=round_point,
-            actor=request.user,
-            finished_at=cleaned["at"],
-            latitude=cleaned["latitude"],
-            longitude=cleaned["longitude"],
-            accuracy_m=cleaned["accuracy_m"],
-        )
-    except ValidationError as error:
-        return _refuse(request, round_point, error)
-    if _wants_json(request):
-        return _answer(request, round_point, applied=True)
-    messages.success(request, _("Visit finished."))
-    return redirect("rounds:worklist", pk=round_point.round_id)
+    """Finish the visit (see `visit_api` for the JSON contract); the form goes back to the list."""
+
+    def finish(*, at: Any, token: Any, **fields: Any) -> None:
+        services.visit_finish(finished_at=at, **fields)
+
+    def done(round_point: RoundPoint) -> HttpResponse:
+        if _wants_json(request):
+            return _answer(request, round_point, applied=True)
+        messages.success(request, _("Visit finished."))
+        return redirect("rounds:worklist", pk=round_point.round_id)
+
+    return _visit_write(request, pk, point_pk, finish, done)
 
 
 @login_required

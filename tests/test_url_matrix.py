@@ -46,6 +46,7 @@ from issues.models import (
 )
 from tests.factories import World, issue_in, make_staff
 from tests.issues.lifecycle_support import jpeg_upload, snapshot
+from tests.rounds.support import round_with_a_failed_mark
 
 pytestmark = pytest.mark.django_db
 
@@ -260,6 +261,12 @@ READ_ONLY_RECORDS = {  # written by the services and the reminder job only
     "reminders_delivery",
     "reminders_reminder",
     "districts_auditentry",
+    # Rounds are made, cloned and closed through the services on the site; their visits and
+    # marks are the field's records.
+    "rounds_round",
+    "rounds_roundpoint",
+    "rounds_visit",
+    "rounds_observation",
 }
 # Frozen weekly rankings are published by the Monday task; settings are one row, never deleted.
 FROZEN = {"stats_weeklyranking_add", "stats_weeklyranking_delete", "stats_rankingsettings_delete"}
@@ -467,6 +474,8 @@ def make_objects(world: World) -> Objects:
         user=world.handler_xincheng, issue=issue, kind="t", title="t"
     )
     responsibility = Responsibility.objects.filter(organisation=world.org_x).get()
+    # A round in district A with one failed mark, so the round admin pages have their rows.
+    round_with_a_failed_mark(world)
     return Objects(
         world=world,
         issue=issue,

@@ -21,6 +21,7 @@ from reminders.services import reminders_run
 from stats.services import ranking_freeze
 from tests.factories import ResponsibilityFactory, UserFactory
 from tests.issues.lifecycle_support import photos
+from tests.rounds.support import round_with_a_failed_mark
 
 User = get_user_model()
 
@@ -78,6 +79,8 @@ def populated(world):
     # The 红黑榜 settings and one frozen week (stats app).
     week = timezone.localdate() - datetime.timedelta(days=timezone.localdate().weekday() + 7)
     ranking_freeze(week_start=week)
+    # A round with a visit and one mark (rounds app).
+    round_with_a_failed_mark(world)
     return world
 
 

@@ -76,3 +76,17 @@ def make_round(world, *, actor=None, inspectors=None, districts=None, **fields):
         inspectors=inspectors if inspectors is not None else [world.inspector_xincheng],
         **values,
     )
+
+
+def round_with_a_failed_mark(world):
+    """A round in district A walked by inspector_xincheng: one visit, one failed standard."""
+    standards = add_standards(world, count=1)
+    round_point = make_round(world).round_points.get()
+    services.observation_record(
+        round_point=round_point,
+        actor=world.inspector_xincheng,
+        check_item=standards[0],
+        result="no",
+        client_token=token(),
+    )
+    return round_point.round

@@ -117,7 +117,7 @@ def test_round_is_403_for_forbidden_pages_and_actions_on_a_visible_round(client,
         assert client.post(actions[name]).status_code == 403, name
     # The supervisor manages the round but does not mark its points.
     client.force_login(world.supervisor_xincheng)
-    for name in ("start", "mark", "finish", "file"):
+    for name in ("start", "mark", "finish", "file", "fix"):
         assert client.post(actions[name]).status_code == 403, name
     # Inspectors and leaders may not start rounds.
     for user in (world.inspector_xincheng, world.leader_zone, world.handler_xincheng):
@@ -325,8 +325,55 @@ def test_round_pages_run_a_constant_number_of_queries(
     assert response.status_code == 200
 
 
-# Without a previous round of the kind; with one, two more (its points, its failed marks).
-RESULTS_QUERIES = 11
+@pytest.mark.parametrize("points", [3, 12])
+def test_round_results_with_a_previous_round_run_a_constant_number_of_queries(
+    client, world, points, django_assert_num_queries
+):
+    standards = add_standards(world)
+    first = _round_with(world, points, standards)
+    services.round_close(round_=first, actor=world.supervisor_xincheng)
+    second = services.round_clone(round_=first, actor=world.supervisor_xincheng)
+    for rp in second.round_points.all():
+        services.observation_record(
+            round_point=rp,
+            actor=world.inspector_xincheng,
+            check_item=standards[1],
+            result="no",
+            client_token=token(),
+        )
+    client.force_login(world.supervisor_xincheng)
+    url = reverse("rounds:round_results", args=[second.pk])
+    client.get(url)
+    with django_assert_num_queries(RESULTS_WITH_PREVIOUS_QUERIES):
+        response = client.get(url)
+    assert response.context["results"].repeat_failure_count == points
+
+
+def test_round_results_show_the_points_a_page_at_a_time(client, world, monkeypatch):
+    from rounds import selectors
+
+    monkeypatch.setattr(selectors, "PAGE_SIZE", 2)
+    add_points(world, 4)
+    round_ = make_round(world)
+    client.force_login(world.supervisor_xincheng)
+    url = reverse("rounds:round_results", args=[round_.pk])
+    seen = []
+    for page in ("1", "2", "3"):
+        results = client.get(url, {"page": page}).context["results"]
+        assert results.pages == 3 and results.page == int(page)
+        seen += [row["point_id"] for row in results.points]
+    assert sorted(seen) == sorted(round_.round_points.values_list("point_id", flat=True))
+    for odd in ("0", "x", "９", "99999999999999999999", "-1"):
+        response = client.get(url, {"page": odd})
+        assert response.status_code == 200 and response.context["results"].page in (1, 3)
+    # The export is not paged: every point is in it.
+    export = client.get(reverse("rounds:round_export", args=[round_.pk]))
+    assert load_workbook(io.BytesIO(export.content)).worksheets[1].max_row == 1 + 5
+
+
+# Without a previous round of the kind; with one, one more (the repeat failures with their count).
+RESULTS_QUERIES = 17
+RESULTS_WITH_PREVIOUS_QUERIES = 18
 WORKLIST_QUERIES = 7
 VISIT_QUERIES = 8
-MARK_QUERIES = 17
+MARK_QUERIES = 16
