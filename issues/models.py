@@ -380,6 +380,9 @@ class Issue(models.Model):
                 for prefix, name in (
                     ((), short),
                     (("assigned_organisation",), f"org_{short}"),
+                    # A district's open work in order: its text search reads the district's
+                    # rows, not the zone's (3 123 rows read for 井盖 at 1 000 000 before).
+                    (("district",), f"dist_{short}"),
                 )
             ],
         ]

@@ -119,18 +119,20 @@ def _matrix_url(world, **params) -> str:
     ("who", "page"),
     [
         ("supervisor_xincheng", "triage"),
+        ("supervisor_xincheng", "detail"),
         ("admin_zone", "matrix"),
         ("admin_zone", "matrix community"),
     ],
 )
-def test_weight_of_triage_and_the_matrix_does_not_grow_with_the_reference_data(
+def test_weight_of_triage_detail_and_the_matrix_does_not_grow_with_the_reference_data(
     client, world, who, page
 ):
-    for _ in range(5):
-        make_issue(world)  # reported: in the triage queue, routed to org X
+    reported = [make_issue(world) for _ in range(5)]  # in the triage queue, routed to org X
     client.force_login(getattr(world, who))
     url = {
         "triage": reverse("issues:triage"),
+        # Its dispatch form's organisation is a picker with the suggestion, no <select>.
+        "detail": reverse("issues:issue_detail", args=[reported[0].pk]),
         "matrix": _matrix_url(world),
         "matrix community": _matrix_url(world, community=world.community_a.pk),
     }[page]
