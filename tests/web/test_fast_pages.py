@@ -550,3 +550,38 @@ def test_fieldwalk_mark_duplicate_offers_nearby_recent_issues_of_the_category(cl
     assert f'<option value="{original.case_number}">' in html
     for absent in (other_category, too_old, elsewhere):
         assert absent.pk not in shown
+
+
+# ---------- fragments in Python write what their templates wrote ----------
+
+
+def test_fast_photo_thumb_tag_writes_what_the_include_wrote(world):
+    from django.template import Context, Template
+    from django.template.loader import render_to_string
+
+    from issues.models import Photo
+
+    issue = make_issue(world)
+    photo = Photo.objects.create(
+        issue=issue,
+        kind=Photo.Kind.BEFORE,
+        image="photos/x.jpg",
+        thumbnail="thumbs/x.jpg",
+        width=160,
+        height=120,
+        size_bytes=1,
+        sha256="0" * 64,
+        uploaded_by=world.inspector_xincheng,
+        taken_at=timezone.now(),
+        gps_latitude=Decimal("43.600000"),
+        gps_longitude=Decimal("122.200000"),
+    )
+    for taken_at in (photo.taken_at, None):
+        photo.taken_at = taken_at
+        include = render_to_string(
+            "issues/includes/photo_thumb.html", {"photo": photo, "forloop": {"counter": 2}}
+        )
+        tag = Template("{% load issue_badges %}{% photo_thumb photo 2 %}").render(
+            Context({"photo": photo})
+        )
+        assert tag == include
