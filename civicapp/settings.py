@@ -109,6 +109,9 @@ TEMPLATES = [
     },
 ]
 
+# Inputs, selects and error lists written in Python (civicapp/renderers.py): the same markup.
+FORM_RENDERER = "civicapp.renderers.FastTemplates"
+
 # Database: PostgreSQL in the deployed shape, a SQLite file for the embedded default.
 DATABASES = {
     "default": dj_database_url.parse(
@@ -130,6 +133,14 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
             "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL",
         }
     )
+elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # Page queries on SSD storage: PostgreSQL's default random_page_cost (4, for spinning
+    # disks) made it walk the zone's newest-first index and skip other districts' rows rather
+    # than read the district's own index, whose rows it took for scattered (docs/perf.md).
+    _cost = env_str("DATABASE_RANDOM_PAGE_COST", "1.1")
+    if _cost:
+        _options = DATABASES["default"].setdefault("OPTIONS", {})
+        _options["options"] = f"{_options.get('options', '')} -c random_page_cost={float(_cost)}"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # Redis: Celery broker and cache when REDIS_URL is set; eager tasks and local memory otherwise.
@@ -224,7 +235,8 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 AUTHENTICATION_BACKENDS = [
-    "django.contrib.auth.backends.ModelBackend",
+    # Django's model backend, with the membership joined to the user in the same query.
+    "districts.backends.StaffModelBackend",
     "districts.backends.ZoneAdminBackend",
 ]
 # The login throttle (districts/throttle.py): wrong passwords counted in the database, in a window

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import django_filters
@@ -25,12 +26,16 @@ from districts.widgets import DateInput
 User = get_user_model()
 
 
+# The picker's label of an organisation ends with its code in brackets: "name [code]".
+_CODE_SUFFIX = re.compile(r"\[([^\[\]]{1,60})\]\s*$")
+
+
 class AssignmentForm(forms.Form):
     """One cell of the matrix: who answers for the slot from which day."""
 
     organisation = forms.CharField(
         label=_("Organisation"),
-        max_length=40,
+        max_length=200,
         help_text=_("Type to search; the code of the organisation is entered."),
         widget=forms.TextInput(attrs={"list": "organisation-options", "autocomplete": "off"}),
     )
@@ -57,7 +62,10 @@ class AssignmentForm(forms.Form):
 
     def clean_organisation(self) -> Organisation:
         value = self.cleaned_data["organisation"].strip()
-        # Accept the code (what the datalist enters) or an exact name typed by hand.
+        # Accept what the picker enters ("name [code]"), the code, or an exact name.
+        picked = _CODE_SUFFIX.search(value)
+        if picked:
+            value = picked.group(1).strip()
         organisation = (
             Organisation.objects.filter(Q(code=value) | Q(name=value), is_active=True)
             .order_by("code")

@@ -12,7 +12,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from urllib.parse import urlencode
 
-from django.db.models import Q
+from django.db.models import Count, Q
 from django.utils.translation import gettext as _
 
 from districts import services
@@ -177,22 +177,34 @@ class SectorRow:
 
 @dataclass
 class Matrix:
-    """Every cell of one district's matrix."""
+    """The cells of one district's matrix: the district, its communities and sector owners,
+    and the points of one community at a time, a page at a time."""
 
     district: District
     on: datetime.date
     district_cell: Cell
     communities: list[CommunityRow]
     sectors: list[SectorRow]
+    community: CommunityRow | None = None
+    next_points_after: str | None = None
 
 
-def _assignments(district: District, on: datetime.date) -> dict[SlotKey, list[Responsibility]]:
+# Points of the chosen community shown per page: the page never lists a district's points.
+POINTS_PAGE = 50
+
+
+def _assignments(
+    district: District, on: datetime.date, *, points: list[int] | None = None
+) -> dict[SlotKey, list[Responsibility]]:
+    """Assignments in force on `on` or later of the district, its communities, the sector
+    owners and, when given, of those points (all of the district's points otherwise)."""
+    at_points = Q(point__community__district=district) if points is None else Q(point__in=points)
     rows = (
         Responsibility.objects.filter(Q(valid_to__isnull=True) | Q(valid_to__gt=on))
         .filter(
             Q(district=district)
             | Q(community__district=district)
-            | Q(point__community__district=district)
+            | at_points
             | Q(kind=OwnerKind.SECTOR, district__isnull=True)
         )
         .select_related("organisation")
@@ -204,21 +216,38 @@ def _assignments(district: District, on: datetime.date) -> dict[SlotKey, list[Re
     return by_slot
 
 
-def build_matrix(district: District, on: datetime.date) -> Matrix:
-    """The matrix of one district on one day, from a fixed number of queries."""
-    communities = list(Community.objects.filter(district=district).order_by("code"))
-    points_by_community: dict[int, list[InspectionPoint]] = defaultdict(list)
-    for point in (
-        InspectionPoint.objects.filter(community__district=district)
+def build_matrix(
+    district: District,
+    on: datetime.date,
+    *,
+    community_id: int | None = None,
+    points_after: str = "",
+) -> Matrix:
+    """The matrix of one district on one day, from a fixed number of queries whatever the
+    number of points and organisations: each community with its count of points, and the
+    points of the community `community_id` (a page of POINTS_PAGE after the code
+    `points_after`)."""
+    communities = list(
+        Community.objects.filter(district=district)
+        .annotate(point_count=Count("points"))
+        .order_by("code")
+    )
+    chosen = next((row for row in communities if row.pk == community_id), None)
+    points = list(
+        InspectionPoint.objects.filter(
+            community_id=chosen.pk if chosen else None, code__gt=points_after
+        )
         .select_related("point_type")
-        .order_by("name", "code")
-    ):
-        points_by_community[point.community_id].append(point)
+        .order_by("code")[: POINTS_PAGE + 1]
+    )
+    next_points_after = points[POINTS_PAGE - 1].code if len(points) > POINTS_PAGE else None
+    points = points[:POINTS_PAGE]
     categories = list(Category.objects.filter(is_active=True, owner_kind=OwnerKind.SECTOR))
-    by_slot = _assignments(district, on)
+    by_slot = _assignments(district, on, points=[point.pk for point in points])
     district_label = district.display_name
     district_cell = _cell(Slot(OwnerKind.TERRITORIAL, district=district), by_slot, on)
     rows = []
+    chosen_row = None
     for community in communities:
         community.district = district
         paired = _cell(Slot(OwnerKind.PAIRED, community=community), by_slot, on)
@@ -233,20 +262,22 @@ def build_matrix(district: District, on: datetime.date) -> Matrix:
             ),
             paired=paired,
         )
-        for point in points_by_community.get(community.pk, []):
-            point.community = community
-            row.points.append(
-                PointRow(
-                    point=point,
-                    paired=_cell(
-                        Slot(OwnerKind.PAIRED, point=point),
-                        by_slot,
-                        on,
-                        parent=paired,
-                        parent_label=community.display_name,
-                    ),
+        if community is chosen:
+            chosen_row = row
+            for point in points:
+                point.community = community
+                row.points.append(
+                    PointRow(
+                        point=point,
+                        paired=_cell(
+                            Slot(OwnerKind.PAIRED, point=point),
+                            by_slot,
+                            on,
+                            parent=paired,
+                            parent_label=community.display_name,
+                        ),
+                    )
                 )
-            )
         rows.append(row)
     sectors = []
     for category in categories:
@@ -270,12 +301,14 @@ def build_matrix(district: District, on: datetime.date) -> Matrix:
         district_cell=district_cell,
         communities=rows,
         sectors=sectors,
+        community=chosen_row,
+        next_points_after=next_points_after,
     )
 
 
 def build_cell(district: District, slot: Slot, on: datetime.date) -> Cell:
     """One cell with what it inherits, for the cell page and the htmx swap."""
-    by_slot = _assignments(district, on)
+    by_slot = _assignments(district, on, points=[slot.point.pk] if slot.point else [])
     if slot.kind == OwnerKind.TERRITORIAL and slot.community:
         parent = _cell(Slot(OwnerKind.TERRITORIAL, district=district), by_slot, on)
         return _cell(slot, by_slot, on, parent=parent, parent_label=district.display_name)

@@ -37,6 +37,7 @@ from districts.models import (
     Severity,
 )
 from districts.widgets import DateInput
+from issues import search
 from issues.forms import CampaignDateField
 from issues.models import (
     CLOCK_STATUSES,
@@ -336,11 +337,18 @@ class IssueFilterSet(django_filters.FilterSet):
                     data[name] = default
         super().__init__(data, *args, **kwargs)
         self.now = now or timezone.now()
+        self.search_alternatives: list[Q] = []
+        # Set by the list page, whose pager applies the search (`issues.paging.paginate`).
+        self.search_in_pager = False
 
     # ---- filter methods ----
 
     def filter_search(self, queryset: QuerySet[Issue], name: str, value: str) -> QuerySet[Issue]:
-        return queryset.search(value)
+        self.search_alternatives = search.conditions(value, queryset.db)
+        if not self.search_alternatives or self.search_in_pager:
+            # The list's pager applies them: it reads each alternative's first rows on its own.
+            return queryset
+        return queryset.filter(search.any_of(self.search_alternatives))
 
     def filter_status(
         self, queryset: QuerySet[Issue], name: str, value: list[str]

@@ -32,7 +32,7 @@ from districts.widgets import DateInput
 from issues import workflow
 from issues.models import Action, EscalationLevel, Issue
 from issues.photos import PreparedPhoto, prepare_photos
-from issues.pickers import PickerChoiceField
+from issues.pickers import PickerChoiceField, label_of
 from issues.workflow import Transition
 
 # Hidden fields the report page's script fills from the original photo's EXIF, one per photo
@@ -382,7 +382,10 @@ class IssueActionForm(forms.Form):
         if "level" in self.fields:
             self.fields["level"].initial = min(issue.escalation_level + 1, EscalationLevel.LISTED)
         if "organisation" in self.fields and suggested_organisation is not None:
-            self.fields["organisation"].initial = suggested_organisation.pk
+            field = self.fields["organisation"]
+            field.initial = suggested_organisation.pk
+            if not self.is_bound:
+                field.widget.selected_label = label_of(suggested_organisation, field.kind)
         if "deadline" in self.fields:
             # The suggestion travels with the form: sent back untouched, it means "the usual
             # deadline", computed by the service when the action happens, not when the page
@@ -411,9 +414,12 @@ class IssueActionForm(forms.Form):
                 widget=forms.Textarea(attrs={"rows": 2}),
             )
         if name == "organisation":
-            return forms.ModelChoiceField(
+            # A picker, not a <select> of every organisation: the page weighs the same for 60
+            # organisations and for 600 (the typed name, "name [code]" or id resolves).
+            return PickerChoiceField(
                 label=_("Organisation"),
-                queryset=Organisation.objects.filter(is_active=True).order_by("kind", "name"),
+                queryset=Organisation.objects.filter(is_active=True),
+                kind="organisation",
                 required=required,
             )
         if name in ("deadline", "requested_deadline"):

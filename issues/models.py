@@ -133,7 +133,9 @@ class IssueQuerySet(models.QuerySet["Issue"]):
             return self.none()
         if membership.role == Role.HANDLER:
             return self.filter(assigned_organisation_id=membership.organisation_id)
-        in_districts = Q(district__in=membership.districts.values("pk"))
+        # The ids as literals, not a subquery: PostgreSQL then knows how much of the table they
+        # hold and reads the district's own index in the list's order.
+        in_districts = Q(district__in=sorted(policy.district_ids(membership)))
         if membership.role == Role.INSPECTOR:
             return self.filter(in_districts | Q(reporter=user))
         return self.filter(in_districts)
@@ -341,10 +343,24 @@ class Issue(models.Model):
                 name="issue_awaiting_verify_idx",
                 condition=Q(status=Status.SUBMITTED),
             ),
+            # Every status of one district (supervisors, inspectors) or one organisation
+            # (handlers) newest first: a district's list, and its text search, reads the
+            # district's rows in order instead of the whole zone's.
+            models.Index(
+                fields=["district", "-reported_at", "-id"], name="issue_district_reported_idx"
+            ),
+            models.Index(
+                fields=["assigned_organisation", "-reported_at", "-id"],
+                name="issue_org_reported_idx",
+            ),
             models.Index(fields=["reporter", "-reported_at"], name="issue_reporter_idx"),
-            models.Index(fields=["community", "-reported_at"], name="issue_community_idx"),
-            models.Index(fields=["point", "-reported_at"], name="issue_point_idx"),
-            models.Index(fields=["category", "-reported_at"], name="issue_category_idx"),
+            # With the id, in the list's exact order: a search naming a community, point or
+            # category reads its first rows from here in order (no sort of all its rows).
+            models.Index(
+                fields=["community", "-reported_at", "-id"], name="issue_community_rep_idx"
+            ),
+            models.Index(fields=["point", "-reported_at", "-id"], name="issue_point_rep_idx"),
+            models.Index(fields=["category", "-reported_at", "-id"], name="issue_category_rep_idx"),
             # The list's deadline sorts over every status (the clock index above covers only
             # running clocks); its empty deadlines, read by id, are the end of the same index.
             models.Index(fields=["deadline", "id"], name="issue_deadline_idx"),
@@ -366,6 +382,9 @@ class Issue(models.Model):
                 for prefix, name in (
                     ((), short),
                     (("assigned_organisation",), f"org_{short}"),
+                    # A district's open work in order: its text search reads the district's
+                    # rows, not the zone's (3 123 rows read for 井盖 at 1 000 000 before).
+                    (("district",), f"dist_{short}"),
                 )
             ],
         ]

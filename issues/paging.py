@@ -11,9 +11,12 @@ from __future__ import annotations
 import datetime
 from typing import Any
 
+from django.db import connections
 from django.db.models import F, OrderBy, Q, QuerySet
+from django.db.models.expressions import RawSQL
 from django.http import QueryDict
 
+from issues import search
 from issues.filters import SORTS
 from issues.models import Issue
 
@@ -90,10 +93,52 @@ def url_with(params: QueryDict, **changes: str | None) -> str:
     return f"?{encoded}" if encoded else "?"
 
 
+def _first_ids(
+    part: QuerySet[Issue], order: list[OrderBy | str], alternatives: list[Q], limit: int
+) -> QuerySet[Issue] | RawSQL:
+    """The ids of the first `limit` rows of `part` in `order`, as a subquery.
+
+    With several alternatives (a search that names a category and is also found in texts),
+    each alternative's first rows are read on their own, each by the index that serves it in
+    this order, and the union of those few is cut to the page: the first rows of a union are
+    among the first rows of its parts. One OR of them all is served only by a bitmap of every
+    match, read and sorted whole.
+    """
+    compound = connections[part.db].features.supports_slicing_ordering_in_compound
+    if len(alternatives) <= 1 or not compound:
+        # One alternative, or SQLite, which cannot LIMIT inside a UNION: one condition.
+        if alternatives:
+            part = part.filter(search.any_of(alternatives))
+        return part.order_by(*order).values("pk")[:limit]
+    names = [
+        ("-" if term.descending else "") + term.expression.name
+        if isinstance(term, OrderBy)
+        else term
+        for term in order
+    ]
+    columns = list(dict.fromkeys(["id", *(name.lstrip("-") for name in names)]))
+    branches = [
+        part.filter(alternative).order_by(*order).values_list(*columns)[:limit]
+        for alternative in alternatives
+    ]
+    union = branches[0].union(*branches[1:]).order_by(*names)[:limit]
+    sql, sql_params = union.query.get_compiler(using=part.db).as_sql()
+    # Django compiled the SQL and keeps the values as parameters; only the wrapper is text.
+    return RawSQL(f"SELECT page.id FROM ({sql}) AS page", sql_params)  # noqa: S608, S611
+
+
 def paginate(
-    queryset: QuerySet[Issue], params: QueryDict, sort: str, page_size: int
+    queryset: QuerySet[Issue],
+    params: QueryDict,
+    sort: str,
+    page_size: int,
+    *,
+    alternatives: list[Q] | None = None,
 ) -> dict[str, Any]:
     """One page of rows (with `with_list_related`) and the links around it; never a COUNT.
+
+    `alternatives` are a search's conditions (`issues.search.conditions`) not yet applied to
+    the queryset: a row matches when it meets any one.
 
     The list's order is (field, id) over the rows that have a value, then, when the field can be
     empty (an issue not yet dispatched has no deadline), the empty rows by id: empty values sort
@@ -128,7 +173,7 @@ def paginate(
         # their names. Joining first let a misjudged row count (a text search) make PostgreSQL
         # join thousands of matches table by table before keeping twenty, and the join of seven
         # tables cost more to plan than the page cost to read.
-        ids = part.order_by(*order).values("pk")[: wanted - len(rows)]
+        ids = _first_ids(part, order, alternatives or [], wanted - len(rows))
         rows += Issue.objects.with_list_related().filter(pk__in=ids).order_by(*order)
         if len(rows) >= wanted:
             break

@@ -178,3 +178,52 @@ class PickerChoiceField(forms.ModelChoiceField):
 
     def has_changed(self, initial: Any, data: Any) -> bool:
         return str(initial or "") != str(data or "")
+
+
+def resolve_many(kind: str, queryset: QuerySet, texts: list[str]) -> dict[str, Any]:
+    """What each typed text names in `queryset` (as `PickerChoiceField` reads one text: an id,
+    "name [code]", a code or the exact name), for a form with a picker per row; one query for
+    them all. A text that names nothing, or several, is left out."""
+    picker_kind = KINDS[kind]
+    wanted: dict[str, tuple[str, Any]] = {}
+    condition = Q(pk__in=[])
+    for raw in texts:
+        text = str(raw or "").strip()
+        if not text or text in wanted or len(text) > 200:
+            continue
+        if clean_text(text, max_length=200) != text:
+            continue
+        match = _CODE_SUFFIX.search(text)
+        if match:
+            wanted[text] = ("code", match.group(1).strip())
+        elif text.isascii() and text.isdigit() and len(text) <= _MAX_ID_DIGITS:
+            wanted[text] = ("pk", int(text))
+        else:
+            wanted[text] = ("name", text)
+        kind_of, value = wanted[text]
+        if kind_of == "pk":
+            condition |= Q(pk=value)
+        elif kind_of == "code":
+            condition |= Q(**{picker_kind.code_field: value})
+        else:
+            condition |= Q(**{picker_kind.name_fields[0]: value})
+            condition |= Q(**{picker_kind.code_field: value})
+    if not wanted:
+        return {}
+    rows = list(queryset.filter(condition))
+    found: dict[str, Any] = {}
+    for text, (kind_of, value) in wanted.items():
+        if kind_of == "pk":
+            matches = [row for row in rows if row.pk == value]
+        elif kind_of == "code":
+            matches = [row for row in rows if getattr(row, picker_kind.code_field) == value]
+        else:
+            matches = [
+                row
+                for row in rows
+                if getattr(row, picker_kind.name_fields[0]) == value
+                or getattr(row, picker_kind.code_field) == value
+            ]
+        if len(matches) == 1:
+            found[text] = matches[0]
+    return found

@@ -65,10 +65,10 @@ def _case_tail(text: str) -> Q:
     return Q(pk__in=[])
 
 
-def _named(text: str, db: str) -> Q:
+def _named(text: str, db: str) -> list[Q]:
     """Issues whose category, point or community name contains the text: one query for the ids
-    (each kind capped; three on SQLite, which cannot LIMIT inside a UNION), then id lists the
-    issue indexes serve."""
+    (each kind capped; three on SQLite, which cannot LIMIT inside a UNION), then one condition
+    per kind found, on ids the issue indexes serve."""
     kind = CharField()
     parts = [
         model.objects.filter(name__icontains=text)
@@ -88,27 +88,48 @@ def _named(text: str, db: str) -> Q:
         rows = [row for part in parts for row in part]
     for label, pk in rows:
         ids[label].append(pk)
-    condition = Q(pk__in=[])
-    for label, found in ids.items():
-        if found:
-            condition |= Q(**{f"{label}_id__in": found})
-    return condition
+    return [Q(**{f"{label}_id__in": sorted(found)}) for label, found in ids.items() if found]
+
+
+def conditions(text: str, db: str) -> list[Q]:
+    """The search as alternatives: issues match when they meet any one of them (see the module
+    docstring); none for blank text.
+
+    Each alternative is served by one index in the list's order (a name by the category, point
+    or community index, the text by the issue's own), so the list reads each one's first rows
+    on its own and merges them (`issues.paging`), instead of OR-ing them into one condition
+    that only a bitmap of every match can serve: a word that names a whole category matched
+    thousands of rows that way, all read and sorted to show twenty.
+    """
+    text = text.strip()
+    if not text:
+        return []
+    if len(text) == 2 and " " not in text and connections[db].vendor == "postgresql":
+        # The pair stands in the description or the address exactly when either contains the
+        # text (the space joining them never forms a pair with text that has no space), so
+        # the pairs index alone is the test. Written beside `__icontains` as well, PostgreSQL
+        # took the two as independent, guessed a hundredth of the matches and read a bitmap of
+        # all of them instead of the list's index in order.
+        in_text = Q(case_number__startswith=text) | Q(_description_or_address_holds_pair(text))
+    else:
+        in_text = (
+            Q(case_number__startswith=text)
+            | Q(description__icontains=text)
+            | Q(address__icontains=text)
+        )
+    return [in_text | _case_tail(text), *_named(text, db)]
+
+
+def any_of(alternatives: list[Q]) -> Q:
+    combined = Q(pk__in=[])
+    for alternative in alternatives:
+        combined |= alternative
+    return combined
 
 
 def apply(queryset: IssueQuerySet, text: str) -> IssueQuerySet:
     """Issues matching the text (see the module docstring); blank text leaves the queryset."""
-    text = text.strip()
-    if not text:
+    alternatives = conditions(text, queryset.db)
+    if not alternatives:
         return queryset
-    wider = _case_tail(text) | _named(text, queryset.db)
-    in_text = (
-        Q(case_number__startswith=text)
-        | Q(description__icontains=text)
-        | Q(address__icontains=text)
-    )
-    if len(text) == 2 and connections[queryset.db].vendor == "postgresql":
-        # The space joining description and address never forms a pair with text that has
-        # no space; the second term is the one the pairs index serves.
-        indexed = Q(case_number__startswith=text) | Q(_description_or_address_holds_pair(text))
-        return queryset.filter((in_text & indexed) | wider)
-    return queryset.filter(in_text | wider)
+    return queryset.filter(any_of(alternatives))

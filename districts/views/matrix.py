@@ -19,13 +19,13 @@ from django.views.decorators.http import require_http_methods, require_POST
 from districts import services
 from districts.forms import AssignmentForm, EndAssignmentForm
 from districts.http import safe_next_url
+from districts.inputs import clean_text, parse_id
 from districts.matrix import Slot, build_cell, build_matrix
 from districts.models import (
     Category,
     Community,
     District,
     InspectionPoint,
-    Organisation,
     OwnerKind,
     Responsibility,
 )
@@ -81,10 +81,6 @@ def _day(request: HttpRequest) -> datetime.date:
     return timezone.localdate()
 
 
-def _organisations() -> list[Organisation]:
-    return list(Organisation.objects.filter(is_active=True).order_by("kind", "code"))
-
-
 def cell_url(district: District, slot: Slot) -> str:
     return f"{reverse('districts:matrix_cell', args=[district.pk])}?{slot.query}"
 
@@ -107,14 +103,21 @@ def matrix(request: HttpRequest, pk: int) -> HttpResponse:
     """Who answers for what in one district: territorial, paired and sector cells."""
     district = get_object_or_404(District.objects.select_related("zone"), pk=pk)
     on = _day(request)
+    # The points of one community at a time, a page at a time: the page never lists every
+    # point or organisation (the cells' organisation input is a picker).
+    matrix = build_matrix(
+        district,
+        on,
+        community_id=parse_id(request.GET.get("community")),
+        points_after=clean_text(request.GET.get("after", ""), max_length=40),
+    )
     return render(
         request,
         "districts/matrix.html",
         {
             "district": district,
             "districts": District.objects.order_by("sort_order", "code"),
-            "matrix": build_matrix(district, on),
-            "organisations": _organisations(),
+            "matrix": matrix,
             "on": on,
             "today": timezone.localdate(),
         },
@@ -175,7 +178,6 @@ def matrix_cell(request: HttpRequest, pk: int) -> HttpResponse:
             "district": district,
             "cell": cell,
             "form": form,
-            "organisations": _organisations(),
         },
     )
 

@@ -34,11 +34,18 @@ def _filterset(request: HttpRequest) -> IssueFilterSet:
 def issue_list(request: HttpRequest) -> HttpResponse:
     """Issues in the user's scope, filtered, sorted and paged by keyset."""
     filterset = _filterset(request)
+    filterset.search_in_pager = True
     page: dict[str, Any] = {"rows": [], "next_url": None, "previous_url": None, "first_url": None}
     cursor_error = False
     if filterset.is_valid():
         try:
-            page = paginate(filterset.qs, request.GET, filterset.sort, filterset.page_size)
+            page = paginate(
+                filterset.qs,
+                request.GET,
+                filterset.sort,
+                filterset.page_size,
+                alternatives=filterset.search_alternatives,
+            )
         except InvalidCursor:
             cursor_error = True
     export_query = url_with(request.GET)

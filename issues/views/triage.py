@@ -13,10 +13,10 @@ from django.utils.translation import ngettext
 from django.views.decorators.http import require_GET, require_POST
 
 from districts import policy
-from districts.inputs import parse_id, parse_ids
+from districts.inputs import parse_ids
 from districts.models import Organisation
 from districts.routing import route_many
-from issues import permissions, selectors, services, workflow
+from issues import permissions, pickers, selectors, services, workflow
 from issues.forms import IssueActionForm
 from issues.models import Action, Issue
 from issues.selectors import QUEUE_LIMIT
@@ -58,14 +58,18 @@ def triage(request: HttpRequest) -> HttpResponse:
     for issue in rows:
         skip = selectors.returning_organisations(issue.returns)
         issue.routing = decisions[(issue.category_id, issue.community_id, issue.point_id, skip)]
-    organisations = list(Organisation.objects.filter(is_active=True).order_by("kind", "name"))
+        # The row's picker shows the suggestion as "name [code]"; no list of organisations is
+        # rendered, so the queue weighs the same for 60 organisations and for 600.
+        organisation = issue.routing.organisation
+        issue.organisation_label = (
+            pickers.label_of(organisation, pickers.KINDS["organisation"]) if organisation else ""
+        )
     return render(
         request,
         "issues/triage.html",
         {
             "issues": rows,
             "more": more,
-            "organisations": organisations,
             "limit": QUEUE_LIMIT,
             "only_returned": only_returned,
         },
@@ -95,9 +99,11 @@ def bulk_dispatch(request: HttpRequest) -> HttpResponse:
         messages.warning(request, _("Select at least one issue to dispatch."))
         return redirect("issues:triage")
     issues = Issue.objects.visible_to(request.user).select_related("category").in_bulk(selected)
-    chosen = {pk: parse_id(request.POST.get(f"organisation-{pk}")) for pk in selected}
-    wanted = {pk: organisation for pk, organisation in chosen.items() if organisation is not None}
-    organisations = Organisation.objects.filter(is_active=True).in_bulk(list(wanted.values()))
+    # Each row's picker sends what it shows ("name [code]"), a typed name or code, or an id.
+    chosen = {pk: request.POST.get(f"organisation-{pk}", "") for pk in selected}
+    named = pickers.resolve_many(
+        "organisation", Organisation.objects.filter(is_active=True), list(chosen.values())
+    )
     dispatched: list[str] = []
     failures: list[str] = []
     for pk in selected:
@@ -105,7 +111,7 @@ def bulk_dispatch(request: HttpRequest) -> HttpResponse:
         if issue is None:
             failures.append(_("#%(id)s: not found.") % {"id": pk})
             continue
-        organisation = organisations.get(wanted[pk]) if pk in wanted else None
+        organisation = named.get(chosen[pk].strip())
         if organisation is None:
             failures.append(_("%(number)s: choose an organisation.") % {"number": issue})
             continue

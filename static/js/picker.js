@@ -6,6 +6,8 @@
   var DELAY_MS = 200;
 
   function attach(input) {
+    if (input.dataset.pickerReady) return;
+    input.dataset.pickerReady = "1";
     var list = document.getElementById(input.getAttribute("list"));
     var url = input.getAttribute("data-picker-url");
     if (!list || !url) return;
@@ -44,6 +46,14 @@
 
   function start() {
     Array.prototype.forEach.call(document.querySelectorAll("input[data-picker-url]"), attach);
+    // Inputs swapped in later (a matrix cell's form after htmx) attach on first focus.
+    document.addEventListener("focusin", function (event) {
+      var input = event.target;
+      if (input.matches && input.matches("input[data-picker-url]") && !input.dataset.pickerReady) {
+        attach(input);
+        input.dispatchEvent(new Event("focus"));
+      }
+    });
   }
 
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);

@@ -16,11 +16,11 @@
     });
   });
   // Choosing an organisation for a row ticks that row: that is what the supervisor means.
-  document.querySelectorAll(".triage-organisation select").forEach(function (select) {
-    select.addEventListener("change", function () {
-      var row = select.closest(".triage-row");
+  document.querySelectorAll(".triage-organisation input").forEach(function (input) {
+    input.addEventListener("change", function () {
+      var row = input.closest(".triage-row");
       var box = row && row.querySelector(".triage-check");
-      if (box && select.value) box.checked = true;
+      if (box && input.value.trim()) box.checked = true;
     });
   });
 })();

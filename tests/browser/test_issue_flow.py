@@ -117,8 +117,8 @@ def test_issue_lifecycle_on_phones(phones, browser_world, shots):
     # 2. The supervisor dispatches it from the triage list (routing preselected org X).
     supervisor_xincheng = phones.open("supervisor_xincheng")
     supervisor_xincheng.goto("/issues/triage/")
-    assert supervisor_xincheng.locator(f"#organisation-{issue.pk}").input_value() == str(
-        world.org_x.pk
+    assert supervisor_xincheng.locator(f"#organisation-{issue.pk}").input_value() == (
+        f"{world.org_x.name} [{world.org_x.code}]"
     )
     supervisor_xincheng.locator(f"#select-{issue.pk}").check()
     shots.take(supervisor_xincheng, "triage selected")
