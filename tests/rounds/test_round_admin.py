@@ -159,7 +159,7 @@ def test_round_admin_observation_list_runs_a_constant_number_of_queries(
         assert office.get(reverse("admin:rounds_observation_changelist")).status_code == 200
 
 
-ADMIN_LIST_QUERIES = 9
+ADMIN_LIST_QUERIES = 8
 
 
 def test_round_update_and_reassign_refuse_outside_scope_and_on_a_closed_round(world):

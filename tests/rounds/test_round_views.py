@@ -372,8 +372,8 @@ def test_round_results_show_the_points_a_page_at_a_time(client, world, monkeypat
 
 
 # Without a previous round of the kind; with one, one more (the repeat failures with their count).
-RESULTS_QUERIES = 17
-RESULTS_WITH_PREVIOUS_QUERIES = 18
-WORKLIST_QUERIES = 7
-VISIT_QUERIES = 8
+RESULTS_QUERIES = 16
+RESULTS_WITH_PREVIOUS_QUERIES = 17
+WORKLIST_QUERIES = 6
+VISIT_QUERIES = 7
 MARK_QUERIES = 16

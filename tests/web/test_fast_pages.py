@@ -127,7 +127,7 @@ def _matrix_url(world, **params) -> str:
 def test_weight_of_triage_detail_and_the_matrix_does_not_grow_with_the_reference_data(
     client, world, who, page
 ):
-    reported = [make_issue(world) for _ in range(5)]  # in the triage queue, routed to org X
+    reported = [issue_in(world) for _ in range(5)]  # in the triage queue, routed to org X
     client.force_login(getattr(world, who))
     url = {
         "triage": reverse("issues:triage"),
@@ -178,7 +178,7 @@ def test_picker_of_the_matrix_cell_takes_the_picked_label(client, world):
 
 
 def test_picker_of_triage_dispatches_to_the_picked_or_typed_organisation(client, world):
-    first, second, third = make_issue(world), make_issue(world), make_issue(world)
+    first, second, third = issue_in(world), issue_in(world), issue_in(world)
     client.force_login(world.supervisor_xincheng)
     html = client.get(reverse("issues:triage"), **EN).content.decode()
     # The suggestion is pre-rendered in each row's picker; no organisation list in the page.
@@ -489,7 +489,7 @@ def test_fast_cache_changed_membership_shows_in_scope_role_and_pickers(
     if sessions == "redis":
         settings.CACHES = REDIS_SESSIONS
         settings.SESSION_ENGINE = "districts.sessions"
-    issue_b = make_issue(world, where="b")
+    issue_b = issue_in(world, where="b")
     client.force_login(world.supervisor_xincheng)
     assert client.get(issue_b.get_absolute_url()).status_code == 404
     points = [row["label"] for row in _pick(client, "point")["results"]]
@@ -561,7 +561,7 @@ def test_fast_photo_thumb_tag_writes_what_the_include_wrote(world):
 
     from issues.models import Photo
 
-    issue = make_issue(world)
+    issue = issue_in(world)
     photo = Photo.objects.create(
         issue=issue,
         kind=Photo.Kind.BEFORE,
