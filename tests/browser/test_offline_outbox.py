@@ -15,6 +15,7 @@ import pytest
 from django.utils import timezone
 
 from issues.models import Action, Issue, IssueEvent, Photo, Status
+from issues.views import offline as offline_views
 from issues.views import report as report_views
 from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, PHONE, PHONE_POSITION
 from tests.browser.test_issue_flow import camera_photo, choose_photo, small_photo
@@ -531,3 +532,106 @@ def test_pwa_report_with_three_12mp_photos_sends_under_1_5_mb(
         page.locator("#report-submit").wait_for()
         timings.append((time.perf_counter() - started) * 1000)
     print(f"cached report page opened offline in {min(timings):.0f}–{max(timings):.0f} ms")
+
+
+def test_pwa_update_waits_for_the_capture_then_reloads_onto_the_new_version(
+    phones, browser_world, shots, monkeypatch
+):
+    world = browser_world
+    page = phones.open("inspector_xincheng")
+    page.goto("/issues/new/")
+    install_app(page)
+    # A capture in progress: something typed (the draft is being kept).
+    page.locator("#id_description").fill("护栏倒伏")
+    wait_in_page(page, "async () => window.CivicCapture.busy()", what="capture in progress")
+
+    # A release: the worker's bytes change (a new cache version), the browser installs it.
+    current = offline_views._service_worker_source()
+    assert b'var VERSION = "' in current
+    monkeypatch.setattr(
+        offline_views,
+        "_service_worker_source",
+        lambda: current.replace(b'var VERSION = "', b'var VERSION = "next-'),
+    )
+    page.evaluate("async () => (await navigator.serviceWorker.getRegistration()).update()")
+    wait_in_page(
+        page,
+        """async () => { const r = await navigator.serviceWorker.getRegistration();
+           return !!(r.waiting && r.waiting.state === "installed"); }""",
+        what="new version waiting",
+    )
+    banner = page.locator("#update-banner")
+    # Not while the report is being captured: the page's scripts must not change under it.
+    assert banner.is_hidden()
+    shots.take(page, "new version waits during the capture")
+
+    # The capture ends (the report is filed); the next page offers the new version.
+    fill_report(page, world, photos=1)
+    with page.expect_navigation(url=re.compile(r".*/issues/\d+/$")):
+        page.locator("#report-submit").tap()
+    banner.wait_for(state="visible")
+    assert banner.inner_text() == "新版本已就绪，点击刷新"
+    shots.take(page, "update offered")
+    with page.expect_navigation():
+        banner.tap()
+    page.locator("#main").wait_for()
+    wait_in_page(
+        page,
+        """async () => { const r = await navigator.serviceWorker.getRegistration();
+           const names = await caches.keys();
+           return !r.waiting && !!navigator.serviceWorker.controller
+               && names.some(name => name.startsWith("civic-static-next-"))
+               && !names.some(name => /^civic-static-\\d/.test(name)); }""",
+        what="reloaded onto the new version",
+    )
+    assert banner.is_hidden()
+    shots.take(page, "reloaded on the new version")
+    assert Issue.objects.count() == 1
+
+
+def test_outbox_logout_asks_before_discarding_unsent_items(phones, browser_world, shots):
+    world = browser_world
+    page = phones.open("inspector_xincheng")
+    page.goto("/issues/new/")
+    install_app(page, pages=("/issues/new/", "/"))
+    token = queue_report_offline(page, world)
+    # Back online, but the server cannot be reached for reports: the item stays unsent.
+    page.route(
+        "**/issues/new/",
+        lambda route: route.abort() if route.request.method == "POST" else route.continue_(),
+    )
+    page.context.set_offline(False)
+    page.goto("/outbox/")
+    page.locator(".outbox-item").wait_for()
+
+    page.locator("details.user-menu > summary").tap()
+    with page.expect_event("dialog") as asked:
+        page.locator("form[data-logout] button").tap()
+    assert "还有 1 条记录未发送" in asked.value.message
+    asked.value.dismiss()
+    # Cancelled: still signed in, the item and the cached pages are kept.
+    page.locator("form[data-logout] button").wait_for()
+    assert page.url.endswith("/outbox/")
+    assert [item["id"] for item in outbox_items(page)] == [token]
+    assert page.evaluate("async () => !!(await caches.match('/issues/new/'))")
+    shots.take(page, "logout cancelled keeps the outbox")
+
+    with page.expect_navigation():
+        with page.expect_event("dialog") as asked:
+            page.locator("form[data-logout] button").tap()
+        asked.value.accept()
+    shots.take(page, "logged out after confirming")
+    assert page.evaluate("() => caches.has('civic-user')") is False
+    left = page.evaluate(
+        """() => new Promise(resolve => {
+            const open = indexedDB.open("civicapp-offline");
+            open.onsuccess = () => {
+                const all = open.result.transaction("outbox").objectStore("outbox").getAll();
+                all.onsuccess = () => resolve(all.result.length);
+            };
+        })"""
+    )
+    assert left == 0
+    assert Issue.objects.count() == 0
+    # The refused connection is this test's doing, not a fault of the page.
+    phones.problems[:] = [p for p in phones.problems if "net::ERR_FAILED" not in p]
