@@ -635,3 +635,79 @@ def test_outbox_logout_asks_before_discarding_unsent_items(phones, browser_world
     assert Issue.objects.count() == 0
     # The refused connection is this test's doing, not a fault of the page.
     phones.problems[:] = [p for p in phones.problems if "net::ERR_FAILED" not in p]
+
+
+def test_offline_round_visit_is_queued_with_its_photo_and_synced(phones, browser_world, shots):
+    from PIL import Image
+
+    from rounds.models import Observation, RoundPoint, Visit
+    from tests.browser.test_round_walk import _round
+
+    world = browser_world
+    round_, standards = _round(world)
+    round_point = RoundPoint.objects.get(round=round_, point=world.point_a)
+    visit_url = f"/rounds/{round_.pk}/points/{round_point.pk}/"
+    page = phones.open("inspector_xincheng")
+    page.goto(f"/rounds/{round_.pk}/")
+    page.wait_for_url(lambda url: "lat=" in url)
+    # The worklist caches its points' pages (the check items) for the walk without signal.
+    install_app(page, pages=(f"/rounds/{round_.pk}/", visit_url))
+    shots.take(page, "worklist online caches the points")
+
+    page.context.set_offline(True)
+    page.goto(f"/rounds/{round_.pk}/")
+    page.locator(f"a[href='{visit_url}']").tap()
+    page.locator("[data-visit]").wait_for()
+    page.locator("[data-queue-status]:not([hidden])").wait_for()  # the start, kept on the phone
+    captured = timezone.now()
+    page.locator(f"#standard-{standards[1].pk} button.toggle-yes").tap()
+    page.locator(f"#standard-{standards[1].pk} button.toggle-yes[aria-pressed=true]").wait_for()
+    page.locator(f"#standard-{standards[0].pk} button.toggle-no").tap()
+    page.locator(f"#standard-{standards[0].pk} [data-fail-extra]:not([hidden])").wait_for()
+    page.fill(f"#note-{standards[0].pk}", "东门墙面小广告")
+    choose_photo(page, f"#photo-{standards[0].pk}", camera_photo(2400, 1800), name="fail.jpg")
+    extra = f"#standard-{standards[0].pk} [data-fail-extra]"
+    save = f"{extra} button[type=submit]:not([data-file-case])"
+    page.locator(save).tap()
+    wait_in_page(
+        page,
+        """async () => (await CivicOutboxCore.list(CivicOutbox.user))
+            .filter(item => item.kind === "round").length === 4""",
+        what="start, two marks and the photo mark queued",
+    )
+    shots.take(page, "visit recorded offline")
+    items = page.evaluate(
+        """async () => Promise.all((await CivicOutboxCore.list(CivicOutbox.user)).map(
+            async item => ({state: item.state, url: item.url, files: await Promise.all(
+                item.files.map(async file => {
+                    const bitmap = await createImageBitmap(file.blob);
+                    return [file.type, bitmap.width, bitmap.height, file.blob.size];
+                }))})))"""
+    )
+    assert {item["state"] for item in items} == {"queued"}
+    photos = [file for item in items for file in item["files"]]
+    # Shrunk on the phone by the report form's code before it was queued: 1600 px at most.
+    assert len(photos) == 1 and photos[0][:3] == ["image/jpeg", 1600, 1200]
+    page.locator("[data-finish] button").tap()
+    page.wait_for_url(lambda url: url.rstrip("/").endswith(f"/rounds/{round_.pk}"))
+    shots.take(page, "finished offline back on the cached worklist")
+    assert Visit.objects.count() == 0 and Observation.objects.count() == 0
+
+    time.sleep(1.5)  # not a wait for the app: the receipt time must be visibly after the capture
+    page.context.set_offline(False)
+    wait_outbox_sent(page)
+    shots.take(page, "synced when back online")
+    visit = Visit.objects.get()
+    assert visit.round_point == round_point and visit.finished_at is not None
+    assert abs((visit.started_at - captured).total_seconds()) < 15
+    assert visit.received_at - visit.started_at >= datetime.timedelta(seconds=1)
+    assert visit.accuracy_m == 12 and float(visit.latitude) == pytest.approx(43.6502)
+    marks = {o.check_item_id: o for o in Observation.objects.all()}
+    assert set(marks) == {standards[0].pk, standards[1].pk}
+    failed = marks[standards[0].pk]
+    assert failed.result == Observation.Result.FAILED and failed.note == "东门墙面小广告"
+    assert failed.received_at - failed.observed_at >= datetime.timedelta(seconds=1)
+    assert abs((failed.observed_at - captured).total_seconds()) < 15
+    with Image.open(failed.photo.path) as stored:
+        assert max(stored.size) <= 1600
+    assert marks[standards[1].pk].result == Observation.Result.MET
