@@ -185,6 +185,17 @@
 
   if (!outbox) { return; } // no IndexedDB: the forms post as they are
 
+  // A mark being saved, a photo being prepared or waiting to be saved, a note typed: the
+  // update banner (pwa.js) waits until none is left.
+  window.CivicCapture = {
+    busy: function () {
+      if (document.querySelector(".standards [data-saving], .standards [data-photo-widget][data-busy]," +
+          " .standards .photo-preview")) { return true; }
+      return Array.prototype.some.call(document.querySelectorAll(".standards input[name=note]"),
+        function (input) { return input.value !== input.defaultValue; });
+    }
+  };
+
   var startForm = visit.querySelector("[data-start-form]");
   if (startForm) {
     startForm.addEventListener("submit", function (event) {
