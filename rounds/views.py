@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Callable
+from functools import wraps
 from typing import Any
 
 from django.contrib import messages
@@ -21,6 +22,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from districts.inputs import parse_id
+from issues.views.offline import offline_cacheable
 from rounds import exports, permissions, selectors, services
 from rounds.forms import FixForm, MarkForm, RoundForm, VisitForm
 from rounds.models import Observation, Round, RoundPoint
@@ -77,6 +79,25 @@ def _errors(error: ValidationError) -> dict[str, list[str]]:
 
 def _json_error(status: int, **body: Any) -> JsonResponse:
     return JsonResponse({"ok": False, **body}, status=status)
+
+
+def _json_refusals(view: Any) -> Any:
+    """A phone's replayed write gets its 404 / 403 as JSON with a message the outbox shows."""
+
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        try:
+            return view(request, *args, **kwargs)
+        except Http404:
+            if not _wants_json(request):
+                raise
+            return _json_error(404, message=_("This point is not in your rounds."))
+        except PermissionDenied:
+            if not _wants_json(request):
+                raise
+            return _json_error(403, message=_("You may not mark this point."))
+
+    return wrapper
 
 
 # --- list and management --------------------------------------------------------------------
@@ -224,6 +245,7 @@ def _float(value: str | None) -> float | None:
 
 @login_required
 @require_GET
+@offline_cacheable
 def worklist(request: HttpRequest, pk: int) -> HttpResponse:
     """The inspector's points of an open round, nearest first from `?lat=&lng=` (set by JS)."""
     round_ = get_round_for_user(request.user, pk)
@@ -258,6 +280,7 @@ def worklist(request: HttpRequest, pk: int) -> HttpResponse:
 
 @login_required
 @require_GET
+@offline_cacheable
 def visit_page(request: HttpRequest, pk: int, point_pk: int) -> HttpResponse:
     """A point's standards as big yes / no / n.a. buttons (forms without JavaScript)."""
     round_point = get_round_point_for_walker(request.user, pk, point_pk)
@@ -337,7 +360,8 @@ def _answer(
 def _refuse(request: HttpRequest, round_point: RoundPoint, error: ValidationError) -> HttpResponse:
     if isinstance(error, services.RoundClosed):
         if _wants_json(request):
-            return _json_error(409, error="closed")
+            # The message too: a queued mark refused later shows it in the outbox.
+            return _json_error(409, error="closed", message=str(error.messages[0]))
         raise Http404
     if _wants_json(request):
         return _json_error(400, errors=_errors(error))
@@ -384,6 +408,7 @@ def _visit_write(
 
 @login_required
 @require_POST
+@_json_refusals
 def visit_start(request: HttpRequest, pk: int, point_pk: int) -> HttpResponse:
     """Open the visit with the phone's GPS (see `visit_api` for the JSON contract)."""
 
@@ -395,6 +420,7 @@ def visit_start(request: HttpRequest, pk: int, point_pk: int) -> HttpResponse:
 
 @login_required
 @require_POST
+@_json_refusals
 def visit_finish(request: HttpRequest, pk: int, point_pk: int) -> HttpResponse:
     """Finish the visit (see `visit_api` for the JSON contract); the form goes back to the list."""
 
@@ -412,6 +438,7 @@ def visit_finish(request: HttpRequest, pk: int, point_pk: int) -> HttpResponse:
 
 @login_required
 @require_POST
+@_json_refusals
 def visit_mark(request: HttpRequest, pk: int, point_pk: int) -> HttpResponse:
     """Save one tap on a standard; with `file_case` a "no" is filed as a case in the same tap.
 

@@ -38,6 +38,9 @@ def offline_cacheable(view: Callable[..., HttpResponse]) -> Callable[..., HttpRe
 
     @wraps(view)
     def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        # Read by base.html: the page asks the worker to keep it when it came from the network
+        # (a first visit while the worker was still installing).
+        request.offline_cacheable = True  # type: ignore[attr-defined]
         response = view(request, *args, **kwargs)
         cacheable = request.method == "GET" and response.status_code == 200
         if cacheable and request.user.is_authenticated:

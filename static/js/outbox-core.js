@@ -23,8 +23,10 @@
   var SESSION_URL = "/offline/session.json";
   // A sender renews its claim while it sends; one that died (tab closed or navigated away
   // mid-upload) lets the item go after this.
-  var LEASE_MS = 30 * 1000;
-  var RENEW_MS = 10 * 1000;
+  // Short, because a page left mid-send holds its items until then; a second send after a
+  // lapsed lease is harmless (the token), only slower.
+  var LEASE_MS = 15 * 1000;
+  var RENEW_MS = 5 * 1000;
   var TIMEOUT_MS = 2 * 60 * 1000;
   var BACKOFF_BASE_MS = 10 * 1000;
   var BACKOFF_MAX_MS = 30 * 60 * 1000;

@@ -321,8 +321,9 @@
     document.querySelectorAll("[data-photo-widget]").forEach(enhance);
     // A plain (non-report) form with photos still posts natively: hold the post until ready.
     document.querySelectorAll("form").forEach(function (form) {
-      // The report form and outbox forms wait for the photos themselves.
-      if (form.id === "report-form" || form.hasAttribute("data-outbox")) return;
+      // The report form, outbox forms and forms marked data-photos-awaited (a round visit's)
+      // wait for the photos themselves.
+      if (form.id === "report-form" || form.hasAttribute("data-outbox") || form.hasAttribute("data-photos-awaited")) return;
       if (!form.querySelector("[data-photo-widget]")) return;
       form.addEventListener("submit", function (event) {
         if (!form.querySelector("[data-photo-widget][data-busy]")) return;

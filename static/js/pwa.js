@@ -277,7 +277,16 @@
       });
     var pagesMeta = document.querySelector('meta[name="civic-offline-pages"]');
     var pages = pagesMeta ? pagesMeta.content.split(/\s+/).filter(Boolean) : [];
-    navigator.serviceWorker.ready.then(function (registration) {
+    // A page the server lets the phone keep, but missing from the cache: it came from the
+    // network, not through the worker (a first visit while the worker was still installing, or
+    // claimed by it mid-load). Fetch it once more through the worker so that it is kept.
+    var here = window.location.pathname + window.location.search;
+    var checkHere = document.querySelector('meta[name="civic-offline-self"]') && window.caches
+      ? caches.open("civic-user").then(function (cache) { return cache.match(here, { ignoreVary: true }); })
+        .then(function (hit) { if (!hit) pages.push(here); }).catch(function () { return null; })
+      : Promise.resolve();
+    Promise.all([navigator.serviceWorker.ready, checkHere]).then(function (both) {
+      var registration = both[0];
       if (registration.active) registration.active.postMessage({ type: "warm", urls: urls, pages: pages });
     });
   }

@@ -18,7 +18,7 @@
 
 importScripts("/static/js/outbox-core.js");
 
-var VERSION = "2026-12-01.1";
+var VERSION = "2026-12-01.2";
 var STATIC_CACHE = "civic-static-" + VERSION;
 var SHELL_CACHE = "civic-shell-" + VERSION;
 var USER_CACHE = "civic-user";
@@ -67,7 +67,7 @@ self.addEventListener("fetch", function (event) {
   if (url.pathname.indexOf("/static/") === 0) {
     event.respondWith(cacheFirst(request));
   } else if (request.mode === "navigate" || url.pathname === "/offline/reference.json") {
-    event.respondWith(networkFirst(request, request.mode === "navigate"));
+    event.respondWith(networkFirst(event, request, request.mode === "navigate"));
   }
 });
 
@@ -128,19 +128,18 @@ function offlinePage() {
   });
 }
 
-function networkFirst(request, isPage) {
-  var network = fetch(request).then(function (response) {
-    var copy = response.clone();
+function networkFirst(event, request, isPage) {
+  var network = fetch(request);
+  // Keeping the fresh copy outlives the answer (a cached page may answer first): the worker
+  // must not be stopped before the copy is stored, or the next offline visit finds none.
+  event.waitUntil(network.then(function (response) {
     // A signed-in page of someone else, or no user at all (the login page): the cache of the
     // previous user must not outlive this.
     var owner = response.headers.get(USER_HEADER);
-    if (owner) {
-      keep(request, copy);
-    } else if (isPage && /\/accounts\/login\//.test(response.url)) {
-      forgetUser();
-    }
-    return response;
-  });
+    if (owner) return keep(request, response.clone());
+    if (isPage && /\/accounts\/login\//.test(response.url)) return forgetUser();
+    return null;
+  }).catch(function () { return null; }));
   var timeout = new Promise(function (resolve) {
     setTimeout(function () { resolve(null); }, NETWORK_TIMEOUT_MS);
   });

@@ -1,8 +1,9 @@
 """The server side of the phone's outbox: every replayed endpoint, and the installable app's files.
 
-Each replayed endpoint (the report, the fix, the verification) files its work once per client
-token however often it is sent, keeps the phone's capture time next to the time it was received,
-and refuses with a JSON message the outbox shows as it is.
+Each replayed endpoint (the report, the fix, the verification, the round visit's start, marks
+and finish) files its work once per client token however often it is sent, keeps the phone's
+capture time next to the time it was received, and refuses with a JSON message the outbox shows
+as it is.
 """
 
 from __future__ import annotations
@@ -375,3 +376,180 @@ def test_pwa_field_pages_load_the_worker_script_without_inline_code(client, worl
     assert 'rel="manifest"' in text
     assert "js/pwa.js" in text and "js/outbox-core.js" in text
     assert "<script>" not in text
+
+
+# --- the round visit (start, marks with photos, finish) ----------------------------------------
+
+
+@pytest.fixture
+def round_walk(world):
+    """A round in district A for inspector_xincheng: its point A and three standards."""
+    from tests.rounds.support import add_standards, make_round
+
+    standards = add_standards(world)
+    round_ = make_round(world)
+    return round_, round_.round_points.get(), standards
+
+
+def round_url(name: str, round_, round_point) -> str:
+    return reverse(f"rounds:{name}", args=[round_.pk, round_point.pk])
+
+
+def mark_data(standard, token: str, observed: str, **extra) -> dict:
+    """A mark as the outbox sends it: multipart form fields, the capture time, the GPS."""
+    data = {
+        "check_item": standard.pk,
+        "result": "yes",
+        "client_token": token,
+        "observed_at": observed,
+        "latitude": "43.650200",
+        "longitude": "122.250100",
+        "accuracy_m": "12",
+    }
+    data.update(extra)
+    return data
+
+
+def test_outbox_round_mark_resent_with_its_token_is_recorded_once_with_both_times(
+    client, world, round_walk
+):
+    from rounds.models import Observation, Visit
+    from tests.rounds.support import upload
+
+    round_, round_point, standards = round_walk
+    client.force_login(world.inspector_xincheng)
+    token = str(uuid.uuid4())
+    moment, observed = captured(minutes_ago=40)
+    url = round_url("visit_mark", round_, round_point)
+    before = timezone.now()
+    first = client.post(
+        url,
+        mark_data(standards[0], token, observed, result="no", note="墙面小广告", photo=upload()),
+        **JSON,
+    )
+    second = client.post(
+        url,
+        mark_data(standards[0], token, observed, result="no", note="墙面小广告", photo=upload()),
+        **JSON,
+    )
+    assert first.status_code == 200 and first.json()["ok"] is True
+    assert first.json()["applied"] is True
+    assert second.status_code == 200 and second.json()["applied"] is False
+    observation = Observation.objects.get()
+    assert str(observation.client_token) == token
+    assert observation.observed_at == moment  # the capture time on the phone
+    assert observation.received_at >= before  # and the time the server got it
+    assert observation.note == "墙面小广告" and observation.photo
+    # Sending the tap also opened the visit, at the capture time and with the GPS.
+    visit = Visit.objects.get(round_point=round_point)
+    assert visit.started_at == moment and visit.accuracy_m == 12
+
+
+def test_outbox_round_visit_start_resent_is_one_visit_at_the_capture_time(
+    client, world, round_walk
+):
+    from rounds.models import Visit
+
+    round_, round_point, _standards = round_walk
+    client.force_login(world.inspector_xincheng)
+    token = str(uuid.uuid4())
+    moment, at = captured(minutes_ago=30)
+    data = {
+        "client_token": token,
+        "at": at,
+        "latitude": "43.650200",
+        "longitude": "122.250100",
+        "accuracy_m": "12",
+    }
+    before = timezone.now()
+    url = round_url("visit_start", round_, round_point)
+    for _ in range(2):
+        response = client.post(url, data, **JSON)
+        assert response.status_code == 200 and response.json()["ok"] is True
+    visit = Visit.objects.get()
+    assert visit.started_at == moment and visit.received_at >= before
+    assert visit.accuracy_m == 12 and visit.latitude is not None
+    assert response.json()["state"]["visit"]["accuracy_m"] == 12
+
+
+def test_outbox_round_visit_finish_resent_keeps_the_first_finish_time(client, world, round_walk):
+    from rounds.models import Visit
+
+    round_, round_point, standards = round_walk
+    client.force_login(world.inspector_xincheng)
+    _start, at_start = captured(minutes_ago=30)
+    finish, at_finish = captured(minutes_ago=20)
+    _later, at_later = captured(minutes_ago=5)
+    client.post(round_url("visit_start", round_, round_point), {"at": at_start}, **JSON)
+    mark = mark_data(standards[0], str(uuid.uuid4()), at_start)
+    client.post(round_url("visit_mark", round_, round_point), mark, **JSON)
+    for at in (at_finish, at_later):
+        response = client.post(round_url("visit_finish", round_, round_point), {"at": at}, **JSON)
+        assert response.status_code == 200 and response.json()["ok"] is True
+    assert Visit.objects.get().finished_at == finish
+
+
+def test_outbox_round_mark_on_a_closed_round_is_a_json_409_with_a_message(
+    client, world, round_walk
+):
+    from rounds import services
+
+    round_, round_point, standards = round_walk
+    services.round_close(round_=round_, actor=world.supervisor_xincheng)
+    client.force_login(world.inspector_xincheng)
+    _moment, observed = captured(minutes_ago=10)
+    response = client.post(
+        round_url("visit_mark", round_, round_point),
+        mark_data(standards[0], str(uuid.uuid4()), observed),
+        **JSON,
+    )
+    assert response.status_code == 409
+    body = response.json()
+    assert body["ok"] is False and body["error"] == "closed"
+    assert body["message"] == "本轮巡查已结束，不能再修改。"
+
+
+def test_outbox_round_mark_with_a_bad_field_is_a_json_400_with_the_field_error(
+    client, world, round_walk
+):
+    round_, round_point, standards = round_walk
+    client.force_login(world.inspector_xincheng)
+    response = client.post(
+        round_url("visit_mark", round_, round_point),
+        mark_data(standards[0], str(uuid.uuid4()), "", result="maybe"),
+        **JSON,
+    )
+    assert response.status_code == 400
+    assert response.json()["ok"] is False and "result" in response.json()["errors"]
+
+
+def test_outbox_round_mark_out_of_scope_is_a_json_404_and_a_reader_gets_a_json_403(
+    client, world, round_walk
+):
+    round_, round_point, standards = round_walk
+    _moment, observed = captured(minutes_ago=10)
+    data = mark_data(standards[0], str(uuid.uuid4()), observed)
+    url = round_url("visit_mark", round_, round_point)
+    client.force_login(world.inspector_binhe)
+    response = client.post(url, data, **JSON)
+    assert response.status_code == 404
+    assert response.json() == {"ok": False, "message": "该点位不在您的巡查任务中。"}
+    client.force_login(world.supervisor_xincheng)
+    response = client.post(url, data, **JSON)
+    assert response.status_code == 403
+    assert response.json() == {"ok": False, "message": "您无权检查该点位。"}
+    # A plain form post (no JavaScript) still gets the ordinary pages.
+    assert client.post(url, data).status_code == 403
+
+
+def test_pwa_round_worklist_and_visit_pages_are_kept_for_offline_use(client, world, round_walk):
+    round_, round_point, _standards = round_walk
+    client.force_login(world.inspector_xincheng)
+    for url in (
+        reverse("rounds:worklist", args=[round_.pk]),
+        round_url("visit_page", round_, round_point),
+    ):
+        response = client.get(url)
+        assert response.status_code == 200
+        assert response["X-Civic-Offline-User"] == str(world.inspector_xincheng.pk)
+        assert b'name="civic-offline-self"' in response.content
