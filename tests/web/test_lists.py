@@ -161,6 +161,8 @@ def _filter_cases(world):
     dispatched_old = issue_in(
         world, status=Status.ASSIGNED, dispatched_at=now - datetime.timedelta(days=10)
     )
+    # Dispatched this very moment: "today" holds it at any hour, even just after midnight.
+    dispatched_now = issue_in(world, status=Status.ASSIGNED, dispatched_at=now)
     today = timezone.localdate()
     week_ago = (today - datetime.timedelta(days=7)).isoformat()
     return [
@@ -188,7 +190,7 @@ def _filter_cases(world):
         ({"reported_to": week_ago}, old, green),
         ({"closed_from": today.isoformat()}, closed_new, closed_old),
         ({"closed_to": week_ago}, closed_old, closed_new),
-        ({"dispatched_from": today.isoformat()}, green, dispatched_old),
+        ({"dispatched_from": today.isoformat()}, dispatched_now, dispatched_old),
         ({"dispatched_to": week_ago}, dispatched_old, green),
     ]
 
