@@ -1038,25 +1038,7 @@ def sql_durations(
                        (MAX(GREATEST({least})) AT TIME ZONE '{zone}')::date AS last
                 FROM r
             ),
-            days AS (
-                SELECT g.day::date AS day,
-                       COALESCE(c.is_working_day, EXTRACT(ISODOW FROM g.day) < 6) AS working
-                FROM bounds
-                CROSS JOIN generate_series(bounds.first, bounds.last, interval '1 day') AS g(day)
-                LEFT JOIN issues_calendarday c ON c.date = g.day::date
-            ),
-            cal AS (
-                SELECT (SELECT first FROM bounds) AS first,
-                       ARRAY_AGG(before ORDER BY day) AS before,
-                       ARRAY_AGG(working ORDER BY day) AS working
-                FROM (
-                    SELECT day, working,
-                           COALESCE(SUM(CASE WHEN working THEN {day_length} ELSE 0 END)
-                               OVER (ORDER BY day ROWS BETWEEN UNBOUNDED PRECEDING
-                                     AND 1 PRECEDING), 0) AS before
-                    FROM days
-                ) AS d
-            )
+            {rollup.work_calendar_ctes(day_length)}
             SELECT {group_select}, COUNT(*) AS sample_rows, {", ".join(aggregate_parts)}
             FROM (
                 SELECT {"r.group_key, " if columns else ""}{", ".join(select_parts)}

@@ -242,25 +242,7 @@ def _select_sql(restriction: str, final_filter: str) -> str:
                    (MAX(GREATEST({least})) AT TIME ZONE '{zone}')::date AS last
             FROM b
         ),
-        days AS (
-            SELECT g.day::date AS day,
-                   COALESCE(k.is_working_day, EXTRACT(ISODOW FROM g.day) < 6) AS working
-            FROM bounds
-            CROSS JOIN generate_series(bounds.first, bounds.last, interval '1 day') AS g(day)
-            LEFT JOIN issues_calendarday AS k ON k.date = g.day::date
-        ),
-        cal AS (
-            SELECT (SELECT first FROM bounds) AS first,
-                   ARRAY_AGG(before ORDER BY day) AS before,
-                   ARRAY_AGG(working ORDER BY day) AS working
-            FROM (
-                SELECT day, working,
-                       COALESCE(SUM(CASE WHEN working THEN {day_length} ELSE 0 END)
-                           OVER (ORDER BY day ROWS BETWEEN UNBOUNDED PRECEDING
-                                 AND 1 PRECEDING), 0) AS before
-                FROM days
-            ) AS d
-        ),
+        {work_calendar_ctes(day_length)},
         hours AS (
             SELECT f.*, {", ".join(hours_parts)}
             FROM b AS f CROSS JOIN cal
@@ -589,3 +571,28 @@ def histogram_percentile(counts: list[int], fraction: float) -> float | None:
     if rank == below:
         return low
     return low + (order_statistic(below + 1) - low) * (rank - below)
+
+
+def work_calendar_ctes(day_length: Any) -> str:
+    """The `days` and `cal` CTEs that follow a `bounds (first, last)` CTE: every local day between
+    them, working or not on the work calendar (weekends unless the calendar says otherwise), and
+    the working seconds before each day, from which a working-hour duration is read."""
+    return f"""days AS (
+            SELECT g.day::date AS day,
+                   COALESCE(k.is_working_day, EXTRACT(ISODOW FROM g.day) < 6) AS working
+            FROM bounds
+            CROSS JOIN generate_series(bounds.first, bounds.last, interval '1 day') AS g(day)
+            LEFT JOIN issues_calendarday AS k ON k.date = g.day::date
+        ),
+        cal AS (
+            SELECT (SELECT first FROM bounds) AS first,
+                   ARRAY_AGG(before ORDER BY day) AS before,
+                   ARRAY_AGG(working ORDER BY day) AS working
+            FROM (
+                SELECT day, working,
+                       COALESCE(SUM(CASE WHEN working THEN {day_length} ELSE 0 END)
+                           OVER (ORDER BY day ROWS BETWEEN UNBOUNDED PRECEDING
+                                 AND 1 PRECEDING), 0) AS before
+                FROM days
+            ) AS d
+        )"""
