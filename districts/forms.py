@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import django_filters
@@ -13,6 +12,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from districts import importexport
+from districts.inputs import picked_code
 from districts.models import (
     Category,
     Community,
@@ -24,10 +24,6 @@ from districts.models import (
 from districts.widgets import DateInput
 
 User = get_user_model()
-
-
-# The picker's label of an organisation ends with its code in brackets: "name [code]".
-_CODE_SUFFIX = re.compile(r"\[([^\[\]]{1,60})\]\s*$")
 
 
 class AssignmentForm(forms.Form):
@@ -63,9 +59,9 @@ class AssignmentForm(forms.Form):
     def clean_organisation(self) -> Organisation:
         value = self.cleaned_data["organisation"].strip()
         # Accept what the picker enters ("name [code]"), the code, or an exact name.
-        picked = _CODE_SUFFIX.search(value)
-        if picked:
-            value = picked.group(1).strip()
+        code = picked_code(value)
+        if code is not None:
+            value = code
         organisation = (
             Organisation.objects.filter(Q(code=value) | Q(name=value), is_active=True)
             .order_by("code")

@@ -35,3 +35,13 @@ def parse_ids(values: Iterable[str]) -> list[int]:
 def clean_text(value: str | None, *, max_length: int = 200) -> str:
     """The text without control characters (NUL above all), trimmed and cut to length."""
     return _CONTROL.sub("", value or "").strip()[:max_length]
+
+
+# A picker's label ends with the chosen object's code in brackets: "新城街道办事处 [org-x]".
+_PICKED_CODE = re.compile(r"\[([^\[\]]{1,60})\]\s*$")
+
+
+def picked_code(text: str) -> str | None:
+    """The code at the end of a picker's label ("name [code]"), or None for any other text."""
+    match = _PICKED_CODE.search(text)
+    return match.group(1).strip() if match else None

@@ -9,7 +9,6 @@ user's scope in one query. So the page weighs the same for 50 points and for 5 0
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,12 +20,11 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from districts import policy
-from districts.inputs import clean_text
+from districts.inputs import clean_text, picked_code
 
 # Answers of the endpoint are capped: a picker shows a short list, the user types more to narrow.
 PICKER_LIMIT = 20
 PICKER_QUERY_MAX_LENGTH = 60
-_CODE_SUFFIX = re.compile(r"\[([^\[\]]{1,60})\]\s*$")
 # Ids are positive bigints; a longer run of digits is a name, never a primary key.
 _MAX_ID_DIGITS = 18
 
@@ -161,9 +159,9 @@ class PickerChoiceField(forms.ModelChoiceField):
         if len(text) > 200 or clean_text(text, max_length=200) != text:
             # Control characters (a NUL above all) never spell a name; PostgreSQL refuses them.
             raise ValidationError(self.error_messages["invalid_choice"], code="invalid_choice")
-        match = _CODE_SUFFIX.search(text)
-        if match:
-            condition = Q(**{self.kind.code_field: match.group(1).strip()})
+        code = picked_code(text)
+        if code is not None:
+            condition = Q(**{self.kind.code_field: code})
         elif text.isascii() and text.isdigit() and len(text) <= _MAX_ID_DIGITS:
             condition = Q(pk=int(text))
         else:
@@ -193,9 +191,9 @@ def resolve_many(kind: str, queryset: QuerySet, texts: list[str]) -> dict[str, A
             continue
         if clean_text(text, max_length=200) != text:
             continue
-        match = _CODE_SUFFIX.search(text)
-        if match:
-            wanted[text] = ("code", match.group(1).strip())
+        code = picked_code(text)
+        if code is not None:
+            wanted[text] = ("code", code)
         elif text.isascii() and text.isdigit() and len(text) <= _MAX_ID_DIGITS:
             wanted[text] = ("pk", int(text))
         else:
