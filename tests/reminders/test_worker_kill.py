@@ -157,7 +157,12 @@ def test_worker_kill_mid_batch_loses_no_reminder_and_duplicates_none(world, robo
         workers.append(start_worker(log))
 
         def all_sent() -> bool:
-            return not Delivery.objects.exclude(state=Delivery.State.SENT).exists()
+            # The sender refreshes its reminders' own state in batches after sending: wait for
+            # that too, or the kill below can land between the last message and the refresh.
+            return (
+                not Delivery.objects.exclude(state=Delivery.State.SENT).exists()
+                and not Reminder.objects.exclude(state=Reminder.State.SENT).exists()
+            )
 
         if not wait_for(all_sent, timeout=20, what="redelivery", log=log, fail=False):
             # Should the redelivered task have run before the dead worker's lease ended, the
