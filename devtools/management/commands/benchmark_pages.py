@@ -601,9 +601,9 @@ class Command(BaseCommand):
         )
         cursor.execute(
             """
-            INSERT INTO issues_notification (user_id, kind, title, body, dedupe_key, read_at,
-                created_at)
-            SELECT u.id, 'reminder', '提醒 ' || n, '', '',
+            INSERT INTO issues_notification (user_id, kind, title, body, dedupe_key, link,
+                read_at, created_at)
+            SELECT u.id, 'reminder', '提醒 ' || n, '', '', '',
                    CASE WHEN n %% 5 = 0 THEN NULL ELSE %s::timestamptz END,
                    %s::timestamptz - make_interval(mins => n)
             FROM auth_user u CROSS JOIN generate_series(1, 1000) AS n
