@@ -585,3 +585,34 @@ def test_fast_photo_thumb_tag_writes_what_the_include_wrote(world):
             Context({"photo": photo})
         )
         assert tag == include
+
+
+@pytest.mark.parametrize("language", ["zh-hans", "en"])
+def test_fast_issue_rows_say_what_the_issue_says(world, language):
+    """The card and the table row written in Python: every field, both badges, escaped text."""
+    from django.utils import translation
+
+    from issues.templatetags.issue_rows import issue_cards, issue_rows
+
+    world.point_a.name = "<b>东门</b>"
+    world.point_a.save(update_fields=["name"])
+    busy = issue_in(
+        world, Status.ASSIGNED, point=world.point_a, rework_count=2, escalation_level=1
+    )
+    bare = issue_in(world)  # reported: no organisation, no deadline, no point, no badge
+    with translation.override(language):
+        drawn = issue_rows([busy, bare])
+        cards, rows = drawn.cards, drawn.table
+        assert issue_cards([busy, bare]) == cards
+        for html in (cards, rows):
+            assert html.count(busy.get_absolute_url()) == 1
+            assert html.count(bare.get_absolute_url()) == 1
+            assert "&lt;b&gt;东门&lt;/b&gt;" in html and "<b>" not in html
+            assert world.org_x.display_name in html
+            assert html.count(world.category.display_name) == 2
+            assert html.count('class="badge badge-rework"') == 1
+            assert html.count('class="badge badge-escalated"') == 1
+            assert html.count("<time datetime=") == 3  # busy: deadline and report; bare: report
+            assert translation.gettext("rework ×%(counter)s") % {"counter": 2} in html
+        assert cards.count("<li>") == 2 and rows.count("<tr>") == 2
+        assert rows.count('<span class="muted">—</span>') == 2  # bare: organisation, deadline
