@@ -105,6 +105,8 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "issues.context_processors.shell",
             ],
+            # `{% field form.x %}`, every form's fields in Python (civicapp/form_fields.py).
+            "libraries": {"form_fields": "civicapp.form_fields"},
         },
     },
 ]
