@@ -3,6 +3,15 @@ import pytest
 from tests.factories import World, build_world
 
 
+@pytest.fixture(autouse=True)
+def _empty_cache():
+    """Each test starts with an empty cache: what one test's rows put there (reference tables,
+    `districts.reference`) must not answer for another's."""
+    from django.core.cache import cache
+
+    cache.clear()
+
+
 @pytest.fixture
 def world(db) -> World:
     """The shared personas (see tests.factories.World)."""
