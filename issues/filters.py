@@ -6,6 +6,7 @@ lists only offer what the user's scope covers, and load only id and name.
 
 from __future__ import annotations
 
+import copy
 import datetime
 from typing import Any
 
@@ -27,6 +28,7 @@ from django.forms.models import ModelChoiceIteratorValue
 from django.utils import timezone
 from django.utils.choices import BaseChoiceIterator
 from django.utils.translation import gettext_lazy as _
+from django_filters.filters import QuerySetRequestMixin
 
 from districts import policy, reference
 from districts.models import (
@@ -382,6 +384,38 @@ class IssueFilterSet(django_filters.FilterSet):
         self.search_alternatives: list[Q] = []
         # Set by the list page, whose pager applies the search (`issues.paging.paginate`).
         self.search_in_pager = False
+
+    # ---- the form ----
+    # django-filter builds a form class for every filterset (thirty fields, each with its
+    # widget), and every form copies the fields again. Only the scoped choice lists differ from
+    # one request to the next: the class is built once per filterset class with those lists
+    # empty, and each form gets its user's querysets.
+
+    @classmethod
+    def _shared_form_class(cls) -> type[forms.Form]:
+        form_class = cls.__dict__.get("_form_class")
+        if form_class is None:
+            fields = {}
+            for name, filter_ in cls.base_filters.items():
+                unbound = copy.deepcopy(filter_)
+                if isinstance(unbound, QuerySetRequestMixin):
+                    unbound.queryset = unbound.extra["queryset"] = None
+                fields[name] = unbound.field
+            form_class = type(f"{cls.__name__}Form", (cls._meta.form,), fields)
+            cls._form_class = form_class
+        return form_class
+
+    def get_form_class(self) -> type[forms.Form]:
+        return self._shared_form_class()
+
+    @property
+    def form(self) -> forms.Form:
+        if not hasattr(self, "_form"):
+            form = super().form
+            for name, filter_ in self.filters.items():
+                if isinstance(filter_, QuerySetRequestMixin):
+                    form.fields[name].queryset = filter_.get_queryset(self.request)
+        return self._form
 
     # ---- filter methods ----
 

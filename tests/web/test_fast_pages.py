@@ -638,3 +638,25 @@ def test_fast_cache_reference_choices_cost_no_query_and_follow_a_change(client, 
     assert "将删除的类别" in client.get(LIST_URL).content.decode()
     added.delete()
     assert "将删除的类别" not in client.get(LIST_URL).content.decode()
+
+
+def test_fast_filter_form_built_once_still_gives_each_user_their_own_choices(client, world):
+    """The filter form's class is built once per process; each user's scoped choices are not."""
+    import re
+
+    def district_options(user) -> set[str]:
+        client.force_login(user)
+        body = client.get(LIST_URL).content.decode()
+        select = re.search(r'<select name="district".*?</select>', body, re.S)
+        assert select is not None
+        return set(re.findall(r'<option value="(\d+)"', select.group(0)))
+
+    a, b = str(world.district_a.pk), str(world.district_b.pk)
+    assert district_options(world.supervisor_xincheng) == {a}
+    assert district_options(world.supervisor_binhe) == {b}
+    assert district_options(world.admin_zone) >= {a, b}
+    assert district_options(world.supervisor_xincheng) == {a}
+    # A district outside the scope is refused, not applied.
+    client.force_login(world.supervisor_xincheng)
+    body = client.get(LIST_URL, {"district": b}).content.decode()
+    assert "部分筛选条件无效" in body
