@@ -16,6 +16,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
+from civicapp.db import joins_as_written
 from districts.geo import amap_marker_url
 from districts.http import add_service_error, safe_next_url
 from districts.routing import RoutingDecision, route
@@ -57,7 +58,10 @@ DETAIL_RELATED = (
 
 def get_issue_for_user(user, pk: int) -> Issue:
     """The issue if the user may see it; 404 otherwise, the same answer as for no issue at all."""
-    return get_object_or_404(Issue.objects.visible_to(user).select_related(*DETAIL_RELATED), pk=pk)
+    with joins_as_written():
+        return get_object_or_404(
+            Issue.objects.visible_to(user).select_related(*DETAIL_RELATED), pk=pk
+        )
 
 
 def _needs_routing(transitions: list[Transition]) -> bool:
