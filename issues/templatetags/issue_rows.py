@@ -13,21 +13,26 @@ for a card and a table row per issue, `{% issue_rows issues as drawn %}` (see `i
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from django import template
-from django.utils import formats
-from django.utils.html import escape, format_html
+from django.conf import settings
+from django.urls import reverse
+from django.utils import dateformat, formats, timezone, translation
+from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
-from django.utils.timezone import template_localtime
 from django.utils.translation import gettext, ngettext
 
-from issues.templatetags.issue_badges import status_badge, timer_light
+from issues.models import EscalationLevel, Status
 
 register = template.Library()
 
 DASH = mark_safe('<span class="muted">—</span>')
+_LIGHT_WORDS = {"green": "on time", "yellow": "due soon", "red": "overdue"}
+# Any id: the detail URL is reversed once per call with it and the real id written in.
+_URL_ID = 987654321
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,59 +46,91 @@ class RowText:
     community: str
     point: str
     organisation: str
-    status: SafeString
-    light: SafeString
-    deadline: SafeString
-    reported: SafeString
-    badges: SafeString
+    status: str
+    light: str
+    deadline: str
+    reported: str
+    badges: str
 
 
-def _time(value) -> SafeString:
-    """A datetime as the templates show it: `<time>` with ISO 8601 and the short format."""
-    local = template_localtime(value)
-    return format_html(
-        '<time datetime="{}">{}</time>',
-        local.isoformat(),
-        formats.date_format(local, "SHORT_DATETIME_FORMAT"),
-    )
+@dataclass(slots=True)
+class Words:
+    """Everything the rows share, in the active language and time zone, looked up once per
+    call rather than once per row: labels, badge words, the date format, the URL pattern."""
 
+    english: bool = False
+    url: str = ""
+    status: dict[str, str] = field(default_factory=dict)
+    escalation: dict[int, str] = field(default_factory=dict)
+    light: dict[str, str] = field(default_factory=dict)
+    date_format: str = ""
+    zone: datetime.tzinfo | None = None
+    rework: dict[int, str] = field(default_factory=dict)
 
-def _badges(issue) -> SafeString:
-    parts = []
-    if issue.rework_count:
-        words = ngettext("rework ×%(counter)s", "rework ×%(counter)s", issue.rework_count)
-        parts.append(
-            format_html(
-                '<span class="badge badge-rework">{}</span>',
-                words % {"counter": issue.rework_count},
-            )
+    @classmethod
+    def now(cls) -> Words:
+        language = translation.get_language() or settings.LANGUAGE_CODE
+        title = escape(gettext("Timer light: share of the allowed time used"))
+        return cls(
+            english=language.startswith("en"),
+            url=reverse("issues:issue_detail", kwargs={"pk": _URL_ID}),
+            status={value: escape(label) for value, label in Status.choices},
+            escalation={value: escape(label) for value, label in EscalationLevel.choices},
+            light={
+                light: f'<span class="badge light-{light}" title="{title}"><span class="dot" '
+                f'aria-hidden="true"></span>{escape(gettext(words))}</span>'
+                for light, words in _LIGHT_WORDS.items()
+            },
+            date_format=formats.get_format("SHORT_DATETIME_FORMAT"),
+            zone=timezone.get_current_timezone(),
         )
-    if issue.escalation_level:
-        parts.append(
-            format_html(
-                '<span class="badge badge-escalated">{}</span>',
-                issue.get_escalation_level_display(),
+
+    def name(self, place) -> str:
+        # As BilingualNameMixin.display_name, with the language read once.
+        return escape(place.name_en if self.english and place.name_en else place.name)
+
+    def time(self, value: datetime.datetime) -> str:
+        """`<time>` with ISO 8601 and the short format, in the current time zone."""
+        local = value.astimezone(self.zone)
+        shown = escape(dateformat.format(local, self.date_format))
+        return f'<time datetime="{local.isoformat()}">{shown}</time>'
+
+    def badges(self, issue) -> str:
+        parts = []
+        if issue.rework_count:
+            words = self.rework.get(issue.rework_count)
+            if words is None:
+                words = self.rework[issue.rework_count] = escape(
+                    ngettext("rework ×%(counter)s", "rework ×%(counter)s", issue.rework_count)
+                    % {"counter": issue.rework_count}
+                )
+            parts.append(f'<span class="badge badge-rework">{words}</span>')
+        if issue.escalation_level:
+            parts.append(
+                '<span class="badge badge-escalated">'
+                f"{self.escalation[issue.escalation_level]}</span>"
             )
-        )
-    return mark_safe(" ".join(parts))  # noqa: S308 - each part is format_html
+        return " ".join(parts)
 
 
-def row_text(issue) -> RowText:
-    """The values of one issue's row, in the active language."""
+def row_text(issue, words: Words) -> RowText:
+    """The values of one issue's row."""
     organisation = issue.assigned_organisation
+    light = issue.timer_light()
     return RowText(
-        url=escape(issue.get_absolute_url()),
+        url=escape(words.url.replace(str(_URL_ID), str(issue.pk))),
         number=escape(issue.case_number),
-        category=escape(issue.category.display_name),
-        district=escape(issue.district.display_name),
-        community=escape(issue.community.display_name),
+        category=words.name(issue.category),
+        district=words.name(issue.district),
+        community=words.name(issue.community),
         point=escape(issue.point.name) if issue.point_id else "",
-        organisation=escape(organisation.display_name) if organisation else "",
-        status=status_badge(issue),
-        light=timer_light(issue),
-        deadline=_time(issue.deadline) if issue.deadline else mark_safe(""),
-        reported=_time(issue.reported_at),
-        badges=_badges(issue),
+        organisation=words.name(organisation) if organisation else "",
+        status=f'<span class="badge status-{escape(issue.status)}">'
+        f"{words.status.get(issue.status) or escape(issue.status)}</span>",
+        light=words.light[light] if light else "",
+        deadline=words.time(issue.deadline) if issue.deadline else "",
+        reported=words.time(issue.reported_at),
+        badges=words.badges(issue),
     )
 
 
@@ -122,7 +159,8 @@ def _cards(rows: Iterable[RowText]) -> SafeString:
 @register.simple_tag
 def issue_cards(issues: Iterable) -> SafeString:
     """One tappable card per issue (the `<li>`s of a `ul.issue-list`)."""
-    return _cards(row_text(issue) for issue in issues)
+    words = Words.now()
+    return _cards(row_text(issue, words) for issue in issues)
 
 
 def _table_row(row: RowText) -> str:
@@ -153,7 +191,8 @@ def issue_rows(issues: Iterable) -> DrawnRows:
     """The list's two views of the same issues, from one `RowText` each:
     `{% issue_rows rows as drawn %}` then `{{ drawn.cards }}` in a `ul.issue-list` and
     `{{ drawn.table }}` in the table's `<tbody>`."""
-    rows = [row_text(issue) for issue in issues]
+    words = Words.now()
+    rows = [row_text(issue, words) for issue in issues]
     return DrawnRows(
         cards=_cards(rows),
         table=mark_safe("".join(_table_row(row) for row in rows)),  # noqa: S308 - RowText is escaped
