@@ -282,10 +282,10 @@ def test_a_leader_over_one_district_sees_only_it(client, world):
 # Session, user with membership (one query), the bell's unread count, then per role (the
 # district-scoped ones read their district ids once):
 HOME_QUERIES = {
-    "inspector_xincheng": 2 + 1 + 3,  # district ids, counts aggregate, recent reports
-    "handler_xincheng": 2 + 1 + 2,  # counts aggregate, queue
+    "inspector_xincheng": 2 + 1 + 3,  # district ids, counters and own reports, recent reports
+    "handler_xincheng": 2 + 1 + 2,  # counters, queue
     "supervisor_xincheng": 2 + 1 + 5,  # ids, counts, triage, verification, overdue
-    "leader_zone": 2 + 1 + 2,  # counts aggregate, district table
+    "leader_zone": 2 + 1 + 2,  # counters, districts in scope
     "admin_zone": 2 + 1 + 2,
 }
 
