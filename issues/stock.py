@@ -50,6 +50,7 @@ from django.db.models import (
     F,
     OuterRef,
     Q,
+    QuerySet,
     Value,
     When,
 )
@@ -211,14 +212,47 @@ def stock_rows(
     ]
 
 
-def _rows_for(keys: Iterable[tuple[str, int]], mark: datetime.datetime) -> list[OpenStock]:
+def _rows_for(keys: Iterable[tuple[str, int]], mark: datetime.datetime) -> list[dict[str, Any]]:
     keys = set(keys)
     rows: list[dict[str, Any]] = []
     for axis in (DISTRICT, ORGANISATION):
         ids = {key for of, key in keys if of == axis}
         if ids:
             rows += stock_rows(Issue, IssueEvent, ExtensionRequest, axis=axis, keys=ids, mark=mark)
-    return [OpenStock(**row) for row in rows]
+    return rows
+
+
+ROW_FIELDS = (
+    "axis",
+    "key",
+    "status",
+    "escalated",
+    "reworked",
+    "returned",
+    "extension_pending",
+    "overdue_at_mark",
+    "closed_day",
+    "count",
+)
+
+
+def _replace(current: QuerySet[OpenStock], fresh: list[dict[str, Any]]) -> int:
+    """Make the rows `current` selects equal `fresh`, touching only those that differ: one
+    event changes a row or two of its unit, and the table stays small between vacuums."""
+    wanted = {tuple(row[name] for name in ROW_FIELDS) for row in fresh}
+    stale = []
+    for pk, *values in current.values_list("pk", *ROW_FIELDS):
+        row = tuple(values)
+        if row in wanted:
+            wanted.discard(row)
+        else:
+            stale.append(pk)
+    if stale:
+        OpenStock.objects.filter(pk__in=stale).delete()
+    OpenStock.objects.bulk_create(
+        [OpenStock(**dict(zip(ROW_FIELDS, row, strict=True))) for row in wanted], batch_size=1000
+    )
+    return len(fresh)
 
 
 def keys_of(values: Mapping[str, Any] | None) -> set[tuple[str, int]]:
@@ -248,8 +282,7 @@ def recompute(keys: Iterable[tuple[str, int]]) -> None:
         units = Q()
         for axis, key in keys:
             units |= Q(axis=axis, key=key)
-        OpenStock.objects.filter(units).delete()
-        OpenStock.objects.bulk_create(_rows_for(keys, mark))
+        _replace(OpenStock.objects.filter(units), _rows_for(keys, mark))
 
 
 def issue_changed(issue: Issue, before: dict[str, Any] | None) -> None:
@@ -279,14 +312,12 @@ def rebuild(now: datetime.datetime | None = None) -> int:
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_xact_lock(%s, 0)", [GLOBAL_LOCK])
     OpenStockMark.objects.update_or_create(pk=MARK_ID, defaults={"marked_at": mark})
-    OpenStock.objects.all().delete()
     rows = [
-        OpenStock(**row)
+        row
         for axis in (DISTRICT, ORGANISATION)
         for row in stock_rows(Issue, IssueEvent, ExtensionRequest, axis=axis, keys=None, mark=mark)
     ]
-    OpenStock.objects.bulk_create(rows, batch_size=1000)
-    return len(rows)
+    return _replace(OpenStock.objects.all(), rows)
 
 
 # --- reading it ----------------------------------------------------------------------------------
