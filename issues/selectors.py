@@ -12,6 +12,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable
 from typing import Any
 
+from django.db import connection
 from django.db.models import (
     Case,
     F,
@@ -101,17 +102,42 @@ def supervisor_home(user, visible: QuerySet[Issue], now: datetime.datetime, *, s
         "returned": figures["returned"],
         "extensions": figures["extensions"],
     }
-    listed = visible.with_list_related()
+    return {"counts": counts, **_supervisor_lists(visible, now, size=size)}
+
+
+def _supervisor_lists(visible: QuerySet[Issue], now: datetime.datetime, *, size: int) -> dict:
+    """The first `size` issues to triage and to verify (oldest first: whatever has waited longest
+    is handled next) and overdue (earliest deadline first).
+
+    One query where the database can: PostgreSQL planned the six-table join of each list apart
+    in 3-8 ms, ten times its run; the union of the three lists' ids is joined once. The lists
+    share no issue (reported, submitted, clock running), so their rows are told apart by status.
+    """
+    lists = {
+        "to_triage": visible.filter(status=Status.REPORTED).order_by("reported_at", "id"),
+        "to_verify": visible.filter(status=Status.SUBMITTED).order_by("submitted_at", "id"),
+        "overdue": by_deadline(visible.filter(overdue_q(now))),
+    }
+    if not connection.features.supports_slicing_ordering_in_compound:
+        return {name: list(rows.with_list_related()[:size]) for name, rows in lists.items()}
+    first, *others = [rows.values("pk")[:size] for rows in lists.values()]
+    found = list(
+        Issue.objects.filter(pk__in=first.union(*others, all=True)).with_list_related().order_by()
+    )
+    never = datetime.datetime.max.replace(tzinfo=datetime.UTC)
     return {
-        "counts": counts,
-        # Oldest first: whatever has waited longest is handled next.
-        "to_triage": list(
-            listed.filter(status=Status.REPORTED).order_by("reported_at", "id")[:size]
+        "to_triage": sorted(
+            (issue for issue in found if issue.status == Status.REPORTED),
+            key=lambda issue: (issue.reported_at, issue.pk),
         ),
-        "to_verify": list(
-            listed.filter(status=Status.SUBMITTED).order_by("submitted_at", "id")[:size]
+        "to_verify": sorted(
+            (issue for issue in found if issue.status == Status.SUBMITTED),
+            key=lambda issue: (issue.submitted_at or never, issue.pk),
         ),
-        "overdue": list(by_deadline(listed.filter(overdue_q(now)))[:size]),
+        "overdue": sorted(
+            (issue for issue in found if issue.status in CLOCK_STATUSES),
+            key=lambda issue: (issue.deadline or never, issue.pk),
+        ),
     }
 
 
