@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import datetime
 import io
+import time
 from decimal import Decimal
 
 import pytest
+from django.db import connection
 from django.utils import timezone
 
+from districts import policy
 from districts.models import Role
 from issues import selectors, services, stock
 from issues.models import OPEN_STATUSES, ExtensionRequest, Issue, OpenStock, Status
@@ -351,3 +354,44 @@ def test_fast_open_stock_is_rebuilt_hourly_by_a_task_a_beat_entry_and_a_command(
     entry = settings.CELERY_BEAT_SCHEDULE["rebuild-open-stock"]
     assert entry["task"] == "issues.tasks.rebuild_open_stock_task"
     assert entry["schedule"].minute == {7}
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="advisory locks need PostgreSQL")
+@pytest.mark.django_db(transaction=True)
+def test_fast_concurrent_changes_of_one_district_and_a_rebuild_keep_the_counters_exact(
+    world, monkeypatch
+):
+    from tests.issues.test_concurrency import run_at_once
+
+    cases = [issue_in(world), issue_in(world), issue_in(world, Status.ASSIGNED)]
+    stock.rebuild()
+    original = stock._replace
+
+    def slow(current, fresh):
+        written = original(current, fresh)
+        time.sleep(0.3)  # hold the transaction open after writing, so the rivals overlap
+        return written
+
+    monkeypatch.setattr(stock, "_replace", slow)
+    supervisor = world.supervisor_xincheng
+
+    def dispatch(issue):
+        return lambda: services.issue_dispatch(
+            issue=Issue.objects.get(pk=issue.pk), actor=supervisor, organisation=world.org_x
+        )
+
+    results = run_at_once(
+        [
+            dispatch(cases[0]),
+            dispatch(cases[1]),
+            lambda: services.issue_acknowledge(
+                issue=Issue.objects.get(pk=cases[2].pk), actor=world.handler_xincheng
+            ),
+            stock.rebuild,
+        ]
+    )
+    assert [kind for kind, _ in results] == ["ok"] * 4, results
+    assert rows_kept() == rows_from_scratch()
+    figures = stock.total(stock.read(stock.branches(policy.case_scope(supervisor), timezone.now())))
+    assert (figures[Status.REPORTED], figures[Status.ASSIGNED]) == (0, 2)
+    assert figures[Status.IN_PROGRESS] == 1
