@@ -22,7 +22,9 @@ Kept in step three ways:
 
 - the services call `issue_changed` (through `issues.services.core.CHANGE_HOOKS`, and the bulk
   escalation through `issues_changed`) in their transaction: the rows of the district and the
-  organisation the case was counted in before and after the change are recounted from the cases;
+  organisation the case was counted in before and after the change are recounted from the cases
+  (a district's open work by the open cases' index, and its closures of the case's closing day
+  only, by the closure time index: a few milliseconds, not the 32 days of the window);
 - `rebuild` (the hourly Celery beat task and the `rebuild_open_stock` command) recounts every row
   and moves the mark to now;
 - transaction-scoped advisory locks: one per district and organisation orders two writers of the
@@ -42,17 +44,13 @@ from typing import Any
 from django.db import connection, transaction
 from django.db.models import (
     BooleanField,
-    Case,
     Count,
-    DateField,
     Exists,
     ExpressionWrapper,
     F,
     OuterRef,
     Q,
     QuerySet,
-    Value,
-    When,
 )
 from django.db.models.functions import TruncDate
 from django.utils import timezone
@@ -72,6 +70,8 @@ from issues.models import (
 
 DISTRICT = OpenStock.Axis.DISTRICT.value
 ORGANISATION = OpenStock.Axis.ORGANISATION.value
+# A key of `recompute`: one district's closures of one local day.
+CLOSED = "closed"
 # Without a mark row (a fresh or flushed database) every passed deadline is read from the cases.
 EPOCH = datetime.datetime(2000, 1, 1, tzinfo=datetime.UTC)
 MARK_ID = 1
@@ -138,17 +138,30 @@ def stock_rows(
     keys: Iterable[int] | None,
     mark: datetime.datetime,
 ) -> list[dict[str, Any]]:
-    """The rows of `axis` for these district or organisation ids (all when None), counted from
-    the cases. Takes the models so the migration that creates the table can fill it too."""
-    column = "district_id" if axis == DISTRICT else "assigned_organisation_id"
-    is_open = Q(status__in=OPEN_STATUSES)
+    """Every row of `axis` for these district or organisation ids (all when None), counted from
+    the cases: the open work and, per district, the closures of the window. Takes the models so
+    the migration that creates the table can fill it too."""
+    rows = open_rows(issue_model, event_model, extension_model, axis=axis, keys=keys, mark=mark)
     if axis == DISTRICT:
-        counted = is_open | Q(
-            status=Status.CLOSED, closed_at__gte=closed_window_start(timezone.now())
-        )
-    else:
-        counted = is_open & Q(assigned_organisation_id__isnull=False)
-    cases = issue_model.objects.filter(counted)
+        rows += closed_rows(issue_model, districts=keys)
+    return rows
+
+
+def open_rows(
+    issue_model: Any,
+    event_model: Any,
+    extension_model: Any,
+    *,
+    axis: str,
+    keys: Iterable[int] | None,
+    mark: datetime.datetime,
+) -> list[dict[str, Any]]:
+    """The open work's rows of `axis` for these ids (all when None), from the open cases'
+    partial indexes."""
+    column = "district_id" if axis == DISTRICT else "assigned_organisation_id"
+    cases = issue_model.objects.filter(status__in=OPEN_STATUSES)
+    if axis == ORGANISATION:
+        cases = cases.filter(assigned_organisation_id__isnull=False)
     if keys is not None:
         cases = cases.filter(**{f"{column}__in": sorted(keys)})
     returned = Exists(
@@ -166,20 +179,12 @@ def stock_rows(
     grouped = (
         cases.annotate(
             stock_key=F(column),
-            stock_escalated=flag(is_open & Q(escalation_level__gt=0)),
-            stock_reworked=flag(is_open & Q(rework_count__gt=0)),
+            stock_escalated=flag(Q(escalation_level__gt=0)),
+            stock_reworked=flag(Q(rework_count__gt=0)),
             stock_returned=flag(Q(status=Status.REPORTED) & Q(returned)),
-            stock_extension=flag(is_open & Q(pending)),
+            stock_extension=flag(Q(pending)),
             stock_overdue=flag(
                 Q(status__in=CLOCK_STATUSES, deadline__isnull=False, deadline__lt=mark)
-            ),
-            stock_day=Case(
-                When(
-                    status=Status.CLOSED,
-                    then=TruncDate("closed_at", tzinfo=timezone.get_default_timezone()),
-                ),
-                default=Value(None),
-                output_field=DateField(),
             ),
         )
         .values(
@@ -190,7 +195,6 @@ def stock_rows(
             "stock_returned",
             "stock_extension",
             "stock_overdue",
-            "stock_day",
         )
         .annotate(stock_count=Count("pk"))
         .order_by()
@@ -205,21 +209,63 @@ def stock_rows(
             "returned": bool(row["stock_returned"]),
             "extension_pending": bool(row["stock_extension"]),
             "overdue_at_mark": bool(row["stock_overdue"]),
-            "closed_day": row["stock_day"],
+            "closed_day": None,
             "count": row["stock_count"],
         }
         for row in grouped
     ]
 
 
-def _rows_for(keys: Iterable[tuple[str, int]], mark: datetime.datetime) -> list[dict[str, Any]]:
-    keys = set(keys)
-    rows: list[dict[str, Any]] = []
-    for axis in (DISTRICT, ORGANISATION):
-        ids = {key for of, key in keys if of == axis}
-        if ids:
-            rows += stock_rows(Issue, IssueEvent, ExtensionRequest, axis=axis, keys=ids, mark=mark)
-    return rows
+def _day_range(day: datetime.date) -> tuple[datetime.datetime, datetime.datetime]:
+    zone = timezone.get_default_timezone()
+    first = datetime.datetime.combine(day, datetime.time.min, tzinfo=zone)
+    return first, datetime.datetime.combine(
+        day + datetime.timedelta(days=1), datetime.time.min, tzinfo=zone
+    )
+
+
+def closed_rows(
+    issue_model: Any,
+    *,
+    districts: Iterable[int] | None = None,
+    days: Iterable[tuple[int, datetime.date]] | None = None,
+) -> list[dict[str, Any]]:
+    """The closures' rows per district and local day: of these (district, day) pairs, or else
+    of the window for these districts (all when None), from the closure time index."""
+    cases = issue_model.objects.filter(status=Status.CLOSED)
+    if days is not None:
+        pairs = Q()
+        for district, day in sorted(set(days)):
+            first, end = _day_range(day)
+            pairs |= Q(district_id=district, closed_at__gte=first, closed_at__lt=end)
+        if not pairs:
+            return []
+        cases = cases.filter(pairs)
+    else:
+        cases = cases.filter(closed_at__gte=closed_window_start(timezone.now()))
+        if districts is not None:
+            cases = cases.filter(district_id__in=sorted(districts))
+    grouped = (
+        cases.annotate(stock_day=TruncDate("closed_at", tzinfo=timezone.get_default_timezone()))
+        .values("district_id", "stock_day")
+        .annotate(stock_count=Count("pk"))
+        .order_by()
+    )
+    return [
+        {
+            "axis": DISTRICT,
+            "key": row["district_id"],
+            "status": Status.CLOSED.value,
+            "escalated": False,
+            "reworked": False,
+            "returned": False,
+            "extension_pending": False,
+            "overdue_at_mark": False,
+            "closed_day": row["stock_day"],
+            "count": row["stock_count"],
+        }
+        for row in grouped
+    ]
 
 
 ROW_FIELDS = (
@@ -255,34 +301,54 @@ def _replace(current: QuerySet[OpenStock], fresh: list[dict[str, Any]]) -> int:
     return len(fresh)
 
 
-def keys_of(values: Mapping[str, Any] | None) -> set[tuple[str, int]]:
-    """The units whose rows count a case with these field values."""
+def keys_of(values: Mapping[str, Any] | None) -> set[tuple[Any, ...]]:
+    """The rows that count a case with these field values: its district's and its
+    organisation's open work, and its district's closures of its closing day (within the
+    window the rows keep)."""
     if not values:
         return set()
-    keys: set[tuple[str, int]] = set()
-    if values.get("district_id"):
-        keys.add((DISTRICT, values["district_id"]))
+    keys: set[tuple[Any, ...]] = set()
+    district = values.get("district_id")
+    if district:
+        keys.add((DISTRICT, district))
+        closed_at = values.get("closed_at")
+        if closed_at is not None and closed_at >= closed_window_start(timezone.now()):
+            day = timezone.localtime(closed_at, timezone.get_default_timezone()).date()
+            keys.add((CLOSED, district, day))
     if values.get("assigned_organisation_id"):
         keys.add((ORGANISATION, values["assigned_organisation_id"]))
     return keys
 
 
-def recompute(keys: Iterable[tuple[str, int]]) -> None:
-    """Recount the rows of these units from the cases, in the caller's transaction."""
-    keys = sorted(set(keys))
+def recompute(keys: Iterable[tuple[Any, ...]]) -> None:
+    """Recount these rows from the cases, in the caller's transaction."""
+    keys = set(keys)
     if not keys:
         return
+    # A day's closures are under their district's lock.
+    units = sorted({(DISTRICT if key[0] == CLOSED else key[0], key[1]) for key in keys})
     with transaction.atomic():
         if _postgresql():
             with connection.cursor() as cursor:
                 cursor.execute("SELECT pg_advisory_xact_lock_shared(%s, 0)", [GLOBAL_LOCK])
-                for axis, key in keys:
+                for axis, key in units:
                     cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [UNIT_LOCKS[axis], key])
         mark = current_mark()
-        units = Q()
-        for axis, key in keys:
-            units |= Q(axis=axis, key=key)
-        _replace(OpenStock.objects.filter(units), _rows_for(keys, mark))
+        counted = Q()
+        fresh: list[dict[str, Any]] = []
+        for axis in (DISTRICT, ORGANISATION):
+            ids = sorted(key[1] for key in keys if key[0] == axis)
+            for key in ids:
+                counted |= Q(axis=axis, key=key, closed_day__isnull=True)
+            if ids:
+                fresh += open_rows(
+                    Issue, IssueEvent, ExtensionRequest, axis=axis, keys=ids, mark=mark
+                )
+        days = sorted((key[1], key[2]) for key in keys if key[0] == CLOSED)
+        for district, day in days:
+            counted |= Q(axis=DISTRICT, key=district, closed_day=day)
+        fresh += closed_rows(Issue, days=days)
+        _replace(OpenStock.objects.filter(counted), fresh)
 
 
 def issue_changed(issue: Issue, before: dict[str, Any] | None) -> None:
@@ -290,15 +356,16 @@ def issue_changed(issue: Issue, before: dict[str, Any] | None) -> None:
     now = {
         "district_id": issue.district_id,
         "assigned_organisation_id": issue.assigned_organisation_id,
+        "closed_at": issue.closed_at,
     }
     recompute(keys_of(before) | keys_of(now))
 
 
 def issues_changed(issue_ids: Iterable[int]) -> None:
     """Recount the units of cases a bulk write changed (escalations raised by the job)."""
-    keys: set[tuple[str, int]] = set()
+    keys: set[tuple[Any, ...]] = set()
     for values in Issue.objects.filter(pk__in=list(issue_ids)).values(
-        "district_id", "assigned_organisation_id"
+        "district_id", "assigned_organisation_id", "closed_at"
     ):
         keys |= keys_of(values)
     recompute(keys)

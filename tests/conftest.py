@@ -28,7 +28,7 @@ def open_stock_follows_the_factories():
         if instance.pk:
             instance._stock_test_before = (
                 Issue.objects.filter(pk=instance.pk)
-                .values("district_id", "assigned_organisation_id")
+                .values("district_id", "assigned_organisation_id", "closed_at")
                 .first()
             )
 
@@ -38,6 +38,7 @@ def open_stock_follows_the_factories():
             {
                 "district_id": instance.district_id,
                 "assigned_organisation_id": instance.assigned_organisation_id,
+                "closed_at": instance.closed_at,
             }
         )
         stock.recompute(keys)

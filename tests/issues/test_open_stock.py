@@ -79,10 +79,9 @@ def rows_from_scratch() -> list[tuple]:
 
 
 def _campaign(world, time_machine, after_each) -> None:
-    """Cases through report, dispatch, return, acknowledge, extension, fix, rework, close,
-    reject, park and escalate (by hand and by the job's bulk write), hours apart; `after_each`
-    runs after every step."""
-    clock = iter([local(day, hour) for day in (2, 3, 4, 5, 6, 9) for hour in (9, 11, 15)])
+    """Cases through report, dispatch, return, reassign, acknowledge, extension, fix, rework,
+    close, reject, park and escalate, hours apart; `after_each` runs after every step."""
+    clock = iter([local(day, hour) for day in (2, 3, 4, 5, 6, 9, 10, 11) for hour in (9, 11, 15)])
 
     def step() -> None:
         after_each()
@@ -97,7 +96,7 @@ def _campaign(world, time_machine, after_each) -> None:
         return issue
 
     a, b = world.supervisor_xincheng, world.supervisor_binhe
-    x, y = world.handler_xincheng, world.handler_binhe
+    x = world.handler_xincheng
     time_machine.move_to(local(2, 8), tick=False)
     first = report(world.inspector_xincheng, world.point_a, "返工的案件")
     second = report(world.inspector_xincheng, world.point_a, "回退的案件")
@@ -129,7 +128,9 @@ def _campaign(world, time_machine, after_each) -> None:
     step()
     third = services.issue_escalate(issue=third, actor=b, level=2, note="督办")
     step()
-    third = services.issue_acknowledge(issue=third, actor=y)
+    third = services.issue_reassign(issue=third, actor=b, organisation=world.org_x)
+    step()
+    third = services.issue_acknowledge(issue=third, actor=x)
     step()
     third = services.issue_park(
         issue=third, actor=b, reason="待施工",
