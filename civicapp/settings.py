@@ -218,6 +218,12 @@ CELERY_BEAT_SCHEDULE: dict = {
         "task": "reminders.tasks.send_digest_task",
         "schedule": crontab(hour=REMINDER_DIGEST_HOUR, minute=0),  # CELERY_TIMEZONE local time
     },
+    # The home pages' counters recounted, their mark moved to now: the deadlines passed since
+    # the mark are read from the cases (issues.stock), an hour of them at most.
+    "rebuild-open-stock": {
+        "task": "issues.tasks.rebuild_open_stock_task",
+        "schedule": crontab(minute=7),
+    },
     # The KPI rollup recomputed from the cases, before anyone reads the dashboards.
     "rebuild-kpi-rollup": {
         "task": "stats.tasks.rebuild_kpi_rollup_task",

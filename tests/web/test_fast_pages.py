@@ -360,7 +360,7 @@ def _budget_urls(world) -> dict[str, str]:
 BUDGET = [
     ("inspector_xincheng", "home", 6),
     ("handler_xincheng", "home", 5),
-    ("supervisor_xincheng", "home", 8),
+    ("supervisor_xincheng", "home", 6),  # the three short lists in one query (was 8)
     ("leader_zone", "home", 5),
     ("admin_zone", "home", 5),
     ("supervisor_xincheng", "list", 6),
@@ -385,6 +385,11 @@ def test_budget_queries_of_every_benchmarked_page_are_pinned(client, world, who,
     params: dict[str, list[str]] = {}
     for key, value in parse_qsl(query):
         params.setdefault(key, []).append(value)
+    if (who, page) == ("supervisor_xincheng", "home"):
+        from django.db import connection
+
+        # SQLite cannot union LIMITed lists: the three short lists are three queries there.
+        expected += 0 if connection.features.supports_slicing_ordering_in_compound else 2
     assert _measure(client, path, params)[1] == expected
 
 

@@ -58,6 +58,7 @@ from districts.models import (
     Role,
     Zone,
 )
+from issues import stock
 from issues.models import OPEN_STATUSES, Issue, Status
 
 DISTRICTS = 12
@@ -259,6 +260,9 @@ class Command(BaseCommand):
             self.seed(world, options["issues"])
         elif not Issue.objects.filter(zone=world["zone"]).exists():
             raise CommandError("No seeded issues: run once without --no-seed.")
+        # The seed writes the cases straight into the table, past the services that keep the
+        # home pages' counters; recount them (a reused database may have been reseeded since).
+        stock.rebuild()
         if options["photo"]:
             with override_settings(DEBUG=False, ALLOWED_HOSTS=["testserver"]):
                 self.measure_photo_reports(world, options["photo"])
