@@ -502,8 +502,15 @@ def notice(user: Any, week_start: datetime.date, now: datetime.datetime) -> dict
     period = week_period(week_start)
     scope = Issue.objects.visible_to(user)
     rows = rollup_filter(user, {})
+    shared = kpis.SharedReads(scope, rows, period, ("district", "organisation"), with_times=False)
     districts = kpis.compute(
-        scope, period=period, grouping="district", now=now, include_times=False, rollup_filter=rows
+        scope,
+        period=period,
+        grouping="district",
+        now=now,
+        include_times=False,
+        rollup_filter=rows,
+        shared=shared,
     )
     organisations = kpis.compute(
         scope,
@@ -512,6 +519,7 @@ def notice(user: Any, week_start: datetime.date, now: datetime.datetime) -> dict
         now=now,
         include_times=False,
         rollup_filter=rows,
+        shared=shared,
     )
     overdue = list(
         scope.overdue(now).with_list_related().order_by("deadline", "id")[:NOTICE_CASE_LIMIT]
