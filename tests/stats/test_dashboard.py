@@ -256,3 +256,39 @@ def test_dashboard_ranking_and_notice_query_counts_are_the_same_for_10_and_10000
     client.get(reverse(page), params)  # warm the session and the settings row
     with django_assert_num_queries(queries):
         assert client.get(reverse(page), params).status_code == 200
+
+
+def test_dashboard_stock_reads_the_open_cases_from_their_covering_index(db):
+    """The covering index (stats migration 0005) holds exactly the open statuses and every
+    column the stock counts read, so an index-only scan can answer them (on a vacuumed table,
+    without the heap)."""
+    import importlib
+
+    from django.db import connection
+
+    from issues.models import OPEN_STATUSES, Issue
+    from stats import kpis
+
+    migration = importlib.import_module("stats.migrations.0005_open_stock_index")
+    indexed = migration.OPEN
+    assert indexed == "(" + ", ".join(f"'{status}'" for status in OPEN_STATUSES) + ")"
+    if connection.vendor != "postgresql":
+        return
+    stock = [item for item in kpis.measures(timezone.now()).values() if item.cohort == "now"]
+    queryset = kpis.cohort_queryset(Issue.objects.all(), "now", None).order_by()
+    rows = queryset.values("district_id", "assigned_organisation_id").annotate(
+        **{item.name: kpis.Count("pk", filter=item.condition) for item in stock}
+    )
+    sql, _params = rows.query.sql_with_params()
+    read = set(re.findall(r'"issues_issue"\."(\w+)"', sql))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT indexdef FROM pg_indexes WHERE indexname = 'stats_issue_open_stock_idx'"
+        )
+        (definition,) = cursor.fetchone()
+    parts = re.search(r"\(([^)]*)\) INCLUDE \(([^)]*)\)", definition)
+    assert parts is not None, definition
+    keys, included = parts.groups()
+    columns = {name.strip() for name in f"{keys},{included}".split(",")}
+    assert read and read <= columns, (read, columns)
+    assert "WHERE" in definition
