@@ -641,7 +641,9 @@ def compute(
         and (grouping is None or grouping in rollup.GROUP_COLUMNS)
         and not python_times
     ):
-        if shared is not None and not shared.serves(scope, rollup_filter, period, grouping):
+        if shared is not None and not shared.serves(
+            scope, rollup_filter, period, grouping, include_times=include_times
+        ):
             shared = None
         return _only(
             _compute_from_rollup(
@@ -866,12 +868,16 @@ class SharedReads:
         rollup_filter: rollup.RollupFilter,
         period: Period,
         grouping: str | None,
+        *,
+        include_times: bool,
     ) -> bool:
+        """Whether these reads answer a report of this scope, filter, period and grouping."""
         return (
             scope is self.scope
             and rollup_filter == self.rollup_filter
             and period == self.period
             and grouping in self.groupings
+            and (self.with_times or not include_times)
         )
 
     def sums(self, grouping: str | None) -> tuple[dict[str, float], dict[Any, dict[str, float]]]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime
 import io
 import itertools
+from typing import Any
 
 import pytest
 from django.utils import timezone
@@ -180,6 +181,28 @@ def test_kpi_figures_through_the_rollup_equal_the_figures_from_the_cases(world, 
     assert live.total.counts["reworked"] == 1
     assert live.total.counts["returned"] == 2
     assert live.total.counts["extended"] >= 1
+    # One page's shared reads answer both its breakdowns exactly as separate reads do.
+    for period, times in itertools.product(periods, (True, False)):
+        shared = kpis.SharedReads(
+            everything, ZONE_WIDE, period, ("district", "organisation"), with_times=times
+        )
+        for grouping in ("district", "organisation"):
+            arguments: dict[str, Any] = {
+                "period": period,
+                "grouping": grouping,
+                "now": now,
+                "include_times": times,
+                "rollup_filter": ZONE_WIDE,
+            }
+            alone = kpis.compute(everything, **arguments)
+            together = kpis.compute(everything, **arguments, shared=shared)
+            assert together.total.counts == alone.total.counts, (period, grouping)
+            assert {row.key: row.counts for row in together.rows} == {
+                row.key: row.counts for row in alone.rows
+            }, (period, grouping)
+            for name, statistics in alone.total.times.items():
+                assert together.total.times[name] == pytest.approx(statistics), name
+        assert shared._sums is not None, "the reports did not read through the shared reads"
 
 
 def test_kpi_rollup_times_above_the_exact_limit_come_from_sums_and_histograms(
