@@ -614,6 +614,8 @@ def compute(
     include_stock: bool = True,
     python_times: bool = False,
     rollup_filter: rollup.RollupFilter | None = None,
+    counts: Iterable[str] | None = None,
+    shared: SharedReads | None = None,
 ) -> KpiReport:
     """Every figure for the cases of `scope` (already restricted to what the user may see).
 
@@ -624,25 +626,70 @@ def compute(
     over the daily rollup, whatever the number of cases, for the groupings it has (district,
     organisation, big class, day, week, month); the stock and the cases still late now come
     from the open cases, and times are exact while a cohort has at most EXACT_SAMPLES cases.
+
+    `counts` names the only counts wanted (the report holds just those; the rollup reads only
+    the columns they need). `shared` (a `SharedReads` of this scope, filter and period) reads
+    the rollup and the open cases once for the several groupings of one page.
     """
     if grouping is not None and grouping not in GROUPINGS and grouping not in TIME_GROUPINGS:
         raise ValueError(f"Unknown grouping {grouping!r}.")
     now = now or timezone.now()
+    wanted = tuple(counts) if counts is not None else None
     if (
         rollup_filter is not None
         and rollup_filter.usable
         and (grouping is None or grouping in rollup.GROUP_COLUMNS)
         and not python_times
     ):
-        return _compute_from_rollup(
+        if shared is not None and not shared.serves(
+            scope, rollup_filter, period, grouping, include_times=include_times
+        ):
+            shared = None
+        return _only(
+            _compute_from_rollup(
+                scope,
+                rollup_filter,
+                period=period,
+                grouping=grouping,
+                now=now,
+                include_times=include_times,
+                include_stock=include_stock,
+                wanted=wanted,
+                shared=shared,
+            ),
+            wanted,
+        )
+    return _only(
+        _compute_from_cases(
             scope,
-            rollup_filter,
             period=period,
             grouping=grouping,
             now=now,
             include_times=include_times,
             include_stock=include_stock,
-        )
+            python_times=python_times,
+        ),
+        wanted,
+    )
+
+
+def _only(report: KpiReport, wanted: tuple[str, ...] | None) -> KpiReport:
+    if wanted is not None:
+        for row in (report.total, *report.rows):
+            row.counts = {name: row.counts.get(name) for name in wanted}
+    return report
+
+
+def _compute_from_cases(
+    scope: QuerySet[Issue],
+    *,
+    period: Period,
+    grouping: str | None,
+    now: datetime.datetime,
+    include_times: bool,
+    include_stock: bool,
+    python_times: bool,
+) -> KpiReport:
     all_measures = measures(now)
     by_cohort: dict[str, list[Measure]] = {}
     for item in all_measures.values():
@@ -769,6 +816,119 @@ def _late_open(
     return result
 
 
+# The rollup columns a count needs, where it is not a column of its own.
+_ROLLUP_SOURCES = {
+    "dispatched_right": ("dispatched", "returned"),
+    "late": ("closed_late",),
+}
+
+
+def _rollup_columns(wanted: tuple[str, ...] | None, include_times: bool) -> list[str] | None:
+    if wanted is None:
+        return None
+    columns: list[str] = []
+    for name in wanted:
+        for column in _ROLLUP_SOURCES.get(name, (name,)):
+            if column in ROLLUP_COUNT_NAMES and column not in columns:
+                columns.append(column)
+    if include_times:
+        columns += [column for column in rollup.ALL_COLUMNS if column not in ROLLUP_COUNT_NAMES]
+    return columns
+
+
+class SharedReads:
+    """One page's reads for several groupings of one scope, rollup filter and period (the
+    dashboard's districts and organisations): the rollup sums, the open late cases and the
+    stock, each read once for all the groupings when a report first asks. It holds one
+    request's answers and is dropped with it, so nothing outlives the page."""
+
+    def __init__(
+        self,
+        scope: QuerySet[Issue],
+        rollup_filter: rollup.RollupFilter,
+        period: Period,
+        groupings: tuple[str, ...],
+        *,
+        with_times: bool = True,
+    ) -> None:
+        if any(grouping in TIME_GROUPINGS for grouping in groupings):
+            raise ValueError("Shared reads are for groupings without dates.")
+        self.scope = scope
+        self.rollup_filter = rollup_filter
+        self.period = period
+        self.groupings = groupings
+        self.with_times = with_times
+        self._sums: dict[Any, tuple[dict[str, float], dict[Any, dict[str, float]]]] | None = None
+        self._late: dict[str | None, dict[Any, int]] | None = None
+        self._stock: dict[str | None, dict[Any, dict[str, int]]] | None = None
+
+    def serves(
+        self,
+        scope: QuerySet[Issue],
+        rollup_filter: rollup.RollupFilter,
+        period: Period,
+        grouping: str | None,
+        *,
+        include_times: bool,
+    ) -> bool:
+        """Whether these reads answer a report of this scope, filter, period and grouping."""
+        return (
+            scope is self.scope
+            and rollup_filter == self.rollup_filter
+            and period == self.period
+            and grouping in self.groupings
+            and (self.with_times or not include_times)
+        )
+
+    def sums(self, grouping: str | None) -> tuple[dict[str, float], dict[Any, dict[str, float]]]:
+        if self._sums is None:
+            self._sums = rollup.read_sets(
+                self.rollup_filter,
+                start=self.period.start,
+                end=self.period.end,
+                groupings=self.groupings,
+                with_times=self.with_times,
+            )
+        total, groups = self._sums[grouping]
+        return dict(total), groups
+
+    def _by_keys(self, queryset: QuerySet[Issue], aggregates: dict[str, Any]) -> list[Any]:
+        keys = {f"k{index}": F(GROUPINGS[g]) for index, g in enumerate(self.groupings)}
+        return list(queryset.order_by().values(**keys).annotate(**aggregates))
+
+    def late_open(self, grouping: str | None, now: datetime.datetime) -> dict[Any, int]:
+        """`_late_open` of one of the groupings (its total under None)."""
+        if self._late is None:
+            first, after = self.period.bounds()
+            queryset = self.scope.filter(
+                status__in=CLOCK_STATUSES, deadline__gte=first, deadline__lt=min(after, now)
+            )
+            self._late = {g: {} for g in self.groupings}
+            for row in self._by_keys(queryset, {"n": Count("pk")}):
+                for index, g in enumerate(self.groupings):
+                    counts = self._late[g]
+                    counts[row[f"k{index}"]] = counts.get(row[f"k{index}"], 0) + row["n"]
+            for counts in self._late.values():
+                counts[None] = sum(counts.values())
+        return dict(self._late[grouping])
+
+    def stock(self, grouping: str | None, now: datetime.datetime) -> dict[Any, dict[str, int]]:
+        """`_count_cohort` of the stock for one of the groupings."""
+        if self._stock is None:
+            stock = [item for item in measures(now).values() if item.cohort == "now"]
+            aggregates = {item.name: Count("pk", filter=item.condition) for item in stock}
+            queryset = cohort_queryset(self.scope, "now", None)
+            self._stock = {g: {} for g in self.groupings}
+            for row in self._by_keys(queryset, aggregates):
+                for index, g in enumerate(self.groupings):
+                    counts = self._stock[g].setdefault(
+                        row[f"k{index}"], dict.fromkeys(aggregates, 0)
+                    )
+                    for name in aggregates:
+                        counts[name] += row[name]
+        return {key: dict(counts) for key, counts in self._stock[grouping].items()}
+
+
 def _compute_from_rollup(
     scope: QuerySet[Issue],
     rollup_filter: rollup.RollupFilter,
@@ -778,18 +938,30 @@ def _compute_from_rollup(
     now: datetime.datetime,
     include_times: bool,
     include_stock: bool,
+    wanted: tuple[str, ...] | None = None,
+    shared: SharedReads | None = None,
 ) -> KpiReport:
     """`compute` over the daily rollup: a fixed number of queries (rollup sums, open late cases,
-    stock, two bounded exact-time reads, labels), none of which reads every case."""
+    stock, two bounded exact-time reads, labels), none of which reads every case; with `shared`
+    the first three are read once for all its groupings."""
     all_measures = measures(now)
-    total_sums, group_sums = rollup.read(
-        rollup_filter,
-        start=period.start,
-        end=period.end,
-        grouping=grouping,
-        with_times=include_times,
-    )
-    late_open = _late_open(scope, period, grouping, now)
+    if shared is not None:
+        total_sums, group_sums = shared.sums(grouping)
+    else:
+        total_sums, group_sums = rollup.read(
+            rollup_filter,
+            start=period.start,
+            end=period.end,
+            grouping=grouping,
+            with_times=include_times,
+            columns=_rollup_columns(wanted, include_times),
+        )
+    if shared is not None:
+        late_open = shared.late_open(grouping, now)
+    elif wanted is None or "late" in wanted:
+        late_open = _late_open(scope, period, grouping, now)
+    else:
+        late_open = {}
     total = KpiRow(key=None, counts=_counts_from_sums(total_sums, late_open.pop(None, 0)))
     rows: dict[Any, KpiRow] = {}
     if grouping is not None:
@@ -799,7 +971,11 @@ def _compute_from_rollup(
     if include_stock:
         stock = [item for item in all_measures.values() if item.cohort == "now"]
         names = [item.name for item in stock]
-        grouped = _count_cohort(scope, "now", period, grouping, stock)
+        grouped: dict[Any, dict[str, int]] | None
+        if shared is not None:
+            grouped = shared.stock(grouping, now)
+        else:
+            grouped = _count_cohort(scope, "now", period, grouping, stock)
         if grouped is None:
             totals = _count_cohort(scope, "now", period, None, stock) or {}
             total.counts.update(totals.get(None, {}))
@@ -1031,6 +1207,10 @@ def sql_durations(
         least = ", ".join(f'r."{name}"' for name in stamps)
         group_select = "x.group_key, GROUPING(x.group_key) AS is_total" if columns else "NULL, 1"
         group_by = "GROUP BY GROUPING SETS ((x.group_key), ())" if columns else ""
+        # A bounded read that overflowed is counted, not computed: the working-hour arithmetic
+        # and the percentiles over it would be thrown away (the total row still comes back).
+        bounded = "WHERE (SELECT COUNT(*) FROM r) <= %s" if limit is not None else ""
+        read_count = ", (SELECT COUNT(*) FROM r) AS rows_read" if limit is not None else ""
         sql = f"""
             WITH r AS MATERIALIZED ({inner_sql}),
             bounds AS (
@@ -1039,14 +1219,17 @@ def sql_durations(
                 FROM r
             ),
             {rollup.work_calendar_ctes(day_length)}
-            SELECT {group_select}, COUNT(*) AS sample_rows, {", ".join(aggregate_parts)}
+            SELECT {group_select}, COUNT(*) AS sample_rows{read_count}, {", ".join(aggregate_parts)}
             FROM (
                 SELECT {"r.group_key, " if columns else ""}{", ".join(select_parts)}
                 FROM r CROSS JOIN cal
+                {bounded}
             ) AS x
             {group_by}
         """  # noqa: S608 - every interpolated name comes from this module, values are params
-        params = [*inner_params, *select_params]
+        params: list[Any] = [*inner_params, *select_params]
+        if limit is not None:
+            params.append(limit)
         with connections[scope.db].cursor() as cursor:
             cursor.execute(sql, params)
             names = [column.name for column in cursor.description]
@@ -1054,7 +1237,7 @@ def sql_durations(
         if limit is not None:
             rows_read = max(
                 (
-                    row[names.index("sample_rows")]
+                    row[names.index("rows_read")]
                     for row in fetched
                     if not columns or row[names.index("is_total")]
                 ),

@@ -20,9 +20,9 @@ from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from districts.importexport.specs import formula_safe
 from issues.models import Action, EscalationLevel, Issue, IssueEvent, Photo, Status
 from issues.photos import THUMBNAIL_LONGEST_SIDE
+from stats.xlsx import write_row
 
 LEDGER_CHUNK = 500
 # Up to this many rows the ledger downloads at once; above, a background task builds it.
@@ -218,7 +218,7 @@ def write_ledger(
         count = 0
         for values, before, after in ledger_rows(queryset, now):
             count += 1
-            _write_row(sheet, count, values, stamp)
+            write_row(sheet, count, values, stamp=stamp)
             for column, photo in ((BEFORE_COLUMN, before), (AFTER_COLUMN, after)):
                 if photo is None or not photo.thumbnail:
                     continue
@@ -235,20 +235,3 @@ def write_ledger(
     if progress is not None:
         progress(count)
     return count
-
-
-def _write_row(sheet: Any, row: int, values: list[Any], stamp: Any) -> None:
-    """One ledger row: numbers stay numbers, datetimes become Asia/Shanghai wall-clock times,
-    everything else is text no spreadsheet runs as a formula."""
-    for column, value in enumerate(values):
-        if value is None:
-            continue
-        if isinstance(value, datetime.datetime):
-            local = timezone.localtime(value).replace(tzinfo=None)
-            sheet.write_datetime(row, column, local, stamp)
-        elif isinstance(value, bool):
-            sheet.write_boolean(row, column, value)
-        elif isinstance(value, int | float):
-            sheet.write_number(row, column, value)
-        else:
-            sheet.write_string(row, column, formula_safe(str(value)))

@@ -84,12 +84,20 @@ def available() -> bool:
     return connection.vendor == "postgresql"
 
 
-def all_columns() -> list[str]:
+def _all_columns() -> list[str]:
     columns = list(ROLLUP_COUNTS)
     for name in ROLLUP_DURATIONS:
         groups = rollup_time_columns(name)
         columns += groups["samples"] + groups["sums"] + groups["natural"] + groups["working"]
     return columns
+
+
+# Every column of the day and month rows, named once (reads ask for them per group).
+ALL_COLUMNS: tuple[str, ...] = tuple(_all_columns())
+
+
+def all_columns() -> list[str]:
+    return list(ALL_COLUMNS)
 
 
 def _zone() -> str:
@@ -415,55 +423,100 @@ GROUP_COLUMNS = {
     "week": "date_trunc('week', day)::date",
     "month": "date_trunc('month', day)::date",
 }
+# Every rollup row counts at least one case in one of these (each cohort's own count): a group
+# whose signed sums are all zero here had no row in the period.
+PRESENCE_COLUMNS = ("reported", "dispatched", "due", "closed")
 
 
 def count_columns() -> list[str]:
     return list(ROLLUP_COUNTS)
 
 
-def _months_inside(
-    start: datetime.date, end: datetime.date
-) -> tuple[datetime.date, datetime.date] | None:
-    """The first days of the first and last whole calendar months inside start..end."""
-    first = start if start.day == 1 else (start.replace(day=28) + datetime.timedelta(days=4))
-    first = first.replace(day=1)
-    after_end = end + datetime.timedelta(days=1)
-    last_after = after_end.replace(day=1)  # the first day after the last whole month
-    if last_after <= first:
-        return None
-    last = (last_after - datetime.timedelta(days=1)).replace(day=1)
-    return first, last
+@dataclass(frozen=True)
+class ReadPart:
+    """Rows of one table over some date ranges, added (sign 1) or taken away (sign −1)."""
+
+    table: str
+    column: str
+    ranges: tuple[tuple[datetime.date, datetime.date], ...]
+    sign: int = 1
 
 
-def _coarse_rows(
+COARSE_TABLES = {"week": (WEEK_TABLE, "week"), "month": (MONTH_TABLE, "month")}
+
+
+def _end_of(unit: str, first: datetime.date) -> datetime.date:
+    if unit == "week":
+        return first + datetime.timedelta(days=6)
+    return (first.replace(day=28) + datetime.timedelta(days=4)).replace(day=1) - datetime.timedelta(
+        days=1
+    )
+
+
+def _coarse_unit(
     grouping: str | None, with_times: bool, start: datetime.date, end: datetime.date
-) -> tuple[str, str, tuple[datetime.date, datetime.date], datetime.date] | None:
-    """Which coarse rows a read may take whole: (table, date column, (first, last), the day
-    after the last), or None to read day rows only. Weeks (narrow, counts only) for counts over
-    a few months, months otherwise; never rows that straddle the grouping's buckets."""
-    if grouping == "day":
+) -> str | None:
+    """Which coarse rows a read may take: weeks (narrow, counts only) for counts over a few
+    months, months otherwise, never rows that straddle the grouping's buckets; None for day
+    rows only."""
+    if grouping == "day" or (grouping == "week" and with_times):
         return None
-    months = _months_inside(start, end) if grouping != "week" else None
-    weeks = _weeks_inside(start, end) if not with_times and grouping != "month" else None
-    if weeks is not None and (months is None or (end - start).days <= 120):
-        return WEEK_TABLE, "week", weeks, weeks[1] + datetime.timedelta(days=7)
-    if months is not None:
-        after = (months[1] + datetime.timedelta(days=32)).replace(day=1)
-        return MONTH_TABLE, "month", months, after
-    return None
+    if grouping == "week" or (grouping != "month" and not with_times and (end - start).days <= 120):
+        return "week"
+    return "month"
 
 
-def _weeks_inside(
-    start: datetime.date, end: datetime.date
-) -> tuple[datetime.date, datetime.date] | None:
-    """The Mondays of the first and last whole ISO weeks inside start..end."""
-    first = start + datetime.timedelta(days=(7 - start.weekday()) % 7)
-    last = end - datetime.timedelta(days=end.weekday())
-    if end.weekday() != 6:
-        last -= datetime.timedelta(days=7)
-    if last < first:
-        return None
-    return first, last
+def read_plan(
+    grouping: str | None, with_times: bool, start: datetime.date, end: datetime.date
+) -> list[ReadPart]:
+    """The rows whose signed sums are exactly the days start..end: whole weeks or months from
+    their tables, and each week or month the period cuts either by its days inside, or, when
+    fewer rows, whole less its days outside (a week's or month's rows are about as many as one
+    day's, and the coarse rows are the sums of the day rows)."""
+    unit = _coarse_unit(grouping, with_times, start, end)
+    if unit is None:
+        return [ReadPart(TABLE, "day", ((start, end),))]
+    one_day = datetime.timedelta(days=1)
+    added: list[tuple[datetime.date, datetime.date]] = []
+    removed: list[tuple[datetime.date, datetime.date]] = []
+    whole: list[datetime.date] = []
+    first = _start_of(unit, start)
+    while first <= end:
+        last = _end_of(unit, first)
+        inside_first, inside_last = max(first, start), min(last, end)
+        inside = (inside_last - inside_first).days + 1
+        outside = (last - first).days + 1 - inside
+        if outside == 0 or outside + 1 < inside:
+            whole.append(first)
+            if inside_first > first:
+                removed.append((first, inside_first - one_day))
+            if inside_last < last:
+                removed.append((inside_last + one_day, last))
+        elif added and added[-1][1] + one_day == inside_first:
+            added[-1] = (added[-1][0], inside_last)
+        else:
+            added.append((inside_first, inside_last))
+        first = last + one_day
+    parts = []
+    if added:
+        parts.append(ReadPart(TABLE, "day", tuple(added)))
+    if whole:
+        table, column = COARSE_TABLES[unit]
+        parts.append(ReadPart(table, column, ((whole[0], whole[-1]),)))
+    if removed:
+        parts.append(ReadPart(TABLE, "day", tuple(removed), -1))
+    return parts
+
+
+def _group_key(grouping: str, column: str) -> str:
+    """The grouping's key on the rows of a table whose date column is `column`."""
+    if grouping == "week" and column != "week":
+        return f"({column} - EXTRACT(ISODOW FROM {column})::int + 1)"
+    if grouping == "month" and column != "month":
+        return f"({column} - EXTRACT(DAY FROM {column})::int + 1)"
+    if grouping in ("day", "week", "month"):
+        return column
+    return GROUP_COLUMNS[grouping]
 
 
 def read(
@@ -473,11 +526,33 @@ def read(
     end: datetime.date,
     grouping: str | None,
     with_times: bool = True,
+    columns: Iterable[str] | None = None,
 ) -> tuple[dict[str, float], dict[Any, dict[str, float]]]:
     """(the total, {group key: sums}) of the columns over the filter's rows in the days, in one
-    query. Whole months are read from
-    the month rows, the days before and after them from the day rows, unless the grouping is by
-    day or week. Cases without an organisation group under the key None."""
+    query (`read_plan` says which rows). Cases without an organisation group under the key
+    None. `columns` narrows the sums read (the others are zero)."""
+    sets = read_sets(
+        rollup_filter,
+        start=start,
+        end=end,
+        groupings=(grouping,),
+        with_times=with_times,
+        columns=columns,
+    )
+    return sets[grouping]
+
+
+def read_sets(
+    rollup_filter: RollupFilter,
+    *,
+    start: datetime.date,
+    end: datetime.date,
+    groupings: tuple[str | None, ...],
+    with_times: bool = True,
+    columns: Iterable[str] | None = None,
+) -> dict[str | None, tuple[dict[str, float], dict[Any, dict[str, float]]]]:
+    """`read` for several groupings at once, in one query that reads the rows once: {grouping:
+    (the total, {group key: sums})}."""
     scope = rollup_filter.scope
     where: list[str] = []
     params: list[Any] = []
@@ -496,52 +571,81 @@ def read(
     if rollup_filter.big_class:
         where.append("big_class = %s")
         params.append(rollup_filter.big_class)
-    columns = all_columns() if with_times else count_columns()
-    listed = ", ".join(columns)
-    keys = "district_id, big_class, organisation_key"
-    coarse = _coarse_rows(grouping, with_times, start, end)
+    time_grouping = next((g for g in groupings if g in ("day", "week", "month")), None)
+    plan = read_plan(time_grouping, with_times, start, end)
+    wanted = (
+        list(columns) if columns is not None else (ALL_COLUMNS if with_times else count_columns())
+    )
+    signed = any(part.sign < 0 for part in plan)
+    read_columns = list(wanted)
+    if signed:
+        read_columns += [name for name in PRESENCE_COLUMNS if name not in wanted]
+    keyed = [grouping for grouping in groupings if grouping is not None]
     filters = "".join(f" AND {clause}" for clause in where)
-    if coarse is None:
-        parts = [f"SELECT day, {keys}, {listed} FROM {TABLE} WHERE day >= %s AND day <= %s"]
-        part_params = [start, end, *params]
-    else:
-        table, column, (first, last), after_last = coarse
-        parts = [
-            f"SELECT day, {keys}, {listed} FROM {TABLE} "
-            "WHERE ((day >= %s AND day < %s) OR (day >= %s AND day <= %s))" + filters,
-            f"SELECT {column} AS day, {keys}, {listed} FROM {table} "
-            f"WHERE {column} >= %s AND {column} <= %s" + filters,
+    parts: list[str] = []
+    part_params: list[Any] = []
+    for part in plan:
+        keys = [
+            f"{_group_key(grouping, part.column)} AS k{index}"
+            for index, grouping in enumerate(keyed)
         ]
-        part_params = [start, first, after_last, end, *params, first, last, *params]
-        filters = ""
-    source = " UNION ALL ".join(part + filters for part in parts)
-    sums = ", ".join(f"SUM({column}) AS {column}" for column in columns)
-    # Every row falls in exactly one group: the total is the groups' sum, added up here rather
-    # than aggregated a second time (GROUPING SETS) in the database.
-    if grouping is None:
-        select, group_by = "NULL AS group_key", ""
+        values = [column if part.sign > 0 else f"-{column} AS {column}" for column in read_columns]
+        dates = " OR ".join(f"({part.column} >= %s AND {part.column} <= %s)" for _ in part.ranges)
+        parts.append(
+            f"SELECT {', '.join([*keys, *values])} FROM {part.table} WHERE ({dates}){filters}"
+        )
+        part_params += [day for pair in part.ranges for day in pair] + params
+    source = " UNION ALL ".join(parts)
+    sums = ", ".join(f"SUM({column}) AS {column}" for column in read_columns)
+    # A group of a signed read is there only if it has rows in the period (see PRESENCE_COLUMNS).
+    having = (
+        " HAVING " + " OR ".join(f"SUM({name}) <> 0" for name in PRESENCE_COLUMNS) if signed else ""
+    )
+    key_names = [f"k{index}" for index in range(len(keyed))]
+    if len(keyed) <= 1:
+        group_by = f" GROUP BY {key_names[0]}" if keyed else ""
+        select = [*key_names, sums]
+        sql = f"SELECT {', '.join(select)} FROM ({source}) AS r{group_by}{having}"
     else:
-        expression = GROUP_COLUMNS[grouping]
-        select, group_by = f"{expression} AS group_key", f"GROUP BY {expression}"
-    sql = f"SELECT {select}, {sums} FROM ({source}) AS r {group_by}"
-    total: dict[str, float] = dict.fromkeys(all_columns(), 0)
-    groups: dict[Any, dict[str, float]] = {}
+        # The rows summed once per combination of the keys, then those few per grouping.
+        inner = (
+            f"SELECT {', '.join(key_names)}, {sums} FROM ({source}) AS r "
+            f"GROUP BY {', '.join(key_names)}{having}"
+        )
+        flags = ", ".join(f"GROUPING({name}) AS g{name}" for name in key_names)
+        sets = ", ".join(f"({name})" for name in key_names)
+        sql = (
+            f"SELECT {', '.join(key_names)}, {flags}, {sums} FROM ({inner}) AS c "
+            f"GROUP BY GROUPING SETS ({sets})"
+        )
+    result: dict[str | None, tuple[dict[str, float], dict[Any, dict[str, float]]]] = {
+        grouping: (dict.fromkeys(ALL_COLUMNS, 0), {}) for grouping in groupings
+    }
     with connection.cursor() as cursor:
         cursor.execute(sql, part_params)
         names = [column.name for column in cursor.description]
         for values in cursor.fetchall():
             row = dict(zip(names, values, strict=True))
-            sums_of: dict[str, float] = dict.fromkeys(all_columns(), 0)
-            sums_of.update({column: (row[column] or 0) for column in columns})
-            for column in columns:
-                total[column] += sums_of[column]
-            if grouping is None:
+            sums_of: dict[str, float] = dict.fromkeys(ALL_COLUMNS, 0)
+            sums_of.update({column: (row[column] or 0) for column in wanted})
+            if not keyed:
+                total = result[None][0]
+                for column in wanted:
+                    total[column] += sums_of[column]
                 continue
-            key = row["group_key"]
-            if grouping == "organisation" and key == 0:
-                key = None
-            groups[key] = sums_of
-    return total, groups
+            for index, grouping in enumerate(keyed):
+                if len(keyed) > 1 and row[f"gk{index}"]:
+                    continue
+                total, groups = result[grouping]
+                for column in wanted:
+                    total[column] += sums_of[column]
+                key = row[f"k{index}"]
+                if grouping == "organisation" and key == 0:
+                    key = None
+                groups[key] = sums_of
+    if None in result and keyed:
+        result[None] = (dict(result[keyed[0]][0]), {})
+    return result
 
 
 def histogram_percentile(counts: list[int], fraction: float) -> float | None:

@@ -36,11 +36,6 @@ BREAKDOWN_RATES = ("on_time_rate", "rework_rate")
 TREND_COUNTS = ("reported", "closed", "due", "closed_on_time")
 
 
-def list_url(params: dict[str, Any]) -> str:
-    query = urlencode({k: v for k, v in params.items() if v not in (None, "")}, doseq=True)
-    return reverse("issues:issue_list") + (f"?{query}" if query else "")
-
-
 def scoped_issues(user: Any, scope_params: dict[str, str]) -> QuerySet[Issue]:
     """The user's visible issues narrowed by the page's district and big class."""
     queryset = Issue.objects.visible_to(user)
@@ -60,17 +55,39 @@ def rollup_filter(user: Any, scope_params: dict[str, str]) -> rollup.RollupFilte
     )
 
 
-def figure_url(
-    name: str,
-    period: kpis.Period,
-    now: datetime.datetime,
-    scope_params: dict[str, str],
-    group: dict[str, str] | None = None,
-) -> str:
-    params: dict[str, Any] = {**scope_params, **kpis.list_filters(name, period, now)}
-    if group:
-        params.update(group)
-    return list_url(params)
+def _encode(params: dict[str, Any]) -> str:
+    return urlencode({k: v for k, v in params.items() if v not in (None, "")}, doseq=True)
+
+
+class FigureLinks:
+    """The issue-list links of one report's figures (`list_url` of the page's district and big
+    class, the figure's `kpis.list_filters` and the row's group): the list's path is reversed
+    once and each figure's parameters encoded once, a group's own parameter appended to them."""
+
+    def __init__(
+        self, period: kpis.Period, now: datetime.datetime, scope_params: dict[str, str]
+    ) -> None:
+        self.period = period
+        self.now = now
+        self.scope_params = scope_params
+        self.path = reverse("issues:issue_list")
+        self._params: dict[str, dict[str, Any]] = {}
+        self._queries: dict[str, str] = {}
+
+    def url(self, name: str, group: dict[str, str] | None = None) -> str:
+        params = self._params.get(name)
+        if params is None:
+            params = {**self.scope_params, **kpis.list_filters(name, self.period, self.now)}
+            self._params[name] = params
+            self._queries[name] = _encode(params)
+        query = self._queries[name]
+        if group:
+            if any(key in params for key in group):
+                query = _encode({**params, **group})
+            else:
+                extra = _encode(group)
+                query = f"{query}&{extra}" if query and extra else query or extra
+        return self.path + (f"?{query}" if query else "")
 
 
 def _change(current: float | int | None, previous: float | int | None, *, is_rate: bool) -> str:
@@ -95,6 +112,7 @@ def tiles(
     rates: Iterable[str] = RATE_TILES,
 ) -> dict[str, list[dict[str, Any]]]:
     all_measures = kpis.measures(report.now)
+    links = FigureLinks(report.period, report.now, scope_params)
     count_tiles = []
     for name in counts:
         measure = all_measures[name]
@@ -111,7 +129,7 @@ def tiles(
                 "value": value,
                 "previous": before,
                 "change": _change(value, before, is_rate=False),
-                "url": figure_url(name, report.period, report.now, scope_params),
+                "url": links.url(name),
                 "tone": "alert" if name in ("overdue_now", "late") and value else "",
             }
         )
@@ -130,12 +148,8 @@ def tiles(
                 "change": _change(value, before, is_rate=True),
                 "numerator": report.total.counts[item.numerator],
                 "denominator": report.total.counts[item.denominator],
-                "numerator_url": figure_url(
-                    item.numerator, report.period, report.now, scope_params
-                ),
-                "denominator_url": figure_url(
-                    item.denominator, report.period, report.now, scope_params
-                ),
+                "numerator_url": links.url(item.numerator),
+                "denominator_url": links.url(item.denominator),
             }
         )
     return {"counts": count_tiles, "rates": rate_tiles}
@@ -147,6 +161,7 @@ def breakdown(
     """A table of the report's groups: counts linked to their lists, rates with both parts."""
     all_measures = kpis.measures(report.now)
     param = kpis.GROUPING_LIST_PARAMS.get(report.grouping or "")
+    links = FigureLinks(report.period, report.now, scope_params)
     rows = []
     for row in report.rows:
         if row.key is None and skip_none:
@@ -155,9 +170,7 @@ def breakdown(
         cells = [
             {
                 "value": row.counts[name],
-                "url": figure_url(name, report.period, report.now, scope_params, group)
-                if group
-                else None,
+                "url": links.url(name, group) if group else None,
             }
             for name in BREAKDOWN_COUNTS
         ]
@@ -190,6 +203,7 @@ def trend(
         include_times=False,
         include_stock=False,
         rollup_filter=rows,
+        counts=TREND_COUNTS,
     )
     by_week = {row.key: row for row in report.rows}
     weeks = []
@@ -257,7 +271,11 @@ def dashboard(
     scope_params = form.scope_params()
     scope = scoped_issues(user, scope_params)
     rows = rollup_filter(user, scope_params)
-    main = kpis.compute(scope, period=period, grouping="district", now=now, rollup_filter=rows)
+    # The two breakdowns read the same rollup rows and open cases: once, for both.
+    shared = kpis.SharedReads(scope, rows, period, ("district", "organisation"))
+    main = kpis.compute(
+        scope, period=period, grouping="district", now=now, rollup_filter=rows, shared=shared
+    )
     previous = kpis.compute(
         scope,
         period=period.previous(),
@@ -273,6 +291,7 @@ def dashboard(
         now=now,
         include_times=False,
         rollup_filter=rows,
+        shared=shared,
     )
     return {
         "period": period,
@@ -483,8 +502,15 @@ def notice(user: Any, week_start: datetime.date, now: datetime.datetime) -> dict
     period = week_period(week_start)
     scope = Issue.objects.visible_to(user)
     rows = rollup_filter(user, {})
+    shared = kpis.SharedReads(scope, rows, period, ("district", "organisation"), with_times=False)
     districts = kpis.compute(
-        scope, period=period, grouping="district", now=now, include_times=False, rollup_filter=rows
+        scope,
+        period=period,
+        grouping="district",
+        now=now,
+        include_times=False,
+        rollup_filter=rows,
+        shared=shared,
     )
     organisations = kpis.compute(
         scope,
@@ -493,6 +519,7 @@ def notice(user: Any, week_start: datetime.date, now: datetime.datetime) -> dict
         now=now,
         include_times=False,
         rollup_filter=rows,
+        shared=shared,
     )
     overdue = list(
         scope.overdue(now).with_list_related().order_by("deadline", "id")[:NOTICE_CASE_LIMIT]

@@ -1,4 +1,4 @@
-"""Small helpers for the workbooks the stats app writes (openpyxl, write-only mode)."""
+"""Rows of the workbooks the stats app writes (XlsxWriter)."""
 
 from __future__ import annotations
 
@@ -10,25 +10,21 @@ from django.utils import timezone
 from districts.importexport.specs import formula_safe
 
 
-def cell(worksheet: Any, value: Any, *, bold: bool = False) -> Any:
-    """A write-only cell: numbers stay numbers, datetimes become local wall-clock times,
-    everything else is neutralised text."""
-    from openpyxl.cell import WriteOnlyCell
-    from openpyxl.styles import Font
-
-    if isinstance(value, datetime.datetime):
-        value = timezone.localtime(value).replace(tzinfo=None)
-        result = WriteOnlyCell(worksheet, value=value)
-        result.number_format = "yyyy-mm-dd hh:mm"
-    elif isinstance(value, bool) or value is None or isinstance(value, int | float):
-        result = WriteOnlyCell(worksheet, value=value)
-    else:
-        result = WriteOnlyCell(worksheet, value=formula_safe(str(value)))
-        result.data_type = "s"
-    if bold:
-        result.font = Font(bold=True)
-    return result
-
-
-def row(worksheet: Any, values: list[Any], *, bold: bool = False) -> list[Any]:
-    return [cell(worksheet, value, bold=bold) for value in values]
+def write_row(
+    sheet: Any, row: int, values: list[Any], *, stamp: Any, text_format: Any = None
+) -> None:
+    """One row: numbers stay numbers, datetimes become Asia/Shanghai wall-clock times (in the
+    `stamp` format), everything else is text no spreadsheet runs as a formula (in
+    `text_format`, e.g. bold for a header). Empty values leave their cell empty."""
+    for column, value in enumerate(values):
+        if value is None:
+            continue
+        if isinstance(value, datetime.datetime):
+            local = timezone.localtime(value).replace(tzinfo=None)
+            sheet.write_datetime(row, column, local, stamp)
+        elif isinstance(value, bool):
+            sheet.write_boolean(row, column, value)
+        elif isinstance(value, int | float):
+            sheet.write_number(row, column, value)
+        else:
+            sheet.write_string(row, column, formula_safe(str(value)), text_format)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime
 import io
 import itertools
+from typing import Any
 
 import pytest
 from django.utils import timezone
@@ -143,12 +144,18 @@ def test_kpi_figures_through_the_rollup_equal_the_figures_from_the_cases(world, 
     _campaign(world, time_machine)
     now = local(20, 12)
     everything = Issue.objects.all()
-    # A whole month (its month rows), days inside one, and a month with ragged days around it.
+    # A whole month (its month rows), days inside one, a month with ragged days around it, and
+    # months and weeks cut by a day or two (read whole, less their days outside).
     periods = [
         kpis.Period(datetime.date(2026, 11, 1), datetime.date(2026, 11, 30)),
         kpis.Period(datetime.date(2026, 11, 3), datetime.date(2026, 11, 11)),
         kpis.Period(datetime.date(2026, 10, 25), datetime.date(2026, 12, 5)),
+        kpis.Period(datetime.date(2026, 11, 2), datetime.date(2026, 11, 29)),
+        kpis.Period(datetime.date(2026, 10, 3), datetime.date(2026, 12, 29)),
     ]
+    assert any(
+        part.sign < 0 for part in rollup.read_plan(None, True, periods[3].start, periods[3].end)
+    )
     for period, grouping, times in itertools.product(
         periods,
         (None, "district", "organisation", "big_class", "day", "week", "month"),
@@ -174,6 +181,28 @@ def test_kpi_figures_through_the_rollup_equal_the_figures_from_the_cases(world, 
     assert live.total.counts["reworked"] == 1
     assert live.total.counts["returned"] == 2
     assert live.total.counts["extended"] >= 1
+    # One page's shared reads answer both its breakdowns exactly as separate reads do.
+    for period, times in itertools.product(periods, (True, False)):
+        shared = kpis.SharedReads(
+            everything, ZONE_WIDE, period, ("district", "organisation"), with_times=times
+        )
+        for grouping in ("district", "organisation"):
+            arguments: dict[str, Any] = {
+                "period": period,
+                "grouping": grouping,
+                "now": now,
+                "include_times": times,
+                "rollup_filter": ZONE_WIDE,
+            }
+            alone = kpis.compute(everything, **arguments)
+            together = kpis.compute(everything, **arguments, shared=shared)
+            assert together.total.counts == alone.total.counts, (period, grouping)
+            assert {row.key: row.counts for row in together.rows} == {
+                row.key: row.counts for row in alone.rows
+            }, (period, grouping)
+            for name, statistics in alone.total.times.items():
+                assert together.total.times[name] == pytest.approx(statistics), name
+        assert shared._sums is not None, "the reports did not read through the shared reads"
 
 
 def test_kpi_rollup_times_above_the_exact_limit_come_from_sums_and_histograms(
@@ -337,3 +366,37 @@ def test_kpi_rollup_is_rebuilt_by_a_nightly_beat_entry():
     entry = django_settings.CELERY_BEAT_SCHEDULE["rebuild-kpi-rollup"]
     assert entry["task"] == "stats.tasks.rebuild_kpi_rollup_task"
     assert entry["schedule"].hour == {2}
+
+
+def test_kpi_rollup_read_plan_adds_up_to_exactly_the_days_of_the_period():
+    start = datetime.date(2024, 12, 3)
+    for length, grouping, times in itertools.product(
+        (1, 5, 6, 20, 29, 45, 130, 400, 730),
+        (None, "district", "day", "week", "month"),
+        (True, False),
+    ):
+        end = start + datetime.timedelta(days=length - 1)
+        counted: dict[datetime.date, int] = {}
+        for part in rollup.read_plan(grouping, times, start, end):
+            for first, last in part.ranges:
+                day = first
+                while day <= last:
+                    if part.table == rollup.TABLE:
+                        days = [day]
+                        day += datetime.timedelta(days=1)
+                    else:
+                        unit = "week" if part.table == rollup.WEEK_TABLE else "month"
+                        assert day == rollup._start_of(unit, day)
+                        # Never times from week rows, never rows across the grouping's buckets.
+                        assert not (times and unit == "week")
+                        assert grouping != "day"
+                        assert {grouping, unit} not in ({"week", "month"},)
+                        days = []
+                        while not days or rollup._start_of(unit, day) == days[0]:
+                            days.append(day)
+                            day += datetime.timedelta(days=1)
+                    for each in days:
+                        counted[each] = counted.get(each, 0) + part.sign
+        expected = {start + datetime.timedelta(days=i): 1 for i in range(length)}
+        assert {day: n for day, n in counted.items() if n} == expected, (length, grouping)
+        assert all(n in (0, 1) for n in counted.values())
