@@ -7,17 +7,56 @@ same markup as `includes/status_badge.html` and `includes/timer_light.html`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from django import template
 from django.template import defaultfilters
 from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.timezone import template_localtime
-from django.utils.translation import gettext
+from django.utils.translation import get_language, gettext
+
+from issues.models import Photo
 
 register = template.Library()
 
+# Never an id: marks where the id goes in a URL reversed once a page (`page_url`).
+_ID_STANDIN = 2**62
+_PER_PAGE = "issue_badges.per_page"
+
+
+def per_page(context: template.Context, key: Any, make: Callable[[], Any]) -> Any:
+    """`make()` once per page render and language: what a tag repeated on every row of a
+    queue needs the same of each time (URLs' shapes, labels, messages)."""
+    store = context.render_context.get(_PER_PAGE)
+    if store is None:
+        store = context.render_context[_PER_PAGE] = {}
+    full_key = (key, get_language())
+    if full_key not in store:
+        store[full_key] = make()
+    return store[full_key]
+
+
+def page_url(context: template.Context, name: str, pk: int, *rest: Any) -> str:
+    """`reverse(name, args=[pk, *rest])`, with the URL reversed once a page (a reverse costs
+    as much as the rest of a photo thumbnail; a queue shows hundreds of links)."""
+    parts = per_page(
+        context,
+        ("url", name, rest),
+        lambda: reverse(name, args=[_ID_STANDIN, *rest]).split(str(_ID_STANDIN)),
+    )
+    return str(pk).join(parts)
+
+
 _LIGHT_WORDS = {"green": "on time", "yellow": "due soon"}
+
+
+@register.simple_tag(takes_context=True, name="id_url")
+def id_url_tag(context: template.Context, name: str, pk: int) -> str:
+    """`{% id_url "issues:issue_detail" issue.pk %}`: `{% url %}` of an id, reversed once a page."""
+    return page_url(context, name, pk)
 
 
 @register.simple_tag
@@ -42,8 +81,8 @@ def timer_light(issue) -> SafeString:
     )
 
 
-@register.simple_tag
-def photo_thumb(photo, number: int) -> SafeString:
+@register.simple_tag(takes_context=True)
+def photo_thumb(context: template.Context, photo, number: int) -> SafeString:
     """A photo's thumbnail linking to the photo, as `issues/includes/photo_thumb.html`: queues
     show a hundred of them, and an include each cost more than the rest of the row."""
     caption = ""
@@ -57,15 +96,16 @@ def photo_thumb(photo, number: int) -> SafeString:
             defaultfilters.date(taken, "m-d H:i"),
             gps,
         )
+    kinds = per_page(context, "photo kinds", lambda: {k: str(v) for k, v in Photo.Kind.choices})
     alt = gettext("%(kind)s photo %(number)s") % {
-        "kind": photo.get_kind_display(),
+        "kind": kinds.get(photo.kind, photo.kind),
         "number": number,
     }
     return format_html(
         '<a class="thumb" href="{}" target="_blank" rel="noopener">\n'
         '  <img src="{}" alt="{}" loading="lazy" width="160" height="120">\n  {}\n</a>\n',
-        reverse("issues:photo", args=[photo.pk]),
-        reverse("issues:photo_thumb", args=[photo.pk]),
+        page_url(context, "issues:photo", photo.pk),
+        page_url(context, "issues:photo_thumb", photo.pk),
         alt,
         caption,
     )

@@ -572,6 +572,45 @@ def test_verify_queue_shows_submitted_fixes_in_scope_with_pass_and_fail(client, 
     assert html.count(f'name="next" value="{VERIFY_URL}"') >= 2  # and the language menu's
 
 
+def test_verify_queue_draws_its_shared_forms_with_each_cases_ids_and_own_tokens(client, world):
+    """The queue draws each action's form once and gives every case its copy: the case's
+    field ids, anchor and URL, a client token of its own, which a send then uses."""
+    import re
+
+    first = issue_in(world, Status.SUBMITTED, rework_count=2)
+    second = issue_in(world, Status.SUBMITTED)
+    client.force_login(world.inspector_xincheng)
+    html = client.get(VERIFY_URL).content.decode()
+    assert "\x00" not in html
+    for issue in (first, second):
+        for action in ("verify_pass", "verify_fail"):
+            assert f'id="action-{action}-{issue.pk}"' in html
+            assert f'action="{act_url(issue, action)}"' in html
+            assert f' · {issue.case_number}"' in html  # the outbox's label of the item
+        assert f'for="id_{issue.pk}_verify_pass-photos"' in html
+        assert f'id="id_{issue.pk}_verify_pass-note"' in html
+        assert f'id="id_{issue.pk}_verify_fail-reason"' in html
+    assert "返工 ×2" in html or "rework ×2" in html
+    tokens = re.findall(r'name="verify_(?:pass|fail)-client_token" value="([0-9a-f-]{36})"', html)
+    assert len(tokens) == 4 and len(set(tokens)) == 4
+    # The second case's pass form, sent with its own token, passes that case and no other.
+    token = re.search(
+        rf'action="{act_url(second, "verify_pass")}".*?name="verify_pass-client_token" '
+        r'value="([0-9a-f-]{36})"',
+        html,
+        re.S,
+    ).group(1)
+    response = client.post(
+        act_url(second, "verify_pass"),
+        {"verify_pass-client_token": token, "verify_pass-note": "已清理", "next": VERIFY_URL},
+    )
+    assert response.status_code == 302 and response["Location"] == VERIFY_URL
+    second.refresh_from_db()
+    first.refresh_from_db()
+    assert (second.status, first.status) == (Status.CLOSED, Status.SUBMITTED)
+    assert IssueEvent.objects.get(issue=second, action=Action.VERIFY_PASS).client_token is not None
+
+
 def test_verify_queue_fail_form_sends_back_for_rework_and_returns_to_the_queue(client, world):
     issue = issue_in(world, Status.SUBMITTED)
     client.force_login(world.inspector_xincheng)
