@@ -11,12 +11,11 @@ from collections.abc import Callable
 from typing import Any
 
 from django import template
-from django.template import defaultfilters
 from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.timezone import template_localtime
-from django.utils.translation import get_language, gettext
+from django.utils.translation import gettext
 
 from issues.models import Photo
 
@@ -28,15 +27,14 @@ _PER_PAGE = "issue_badges.per_page"
 
 
 def per_page(context: template.Context, key: Any, make: Callable[[], Any]) -> Any:
-    """`make()` once per page render and language: what a tag repeated on every row of a
-    queue needs the same of each time (URLs' shapes, labels, messages)."""
+    """`make()` once per page render: what a tag repeated on every row of a queue needs the
+    same of each time (URLs' shapes, labels, messages; a page renders in one language)."""
     store = context.render_context.get(_PER_PAGE)
     if store is None:
         store = context.render_context[_PER_PAGE] = {}
-    full_key = (key, get_language())
-    if full_key not in store:
-        store[full_key] = make()
-    return store[full_key]
+    if key not in store:
+        store[key] = make()
+    return store[key]
 
 
 def page_url(context: template.Context, name: str, pk: int, *rest: Any) -> str:
@@ -48,6 +46,15 @@ def page_url(context: template.Context, name: str, pk: int, *rest: Any) -> str:
         lambda: reverse(name, args=[_ID_STANDIN, *rest]).split(str(_ID_STANDIN)),
     )
     return str(pk).join(parts)
+
+
+def time_element(value: Any, css_class: str = "") -> str:
+    """`<time datetime="{{ value|date:'c' }}">{{ value|date:"m-d H:i" }}</time>`, in the
+    current time zone: the short time queues and thumbnails show (both formats are the same in
+    every language, so no date filter is needed)."""
+    at = template_localtime(value)
+    class_attr = f' class="{css_class}"' if css_class else ""
+    return f'<time{class_attr} datetime="{at.isoformat()}">{at.strftime("%m-%d %H:%M")}</time>'
 
 
 _LIGHT_WORDS = {"green": "on time", "yellow": "due soon"}
@@ -87,14 +94,9 @@ def photo_thumb(context: template.Context, photo, number: int) -> SafeString:
     show a hundred of them, and an include each cost more than the rest of the row."""
     caption = ""
     if photo.taken_at:
-        # In the current time zone, as a template shows a datetime.
-        taken = template_localtime(photo.taken_at)
         gps = " · GPS" if photo.gps_latitude is not None else ""
-        caption = format_html(
-            '<span class="thumb-caption"><time datetime="{}">{}</time>{}</span>',
-            defaultfilters.date(taken, "c"),
-            defaultfilters.date(taken, "m-d H:i"),
-            gps,
+        caption = mark_safe(  # noqa: S308 - a time element and a constant
+            f'<span class="thumb-caption">{time_element(photo.taken_at)}{gps}</span>'
         )
     kinds = per_page(context, "photo kinds", lambda: {k: str(v) for k, v in Photo.Kind.choices})
     alt = gettext("%(kind)s photo %(number)s") % {

@@ -408,9 +408,10 @@ def test_triage_query_count_does_not_grow_with_rows(client, world):
         assert len(response.context["issues"]) == rows
         counts.append(len(queries))
     assert counts[0] == counts[1]
-    # Session, user with membership, districts, rows, photos, the returns, one routing
-    # decision, bell; no list of organisations (each row's picker shows its suggestion).
-    assert counts[0] == 9, counts
+    # Session, user with membership, districts, rows (with their communities' districts, which
+    # routing reads), photos, the returns, one routing decision, bell; no list of
+    # organisations (each row's picker shows its suggestion).
+    assert counts[0] == 8, counts
 
 
 def test_bulk_dispatch_sends_each_selected_issue_to_its_rows_organisation(client, world):
@@ -669,6 +670,7 @@ def test_fieldwalk_triage_shows_the_return_reason_and_routing_skips_the_returner
     client.force_login(world.supervisor_xincheng)
     html = client.get(TRIAGE_URL).content.decode()
     assert "不属于本社区，属于市政道路" in html
+    assert f'<p class="return-note small" role="note"><strong>{office.name} 回退：</strong>' in html
     # Falls back from the community office that returned it to the district's office.
     assert f'value="{world.org_x.name} [{world.org_x.code}]"' in html
     assert f'value="{office.name} [{office.code}]"' not in html

@@ -366,7 +366,7 @@ BUDGET = [
     ("handler_xincheng", "list 100", 7),
     ("supervisor_xincheng", "list search", 9),
     ("supervisor_xincheng", "detail", 10),
-    ("supervisor_xincheng", "triage", 9),  # + the returns of the queue (reasons, routing skips)
+    ("supervisor_xincheng", "triage", 8),  # + the returns of the queue (reasons, routing skips)
     ("supervisor_xincheng", "verify queue", 6),
     ("supervisor_xincheng", "notifications", 5),
     ("admin_zone", "matrix", 9),
