@@ -25,7 +25,7 @@ from django.template import defaultfilters
 from django.template.loader import render_to_string
 from django.utils.html import conditional_escape, format_html
 from django.utils.safestring import SafeString, mark_safe
-from django.utils.timezone import template_localtime
+from django.utils.timezone import localtime
 from django.utils.translation import gettext, gettext_noop
 
 from issues.templatetags.issue_badges import page_url, per_page, status_badge
@@ -144,9 +144,7 @@ def _duplicate_candidates(candidates: list) -> str:
         place = (candidate.point.name if candidate.point else "") or (
             candidate.community.display_name
         )
-        reported = defaultfilters.date(
-            template_localtime(candidate.reported_at), "SHORT_DATETIME_FORMAT"
-        )
+        reported = defaultfilters.date(localtime(candidate.reported_at), "SHORT_DATETIME_FORMAT")
         options.append(
             format_html(
                 '<option value="{}">{} · {}</option>', candidate.case_number, place, reported
