@@ -82,8 +82,14 @@ def _photo_messages() -> tuple[str, str, str]:
     )
 
 
+# Set on a page that wrote the photo widgets' messages once (`photo_messages`).
+_MESSAGES_WRITTEN = "photo messages written"
+
+
 def _photo_widget(context: template.Context, field: BoundField, label: str = "") -> str:
     attrs, camera, help_text = per_page(context, "photo messages", _photo_messages)
+    if per_page(context, _MESSAGES_WRITTEN, lambda: False):
+        attrs = ""
     return (
         f'<div class="photo-input{" has-error" if field.errors else ""}" data-photo-widget\n'
         f'     data-max-side="1600"{attrs}>\n'
@@ -96,6 +102,15 @@ def _photo_widget(context: template.Context, field: BoundField, label: str = "")
         f'  <p class="help" data-photo-status role="status" aria-live="polite">{help_text}</p>\n'
         "</div>\n"
     )
+
+
+@register.simple_tag(takes_context=True)
+def photo_messages(context: template.Context) -> SafeString:
+    """The photo widgets' messages, once for a page with many of them (a queue); the widgets
+    drawn after it leave theirs out, and static/js/photos.js reads them here."""
+    attrs, _camera, _help = per_page(context, "photo messages", _photo_messages)
+    per_page(context, _MESSAGES_WRITTEN, lambda: True)  # unless a widget came first
+    return mark_safe(f"<div hidden data-photo-messages{attrs}></div>")  # noqa: S308 - escaped
 
 
 @register.simple_tag(takes_context=True)

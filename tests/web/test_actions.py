@@ -592,6 +592,13 @@ def test_verify_queue_draws_its_shared_forms_with_each_cases_ids_and_own_tokens(
         assert f'id="id_{issue.pk}_verify_pass-note"' in html
         assert f'id="id_{issue.pk}_verify_fail-reason"' in html
     assert "返工 ×2" in html or "rework ×2" in html
+    # The photo widgets' messages are written once for the queue (static/js/photos.js reads
+    # them there); the case page's widgets keep their own.
+    assert html.count("data-photo-messages") == 1 and html.count("data-msg-ready=") == 1
+    assert html.count("data-photo-widget") == 4
+    case_page = client.get(first.get_absolute_url()).content.decode()
+    assert "data-photo-messages" not in case_page
+    assert case_page.count("data-msg-ready=") == case_page.count("data-photo-widget") > 0
     tokens = re.findall(r'name="verify_(?:pass|fail)-client_token" value="([0-9a-f-]{36})"', html)
     assert len(tokens) == 4 and len(set(tokens)) == 4
     # The second case's pass form, sent with its own token, passes that case and no other.
