@@ -150,8 +150,20 @@ def _urgent_first() -> Case:
     )
 
 
+# What a queue's thumbnail shows of a photo (`issue_badges.photo_thumb`, triage's first one).
+_THUMB_FIELDS = ("id", "issue_id", "kind", "created_at", "taken_at", "gps_latitude")
+
+
 def _photos_of_kinds(*kinds: str) -> Prefetch:
-    return Prefetch("photos", queryset=Photo.objects.filter(kind__in=kinds), to_attr="shown_photos")
+    """A queue's photos of these kinds, in each case's order (`Photo.Meta.ordering` within an
+    issue), read without the join of the issues that ordering by issue implies and with only
+    the columns a thumbnail shows."""
+    photos = (
+        Photo.objects.filter(kind__in=kinds)
+        .only(*_THUMB_FIELDS)
+        .order_by("kind", "created_at", "id")
+    )
+    return Prefetch("photos", queryset=photos, to_attr="shown_photos")
 
 
 def triage_queue(

@@ -581,7 +581,29 @@ def test_verify_queue_draws_its_shared_forms_with_each_cases_ids_and_own_tokens(
     first = issue_in(world, Status.SUBMITTED, rework_count=2)
     second = issue_in(world, Status.SUBMITTED)
     client.force_login(world.inspector_xincheng)
-    html = client.get(VERIFY_URL).content.decode()
+    client.get(VERIFY_URL)
+    with CaptureQueriesContext(connection) as without_photos:
+        client.get(VERIFY_URL)
+    for kind in (Photo.Kind.BEFORE, Photo.Kind.AFTER):
+        Photo.objects.create(
+            issue=first,
+            kind=kind,
+            image="photos/x/p.jpg",
+            thumbnail="thumbs/x/p.jpg",
+            width=1,
+            height=1,
+            size_bytes=1,
+            sha256="0" * 64,
+            taken_at=timezone.now(),
+            gps_latitude=43.6,
+            gps_longitude=122.2,
+            uploaded_by=world.handler_xincheng,
+        )
+    with CaptureQueriesContext(connection) as with_photos:
+        html = client.get(VERIFY_URL).content.decode()
+    # The thumbnails read only the photo columns they show, and nothing more per photo.
+    assert len(with_photos) == len(without_photos)
+    assert html.count('class="thumb-caption"') == 2 and html.count(" · GPS</span>") == 2
     assert "\x00" not in html
     for issue in (first, second):
         for action in ("verify_pass", "verify_fail"):
