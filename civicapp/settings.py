@@ -105,6 +105,8 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "issues.context_processors.shell",
             ],
+            # `{% field form.x %}`, every form's fields in Python (civicapp/form_fields.py).
+            "libraries": {"form_fields": "civicapp.form_fields"},
         },
     },
 ]
@@ -215,6 +217,12 @@ CELERY_BEAT_SCHEDULE: dict = {
     "send-digest": {
         "task": "reminders.tasks.send_digest_task",
         "schedule": crontab(hour=REMINDER_DIGEST_HOUR, minute=0),  # CELERY_TIMEZONE local time
+    },
+    # The home pages' counters recounted, their mark moved to now: the deadlines passed since
+    # the mark are read from the cases (issues.stock), an hour of them at most.
+    "rebuild-open-stock": {
+        "task": "issues.tasks.rebuild_open_stock_task",
+        "schedule": crontab(minute=7),
     },
     # The KPI rollup recomputed from the cases, before anyone reads the dashboards.
     "rebuild-kpi-rollup": {

@@ -5,3 +5,8 @@ from django.utils.translation import gettext_lazy as _
 class DistrictsConfig(AppConfig):
     name = "districts"
     verbose_name = _("Places and responsibility")
+
+    def ready(self) -> None:
+        from districts import reference
+
+        reference.connect_signals()

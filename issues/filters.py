@@ -6,6 +6,7 @@ lists only offer what the user's scope covers, and load only id and name.
 
 from __future__ import annotations
 
+import copy
 import datetime
 from typing import Any
 
@@ -23,10 +24,13 @@ from django.db.models import (
     Q,
     QuerySet,
 )
+from django.forms.models import ModelChoiceIteratorValue
 from django.utils import timezone
+from django.utils.choices import BaseChoiceIterator
 from django.utils.translation import gettext_lazy as _
+from django_filters.filters import QuerySetRequestMixin
 
-from districts import policy
+from districts import policy, reference
 from districts.models import (
     Category,
     Community,
@@ -142,6 +146,41 @@ class DisplayNameChoiceFilter(django_filters.ModelChoiceFilter):
         super().__init__(*args, **kwargs)
 
 
+class ReferenceChoiceIterator(BaseChoiceIterator):
+    """A reference table's choices from `districts.reference` (no query, no model instances);
+    the field's queryset still checks a submitted value. Lazy, as Django's own iterator: a
+    form that is never drawn (the CSV export) never reads the table."""
+
+    def __init__(self, field: ReferenceChoiceField) -> None:
+        self.field = field
+
+    def __iter__(self):
+        if self.field.empty_label is not None:
+            yield ("", self.field.empty_label)
+        for row in reference.rows(self.field.reference):
+            yield (ModelChoiceIteratorValue(row.id, row), row.display_name)
+
+    def __len__(self) -> int:
+        return len(reference.rows(self.field.reference)) + (self.field.empty_label is not None)
+
+    def __bool__(self) -> bool:
+        return self.field.empty_label is not None or bool(reference.rows(self.field.reference))
+
+
+class ReferenceChoiceField(DisplayNameChoiceField):
+    iterator = ReferenceChoiceIterator
+
+    def __init__(self, *args: Any, reference: str, **kwargs: Any) -> None:
+        self.reference = reference
+        super().__init__(*args, **kwargs)
+
+
+class ReferenceChoiceFilter(DisplayNameChoiceFilter):
+    """A choice of a whole reference table (`districts.reference.TABLES`), as a select."""
+
+    field_class = ReferenceChoiceField
+
+
 class PickerChoiceFilter(django_filters.ModelChoiceFilter):
     """A model choice with many options, as a searchable picker (`issues.pickers`): the page
     carries only the chosen value, never the list."""
@@ -222,11 +261,16 @@ class IssueFilterSet(django_filters.FilterSet):
     community = PickerChoiceFilter(
         label=_("Community"), queryset=_community_choices, kind="community"
     )
-    point_type = DisplayNameChoiceFilter(
-        label=_("Point type"), field_name="point__point_type", queryset=_point_type_choices
+    point_type = ReferenceChoiceFilter(
+        label=_("Point type"),
+        field_name="point__point_type",
+        queryset=_point_type_choices,
+        reference="point_type",
     )
     point = PickerChoiceFilter(label=_("Inspection point"), queryset=_point_choices, kind="point")
-    category = DisplayNameChoiceFilter(label=_("Category"), queryset=_category_choices)
+    category = ReferenceChoiceFilter(
+        label=_("Category"), queryset=_category_choices, reference="category"
+    )
     status = django_filters.MultipleChoiceFilter(
         label=_("Status"),
         choices=Status.choices,
@@ -340,6 +384,38 @@ class IssueFilterSet(django_filters.FilterSet):
         self.search_alternatives: list[Q] = []
         # Set by the list page, whose pager applies the search (`issues.paging.paginate`).
         self.search_in_pager = False
+
+    # ---- the form ----
+    # django-filter builds a form class for every filterset (thirty fields, each with its
+    # widget), and every form copies the fields again. Only the scoped choice lists differ from
+    # one request to the next: the class is built once per filterset class with those lists
+    # empty, and each form gets its user's querysets.
+
+    @classmethod
+    def _shared_form_class(cls) -> type[forms.Form]:
+        form_class = cls.__dict__.get("_form_class")
+        if form_class is None:
+            fields = {}
+            for name, filter_ in cls.base_filters.items():
+                unbound = copy.deepcopy(filter_)
+                if isinstance(unbound, QuerySetRequestMixin):
+                    unbound.queryset = unbound.extra["queryset"] = None
+                fields[name] = unbound.field
+            form_class = type(f"{cls.__name__}Form", (cls._meta.form,), fields)
+            cls._form_class = form_class
+        return form_class
+
+    def get_form_class(self) -> type[forms.Form]:
+        return self._shared_form_class()
+
+    @property
+    def form(self) -> forms.Form:
+        if not hasattr(self, "_form"):
+            form = super().form
+            for name, filter_ in self.filters.items():
+                if isinstance(filter_, QuerySetRequestMixin):
+                    form.fields[name].queryset = filter_.get_queryset(self.request)
+        return self._form
 
     # ---- filter methods ----
 

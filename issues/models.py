@@ -681,6 +681,51 @@ class CaseCounter(models.Model):
         return f"{self.zone} {self.year}: {self.last_value}"
 
 
+class OpenStock(models.Model):
+    """How many cases share one combination of the home pages' figures in one district or one
+    organisation: the open work by status and flag, and recent closures by day (`issues.stock`).
+    """
+
+    class Axis(models.TextChoices):
+        DISTRICT = "district", _("district")
+        ORGANISATION = "organisation", _("organisation")
+
+    axis = models.CharField(max_length=12, choices=Axis)
+    # The district's or the assigned organisation's id.
+    key = models.IntegerField()
+    status = models.CharField(max_length=16, choices=Status)
+    escalated = models.BooleanField(default=False)
+    reworked = models.BooleanField(default=False)
+    returned = models.BooleanField(default=False)
+    extension_pending = models.BooleanField(default=False)
+    # The clock runs and the deadline is before the mark (`OpenStockMark`).
+    overdue_at_mark = models.BooleanField(default=False)
+    # The local day of a closure; empty for open work.
+    closed_day = models.DateField(null=True, blank=True)
+    count = models.PositiveIntegerField()
+
+    class Meta:
+        verbose_name = _("open stock count")
+        verbose_name_plural = _("open stock counts")
+        indexes = [models.Index(fields=["axis", "key"], name="openstock_axis_key_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.axis} {self.key} {self.status}: {self.count}"
+
+
+class OpenStockMark(models.Model):
+    """The one moment up to which `OpenStock` counts passed deadlines; moved by its rebuild."""
+
+    marked_at = models.DateTimeField()
+
+    class Meta:
+        verbose_name = _("open stock mark")
+        verbose_name_plural = _("open stock marks")
+
+    def __str__(self) -> str:
+        return f"{self.marked_at:%Y-%m-%d %H:%M}"
+
+
 class CalendarDay(models.Model):
     """An exception to the weekday rule: a public holiday, or a make-up working day (调休)."""
 

@@ -8,15 +8,14 @@ Views turn these into tiles, links and templates; nothing here writes.
 from __future__ import annotations
 
 import datetime
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable
 from typing import Any
 
+from django.db import connection
 from django.db.models import (
     Case,
-    Count,
     F,
-    FilteredRelation,
     IntegerField,
     Prefetch,
     Q,
@@ -24,9 +23,11 @@ from django.db.models import (
     Value,
     When,
 )
+from django.utils import timezone
 
 from districts import policy
 from districts.models import Severity
+from issues import stock
 from issues.models import (
     CLOCK_STATUSES,
     OPEN_STATUSES,
@@ -37,8 +38,6 @@ from issues.models import (
     Photo,
     Status,
     overdue_q,
-    pending_extension_q,
-    returned_q,
 )
 
 # A queue page shows this many issues, oldest first; the rest wait for the next visit.
@@ -54,87 +53,118 @@ def by_deadline(queryset: QuerySet[Issue]) -> QuerySet[Issue]:
 
 
 def inspector_home(user, visible: QuerySet[Issue], *, size: int) -> dict[str, Any]:
-    """The inspector's counts (own open and closed reports, fixes to verify) and recent reports."""
-    counts = visible.filter(Q(reporter=user) | Q(status=Status.SUBMITTED)).aggregate(
-        my_open=Count("pk", filter=Q(reporter=user, status__in=OPEN_STATUSES)),
-        my_closed=Count("pk", filter=Q(reporter=user, status=Status.CLOSED)),
-        # Inspectors verify others' fixes; their own organisation's fixes are never theirs.
-        to_verify=Count("pk", filter=Q(status=Status.SUBMITTED) & ~Q(last_fix_by=user)),
+    """The inspector's counts (own open and closed reports, fixes to verify) and recent reports.
+
+    The fixes awaiting verification in her districts come from the counters (`issues.stock`);
+    her own reports, and the corrections for her own fixes and her reports elsewhere, from the
+    cases, in the same statement."""
+    scope = policy.case_scope(user)
+    found = stock.read(
+        [*stock.branches(scope, timezone.now(), overdue=False), stock.inspector_branch(user, scope)]
     )
+    units = stock.total(found)
+    own = found.get(stock.OWN_KEY, Counter())
+    counts = {
+        "my_open": own["my_open"],
+        "my_closed": own["my_closed"],
+        # Inspectors verify others' fixes; their own organisation's fixes are never theirs.
+        "to_verify": units["submitted"] - own["verify_own_fix"] + own["verify_outside"],
+    }
     recent = list(
         visible.filter(reporter=user).with_list_related().order_by("-reported_at", "-id")[:size]
     )
     return {"counts": counts, "recent": recent}
 
 
-def handler_home(visible: QuerySet[Issue], now: datetime.datetime, *, size: int) -> dict:
-    """The organisation's open counts and its queue by deadline."""
-    counts = visible.filter(status__in=OPEN_STATUSES).aggregate(
-        overdue=Count("pk", filter=overdue_q(now)),
-        to_acknowledge=Count("pk", filter=Q(status=Status.ASSIGNED)),
-        in_progress=Count("pk", filter=Q(status=Status.IN_PROGRESS)),
-        rework=Count("pk", filter=Q(rework_count__gt=0)),
-        submitted=Count("pk", filter=Q(status=Status.SUBMITTED)),
-    )
+def handler_home(user, visible: QuerySet[Issue], now: datetime.datetime, *, size: int) -> dict:
+    """The organisation's open counts (`issues.stock`) and its queue by deadline."""
+    figures = stock.total(stock.read(stock.branches(policy.case_scope(user), now)))
+    counts = {
+        "overdue": figures["overdue"],
+        "to_acknowledge": figures[Status.ASSIGNED],
+        "in_progress": figures[Status.IN_PROGRESS],
+        "rework": figures["reworked"],
+        "submitted": figures[Status.SUBMITTED],
+    }
     queue = by_deadline(visible.filter(status__in=CLOCK_STATUSES).with_list_related())
     return {"counts": counts, "queue": list(queue[:size])}
 
 
-def supervisor_home(visible: QuerySet[Issue], now: datetime.datetime, *, size: int) -> dict:
-    """The supervisor's counts and the three short lists: to triage, to verify, overdue."""
-    counts = visible.filter(status__in=OPEN_STATUSES).aggregate(
-        to_triage=Count("pk", filter=Q(status=Status.REPORTED)),
-        to_verify=Count("pk", filter=Q(status=Status.SUBMITTED)),
-        overdue=Count("pk", filter=overdue_q(now)),
-        escalated=Count("pk", filter=Q(escalation_level__gt=0)),
-        returned=Count("pk", filter=Q(status=Status.REPORTED) & returned_q()),
-        extensions=Count("pk", filter=pending_extension_q()),
+def supervisor_home(user, visible: QuerySet[Issue], now: datetime.datetime, *, size: int) -> dict:
+    """The supervisor's counts (`issues.stock`) and the three short lists: to triage, to verify,
+    overdue."""
+    figures = stock.total(stock.read(stock.branches(policy.case_scope(user), now)))
+    counts = {
+        "to_triage": figures[Status.REPORTED],
+        "to_verify": figures[Status.SUBMITTED],
+        "overdue": figures["overdue"],
+        "escalated": figures["escalated"],
+        "returned": figures["returned"],
+        "extensions": figures["extensions"],
+    }
+    return {"counts": counts, **_supervisor_lists(visible, now, size=size)}
+
+
+def _supervisor_lists(visible: QuerySet[Issue], now: datetime.datetime, *, size: int) -> dict:
+    """The first `size` issues to triage and to verify (oldest first: whatever has waited longest
+    is handled next) and overdue (earliest deadline first).
+
+    One query where the database can: PostgreSQL planned the six-table join of each list apart
+    in 3-8 ms, ten times its run; the union of the three lists' ids is joined once. The lists
+    share no issue (reported, submitted, clock running), so their rows are told apart by status.
+    """
+    lists = {
+        "to_triage": visible.filter(status=Status.REPORTED).order_by("reported_at", "id"),
+        "to_verify": visible.filter(status=Status.SUBMITTED).order_by("submitted_at", "id"),
+        "overdue": by_deadline(visible.filter(overdue_q(now))),
+    }
+    if not connection.features.supports_slicing_ordering_in_compound:
+        return {name: list(rows.with_list_related()[:size]) for name, rows in lists.items()}
+    first, *others = [rows.values("pk")[:size] for rows in lists.values()]
+    found = list(
+        Issue.objects.filter(pk__in=first.union(*others, all=True)).with_list_related().order_by()
     )
-    listed = visible.with_list_related()
+    never = datetime.datetime.max.replace(tzinfo=datetime.UTC)
     return {
-        "counts": counts,
-        # Oldest first: whatever has waited longest is handled next.
-        "to_triage": list(
-            listed.filter(status=Status.REPORTED).order_by("reported_at", "id")[:size]
+        "to_triage": sorted(
+            (issue for issue in found if issue.status == Status.REPORTED),
+            key=lambda issue: (issue.reported_at, issue.pk),
         ),
-        "to_verify": list(
-            listed.filter(status=Status.SUBMITTED).order_by("submitted_at", "id")[:size]
+        "to_verify": sorted(
+            (issue for issue in found if issue.status == Status.SUBMITTED),
+            key=lambda issue: (issue.submitted_at or never, issue.pk),
         ),
-        "overdue": list(by_deadline(listed.filter(overdue_q(now)))[:size]),
+        "overdue": sorted(
+            (issue for issue in found if issue.status in CLOCK_STATUSES),
+            key=lambda issue: (issue.deadline or never, issue.pk),
+        ),
     }
 
 
-def overview_home(user, visible: QuerySet[Issue], now: datetime.datetime, *, since) -> dict:
-    """Leaders' and admins' figures: open by status, overdue, escalated, recent closures, and
-    one row per district in scope."""
-    status_counts = {
-        f"status_{status}": Count("pk", filter=Q(status=status)) for status in OPEN_STATUSES
-    }
-    # Closed, rejected and cancelled rows are most of the table; only recent closures count here.
-    counts = visible.filter(Q(status__in=OPEN_STATUSES) | Q(closed_at__gte=since)).aggregate(
-        **status_counts,
-        closed_recently=Count("pk", filter=Q(status=Status.CLOSED, closed_at__gte=since)),
-        overdue=Count("pk", filter=overdue_q(now)),
-        escalated=Count("pk", filter=Q(status__in=OPEN_STATUSES, escalation_level__gt=0)),
+def overview_home(user, now: datetime.datetime, *, since) -> dict:
+    """Leaders' and admins' figures from the counters (`issues.stock`): open by status, overdue,
+    escalated, closures since `since`, and one row per district in scope (the district and its
+    open, reported, submitted and overdue counts)."""
+    found = stock.read(stock.branches(policy.case_scope(user), now, closed_since=since))
+    figures = stock.total(found)
+    counts = {f"status_{status}": figures[status] for status in OPEN_STATUSES}
+    counts.update(
+        closed_recently=figures["closed_recently"],
+        overdue=figures["overdue"],
+        escalated=figures["escalated"],
     )
-    # One query for the district table; the FilteredRelation joins only open issues (a partial
-    # index covers them), so closed history never enters the join.
-    districts = list(
-        policy.districts_in_scope(user)
-        .annotate(
-            open_issue=FilteredRelation("issue", condition=Q(issue__status__in=OPEN_STATUSES))
+    districts = []
+    for district in policy.districts_in_scope(user).order_by("sort_order", "code"):
+        of = found.get(district.pk, Counter())
+        districts.append(
+            {
+                "district": district,
+                "open": sum(of[status] for status in OPEN_STATUSES),
+                "reported": of[Status.REPORTED],
+                "submitted": of[Status.SUBMITTED],
+                "overdue": of["overdue"],
+            }
         )
-        .annotate(
-            open_count=Count("open_issue"),
-            reported_count=Count("open_issue", filter=Q(open_issue__status=Status.REPORTED)),
-            submitted_count=Count("open_issue", filter=Q(open_issue__status=Status.SUBMITTED)),
-            overdue_count=Count(
-                "open_issue",
-                filter=Q(open_issue__status__in=CLOCK_STATUSES, open_issue__deadline__lt=now),
-            ),
-        )
-        .order_by("sort_order", "code")
-    )
     return {"counts": counts, "districts": districts}
 
 

@@ -17,7 +17,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from districts import policy
-from issues import notifications, workflow
+from issues import notifications, stock, workflow
 from issues.models import (
     CLOCK_STATUSES,
     Action,
@@ -107,6 +107,8 @@ def escalations_write(
         )
         if raised != len(set(ids)):
             raise RuntimeError("Escalated issues must be locked and below the level first.")
+    # A bulk update runs no change hook: the home pages' counters are recounted here.
+    stock.issues_changed({raise_.issue_id for raise_ in raises})
     role = (policy.role_of(actor) or "") if actor is not None else SYSTEM_ROLE
     return IssueEvent.objects.bulk_create(
         [

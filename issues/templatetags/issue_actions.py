@@ -4,7 +4,7 @@ The case page shows a handful of actions; the verification queue shows two on ea
 cases. Drawn with a template include (the panel, an include per field, the photo widget's
 include with its nine messages), the queue's forms cost ten times the rest of the page
 (`benchmark_pages --profile "verify queue"`). This tag writes the same markup: the panel, the
-whole-form errors, the fields (a photo widget for photos, the house field row for the others)
+whole-form errors, the fields (a photo widget for photos, `{% field %}`'s row for the others)
 and the duplicate candidates of "mark as duplicate". `item` is what `detail.action_item`
 returns; the context gives the CSRF token, `next_url` and `duplicate_candidates`.
 
@@ -22,12 +22,13 @@ from typing import Any
 from django import template
 from django.forms import BoundField
 from django.template import defaultfilters
-from django.template.loader import render_to_string
 from django.utils.html import conditional_escape, format_html
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.timezone import localtime
 from django.utils.translation import gettext, gettext_noop
 
+from civicapp.form_fields import REQUIRED_MARK
+from civicapp.form_fields import field as field_row
 from issues.templatetags.issue_badges import page_url, per_page, status_badge
 
 register = template.Library()
@@ -39,7 +40,6 @@ CLIENT_UUID = "\x00token\x00"
 _CANDIDATES_HELP = gettext_noop(
     "Possible originals (same category, same place, the last two weeks):"
 )
-_REQUIRED_MARK = '<span class="required-mark" aria-hidden="true">*</span>'
 _CAMERA_ICON = (
     '<svg class="icon" viewBox="0 0 24 24" aria-hidden="true"><path d="M14.5 4h-5L7 7H4a2 2 0 0 '
     '0-2 2v9a2 2 0 0 0 2 2h16a2 2 0 0 0 2-2V9a2 2 0 0 0-2-2h-3l-2.5-3z"/>'
@@ -123,31 +123,11 @@ def photo_input(context: template.Context, field: BoundField, label: str = "") -
 
 def _photo_row(context: template.Context, field: BoundField) -> str:
     """The action form's row for photos: its label, the photo widget and the field's errors."""
-    required = _REQUIRED_MARK if field.field.required else ""
+    required = REQUIRED_MARK if field.field.required else ""
     return (
         '<div class="form-row">\n'
         f'  <span class="label">{conditional_escape(field.label)}{required}</span>\n'
         f"{_photo_widget(context, field)}  {field.errors}\n</div>\n"
-    )
-
-
-def _field_row(field: BoundField) -> str:
-    """As `includes/field.html` for a labelled input; checkboxes and fieldsets use it as is."""
-    if field.is_hidden:
-        return str(field)
-    if field.widget_type == "checkbox" or field.use_fieldset:
-        return render_to_string("includes/field.html", {"field": field})
-    required = _REQUIRED_MARK if field.field.required else ""
-    help_text = ""
-    if field.help_text:
-        help_text = format_html(
-            '  <p class="help" id="{}_helptext">{}</p>\n', field.auto_id, field.help_text
-        )
-    return (
-        f'<div class="form-row{" has-error" if field.errors else ""}">\n'
-        f'  <label for="{conditional_escape(field.id_for_label)}">'
-        f"{conditional_escape(field.label)}{required}</label>\n"
-        f"  {field}\n{help_text}  {field.errors}\n</div>\n"
     )
 
 
@@ -219,7 +199,7 @@ def _form_body(context: template.Context, form: Any, *, danger: bool) -> str:
         if field.name == "photos":
             parts.append(_photo_row(context, field))
             continue
-        parts.append(_field_row(field))
+        parts.append(f"{field_row(field)}\n")
         if field.name == "duplicate_of" and candidates:
             parts.append(_duplicate_candidates(candidates))
     confirm = conditional_escape(gettext("Confirm: %(label)s") % {"label": form.transition.label})

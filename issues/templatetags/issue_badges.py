@@ -12,7 +12,7 @@ from typing import Any
 
 from django import template
 from django.urls import reverse
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.timezone import template_localtime
 from django.utils.translation import gettext
@@ -110,4 +110,41 @@ def photo_thumb(context: template.Context, photo, number: int) -> SafeString:
         page_url(context, "issues:photo_thumb", photo.pk),
         alt,
         caption,
+    )
+
+
+@register.simple_tag
+def category_tile(category, selected: str | None) -> SafeString:
+    """One category of the report form as a big radio tile, as `category_tile.html` wrote it:
+    the form shows every category of the zone, an include each cost more than the rest."""
+    urgent = category.is_urgent
+    return format_html(
+        '<label class="tile{}">\n  <input type="radio" name="category" value="{}" '
+        'data-severity="{}"{}>\n  <span class="tile-name">{}</span>\n  {}\n</label>',
+        " tile-urgent" if urgent else "",
+        category.pk,
+        category.severity,
+        mark_safe(" checked") if selected == str(category.pk) else "",
+        category.display_name,
+        format_html('<span class="tile-flag">{}</span>', gettext("urgent")) if urgent else "",
+    )
+
+
+@register.simple_tag
+def quick_phrases(category) -> SafeString:
+    """A category's quick phrases as chips (hidden until the category is chosen), or nothing."""
+    phrases = category.quick_phrase_list
+    if not phrases:
+        return mark_safe("")
+    chips = format_html_join(
+        "",
+        '<button type="button" class="chip" data-phrase="{}">{}</button>',
+        ((p, p) for p in phrases),
+    )
+    return format_html(
+        '<div class="quick-phrases" data-category="{}" hidden>\n'
+        '  <p class="help">{}</p>\n  <div class="chips">\n    {}\n  </div>\n</div>',
+        category.pk,
+        gettext("Tap a phrase to add it:"),
+        chips,
     )

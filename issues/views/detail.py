@@ -16,6 +16,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
+from civicapp.db import joins_as_written
 from districts.geo import amap_marker_url
 from districts.http import add_service_error, safe_next_url
 from districts.routing import RoutingDecision, route
@@ -58,7 +59,10 @@ DETAIL_RELATED = (
 
 def get_issue_for_user(user, pk: int) -> Issue:
     """The issue if the user may see it; 404 otherwise, the same answer as for no issue at all."""
-    return get_object_or_404(Issue.objects.visible_to(user).select_related(*DETAIL_RELATED), pk=pk)
+    with joins_as_written():
+        return get_object_or_404(
+            Issue.objects.visible_to(user).select_related(*DETAIL_RELATED), pk=pk
+        )
 
 
 def _needs_routing(transitions: list[Transition]) -> bool:
@@ -79,7 +83,7 @@ def _photo_groups(photos: list[Photo]) -> list[tuple[str, str, list[Photo]]]:
 def action_item(
     transition: Transition, form: IssueActionForm, *, anchor: str = ""
 ) -> dict[str, Any]:
-    """What `issues/includes/action_form.html` draws for one action: its form and its look.
+    """What `{% action_form %}` (issues/templatetags/issue_actions.py) draws for one action.
 
     `anchor` is the panel's id (`action-<action>` by default); a page with the same action on
     several cases gives each its own.

@@ -54,8 +54,16 @@ TILE_LABELS = {
 
 def list_url(**params: str | Iterable[str]) -> str:
     """A shareable URL of the issue list with these filters."""
+    return _list_path() + _query(params)
+
+
+def _list_path() -> str:
+    return reverse("issues:issue_list")
+
+
+def _query(params: dict[str, str | Iterable[str]]) -> str:
     query = urlencode(params, doseq=True)
-    return reverse("issues:issue_list") + (f"?{query}" if query else "")
+    return f"?{query}" if query else ""
 
 
 def _open_statuses() -> list[str]:
@@ -93,8 +101,8 @@ def _inspector_context(user, visible: QuerySet[Issue], now: datetime.datetime) -
     }
 
 
-def _handler_context(visible: QuerySet[Issue], now: datetime.datetime) -> dict[str, Any]:
-    data = selectors.handler_home(visible, now, size=HOME_LIST_SIZE)
+def _handler_context(user, visible: QuerySet[Issue], now: datetime.datetime) -> dict[str, Any]:
+    data = selectors.handler_home(user, visible, now, size=HOME_LIST_SIZE)
     counts = data["counts"]
     return {
         "queue": data["queue"],
@@ -131,8 +139,8 @@ def _handler_context(visible: QuerySet[Issue], now: datetime.datetime) -> dict[s
     }
 
 
-def _supervisor_context(visible: QuerySet[Issue], now: datetime.datetime) -> dict[str, Any]:
-    data = selectors.supervisor_home(visible, now, size=SUPERVISOR_LIST_SIZE)
+def _supervisor_context(user, visible: QuerySet[Issue], now: datetime.datetime) -> dict[str, Any]:
+    data = selectors.supervisor_home(user, visible, now, size=SUPERVISOR_LIST_SIZE)
     counts = data["counts"]
     return {
         "to_triage": data["to_triage"],
@@ -180,9 +188,9 @@ def _supervisor_context(visible: QuerySet[Issue], now: datetime.datetime) -> dic
     }
 
 
-def _overview_context(user, visible: QuerySet[Issue], now: datetime.datetime) -> dict[str, Any]:
+def _overview_context(user, now: datetime.datetime) -> dict[str, Any]:
     since = now - datetime.timedelta(days=RECENT_CLOSED_DAYS)
-    data = selectors.overview_home(user, visible, now, since=since)
+    data = selectors.overview_home(user, now, since=since)
     counts = data["counts"]
     status_counts = [f"status_{status}" for status in OPEN_STATUSES]
     open_total = sum(counts[key] for key in status_counts)
@@ -221,21 +229,21 @@ def _overview_context(user, visible: QuerySet[Issue], now: datetime.datetime) ->
         }
         for status in OPEN_STATUSES
     ]
-    districts = data["districts"]
-    district_rows = [
-        {
-            "district": district,
-            "open": district.open_count,
-            "reported": district.reported_count,
-            "submitted": district.submitted_count,
-            "overdue": district.overdue_count,
-            "open_url": list_url(district=str(district.pk), status=_open_statuses()),
-            "reported_url": list_url(district=str(district.pk), status=Status.REPORTED),
-            "submitted_url": list_url(district=str(district.pk), status=Status.SUBMITTED),
-            "overdue_url": list_url(district=str(district.pk), overdue="true", sort="deadline"),
-        }
-        for district in districts
-    ]
+    # A dozen districts, four links each: the list's path is reversed, and each link's filters
+    # after the district encoded, once per page, not per link (the same URLs as `list_url`).
+    path = _list_path()
+    after_district = {
+        "open_url": _query({"status": _open_statuses()}),
+        "reported_url": _query({"status": Status.REPORTED}),
+        "submitted_url": _query({"status": Status.SUBMITTED}),
+        "overdue_url": _query({"overdue": "true", "sort": "deadline"}),
+    }
+    district_rows = []
+    for row in data["districts"]:
+        district = path + _query({"district": str(row["district"].pk)})
+        district_rows.append(
+            {**row, **{name: f"{district}&{rest[1:]}" for name, rest in after_district.items()}}
+        )
     return {
         "tiles": tiles,
         "by_status": by_status,
@@ -257,9 +265,9 @@ def home(request: HttpRequest) -> HttpResponse:
     if role == Role.INSPECTOR:
         context.update(_inspector_context(user, visible, now))
     elif role == Role.HANDLER:
-        context.update(_handler_context(visible, now))
+        context.update(_handler_context(user, visible, now))
     elif role == Role.SUPERVISOR:
-        context.update(_supervisor_context(visible, now))
+        context.update(_supervisor_context(user, visible, now))
     elif role in (Role.LEADER, Role.ADMIN):
-        context.update(_overview_context(user, visible, now))
+        context.update(_overview_context(user, now))
     return render(request, "issues/home.html", context)

@@ -231,6 +231,31 @@ def test_supervisor_home_shows_triage_verification_overdue_and_escalated(client,
     assert elsewhere.case_number not in response.content.decode()
 
 
+def test_supervisor_home_lists_the_first_of_each_queue_in_its_own_order(client, world):
+    from issues.views.home import SUPERVISOR_LIST_SIZE
+
+    now = timezone.now()
+    hours = [datetime.timedelta(hours=hour) for hour in (5, 1, 7, 3, 9, 2, 8, 4)]
+    for ago in hours:
+        issue_in(world, reported_at=now - ago)
+        issue_in(world, status=Status.SUBMITTED, submitted_at=now - ago)
+        issue_in(world, status=Status.IN_PROGRESS, deadline=now - ago)
+        issue_in(world, status=Status.ASSIGNED, deadline=now + ago)  # not overdue
+        issue_in(world, where="b", reported_at=now - ago * 2)  # another district
+    client.force_login(world.supervisor_xincheng)
+    response = client.get("/", **EN)
+    visible = Issue.objects.visible_to(world.supervisor_xincheng)
+    expected = {
+        "to_triage": visible.filter(status=Status.REPORTED).order_by("reported_at", "id"),
+        "to_verify": visible.filter(status=Status.SUBMITTED).order_by("submitted_at", "id"),
+        "overdue": visible.overdue(now).order_by("deadline", "id"),
+    }
+    for name, rows in expected.items():
+        wanted = list(rows.values_list("pk", flat=True)[:SUPERVISOR_LIST_SIZE])
+        assert len(wanted) == SUPERVISOR_LIST_SIZE
+        assert [issue.pk for issue in response.context[name]] == wanted, name
+
+
 @pytest.mark.parametrize("who", ["leader_zone", "admin_zone"])
 def test_leader_and_admin_see_counts_by_status_and_district(client, world, who):
     populate(world, copies=2)
@@ -282,12 +307,24 @@ def test_a_leader_over_one_district_sees_only_it(client, world):
 # Session, user with membership (one query), the bell's unread count, then per role (the
 # district-scoped ones read their district ids once):
 HOME_QUERIES = {
-    "inspector_xincheng": 2 + 1 + 3,  # district ids, counts aggregate, recent reports
-    "handler_xincheng": 2 + 1 + 2,  # counts aggregate, queue
-    "supervisor_xincheng": 2 + 1 + 5,  # ids, counts, triage, verification, overdue
-    "leader_zone": 2 + 1 + 2,  # counts aggregate, district table
+    "inspector_xincheng": 2 + 1 + 3,  # district ids, counters and own reports, recent reports
+    "handler_xincheng": 2 + 1 + 2,  # counters, queue
+    # ids, counters, the three short lists in one query (three where SQLite cannot union them)
+    "supervisor_xincheng": 2 + 1 + 3,
+    "leader_zone": 2 + 1 + 2,  # counters, districts in scope
     "admin_zone": 2 + 1 + 2,
 }
+
+
+def home_queries(who: str) -> int:
+    from django.db import connection
+
+    if (
+        who.startswith("supervisor")
+        and not connection.features.supports_slicing_ordering_in_compound
+    ):
+        return HOME_QUERIES[who] + 2
+    return HOME_QUERIES[who]
 
 
 @pytest.mark.parametrize("who", sorted(HOME_QUERIES))
@@ -297,10 +334,10 @@ def test_home_runs_a_fixed_number_of_queries_for_every_role(
     user = getattr(world, who)
     client.force_login(user)
     populate(world, copies=1)
-    with django_assert_num_queries(HOME_QUERIES[who]):
+    with django_assert_num_queries(home_queries(who)):
         assert client.get("/").status_code == 200
     populate(world, copies=6)
-    with django_assert_num_queries(HOME_QUERIES[who]):
+    with django_assert_num_queries(home_queries(who)):
         assert client.get("/").status_code == 200
 
 
