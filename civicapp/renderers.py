@@ -4,7 +4,8 @@ Django renders every input, select and (empty) error list of a form through a te
 or two; on the list page the filter form's thirty fields cost more than its rows
 (`benchmark_pages --profile "list 20"`). These functions write the same markup as Django's
 templates (`django/forms/widgets/input.html`, `attrs.html`, `select.html`, `textarea.html`,
-`errors/list/ul.html`); any other template is rendered as usual.
+`clearable_file_input.html` without a current file, `errors/list/ul.html`); any other template
+is rendered as usual.
 """
 
 from __future__ import annotations
@@ -37,6 +38,18 @@ def _input(context: dict[str, Any]) -> SafeString:
     return mark_safe(  # noqa: S308 - every part is escaped above or here
         f'<input type="{conditional_escape(widget["type"])}" '
         f'name="{conditional_escape(widget["name"])}"{shown}{_attrs(widget["attrs"])}>'
+    )
+
+
+def _file_input(context: dict[str, Any]) -> SafeString | None:
+    """As `clearable_file_input.html` with no current file (photos never have one); a widget
+    showing its current file is left to the template."""
+    widget = context["widget"]
+    if widget.get("is_initial"):
+        return None
+    return mark_safe(  # noqa: S308 - every part is escaped
+        f'<input type="{conditional_escape(widget["type"])}" '
+        f'name="{conditional_escape(widget["name"])}"{_attrs(widget["attrs"])}>'
     )
 
 
@@ -80,13 +93,14 @@ def _error_list(context: dict[str, Any]) -> SafeString:
 
 
 _INPUTS = ("text", "search", "number", "email", "url", "tel", "password", "hidden", "date")
-_IN_PYTHON: dict[str, Callable[[dict[str, Any]], SafeString]] = {
+_IN_PYTHON: dict[str, Callable[[dict[str, Any]], SafeString | None]] = {
     **{f"django/forms/widgets/{name}.html": _input for name in _INPUTS},
     "django/forms/widgets/input.html": _input,
     "django/forms/widgets/checkbox.html": _input,
     "django/forms/widgets/datetime.html": _input,
     "django/forms/widgets/time.html": _input,
     "django/forms/widgets/textarea.html": _textarea,
+    "django/forms/widgets/clearable_file_input.html": _file_input,
     "django/forms/widgets/select.html": _select,
     "django/forms/errors/list/default.html": _error_list,
     "django/forms/errors/list/ul.html": _error_list,
@@ -98,6 +112,7 @@ class FastTemplates(DjangoTemplates):
 
     def render(self, template_name: str, context: dict[str, Any], request=None) -> str:
         fast = _IN_PYTHON.get(template_name)
-        if fast is not None:
-            return fast(context)
+        written = fast(context) if fast is not None else None
+        if written is not None:
+            return written
         return super().render(template_name, context, request=request)

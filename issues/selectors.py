@@ -180,8 +180,20 @@ def _urgent_first() -> Case:
     )
 
 
+# What a queue's thumbnail shows of a photo (`issue_badges.photo_thumb`, triage's first one).
+_THUMB_FIELDS = ("id", "issue_id", "kind", "created_at", "taken_at", "gps_latitude")
+
+
 def _photos_of_kinds(*kinds: str) -> Prefetch:
-    return Prefetch("photos", queryset=Photo.objects.filter(kind__in=kinds), to_attr="shown_photos")
+    """A queue's photos of these kinds, in each case's order (`Photo.Meta.ordering` within an
+    issue), read without the join of the issues that ordering by issue implies and with only
+    the columns a thumbnail shows."""
+    photos = (
+        Photo.objects.filter(kind__in=kinds)
+        .only(*_THUMB_FIELDS)
+        .order_by("kind", "created_at", "id")
+    )
+    return Prefetch("photos", queryset=photos, to_attr="shown_photos")
 
 
 def triage_queue(
@@ -193,7 +205,11 @@ def triage_queue(
     if only_returned:
         waiting = waiting.returned()
     rows = list(
-        waiting.with_list_related()
+        # What a row shows and routing reads: the community with its district (route_many
+        # needs it, and would read it in a query of its own), the point, the category. No
+        # organisation (none owns a report yet) and no join of the issue's district: fewer
+        # tables to plan, which took PostgreSQL longer than running the query.
+        waiting.select_related("community__district", "point", "category")
         .prefetch_related(_photos_of_kinds(Photo.Kind.BEFORE))
         .order_by(_urgent_first(), "reported_at", "id")[: limit + 1]
     )
@@ -206,9 +222,10 @@ def verify_queue(user, *, limit: int = QUEUE_LIMIT) -> tuple[list[Issue], bool]:
     rows = list(
         Issue.objects.visible_to(user)
         .filter(status=Status.SUBMITTED)
-        .with_list_related()
-        # Not last_fix_by: the checks need only its id, and an eighth joined table tripled the
-        # time PostgreSQL spent planning this query (to 20-25 ms, more than running it).
+        # What a card shows. Not the issue's district nor last_fix_by: the checks need only
+        # their ids, and every joined table adds to the time PostgreSQL spends planning this
+        # query (an eighth tripled it, to 20-25 ms, more than running it).
+        .select_related("community", "point", "category", "assigned_organisation")
         .prefetch_related(_photos_of_kinds(Photo.Kind.BEFORE, Photo.Kind.AFTER))
         .order_by("submitted_at", "id")[: limit + 1]
     )

@@ -7,17 +7,63 @@ same markup as `includes/status_badge.html` and `includes/timer_light.html`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from django import template
-from django.template import defaultfilters
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.timezone import template_localtime
 from django.utils.translation import gettext
 
+from issues.models import Photo
+
 register = template.Library()
 
+# Never an id: marks where the id goes in a URL reversed once a page (`page_url`).
+_ID_STANDIN = 2**62
+_PER_PAGE = "issue_badges.per_page"
+
+
+def per_page(context: template.Context, key: Any, make: Callable[[], Any]) -> Any:
+    """`make()` once per page render: what a tag repeated on every row of a queue needs the
+    same of each time (URLs' shapes, labels, messages; a page renders in one language)."""
+    store = context.render_context.get(_PER_PAGE)
+    if store is None:
+        store = context.render_context[_PER_PAGE] = {}
+    if key not in store:
+        store[key] = make()
+    return store[key]
+
+
+def page_url(context: template.Context, name: str, pk: int, *rest: Any) -> str:
+    """`reverse(name, args=[pk, *rest])`, with the URL reversed once a page (a reverse costs
+    as much as the rest of a photo thumbnail; a queue shows hundreds of links)."""
+    parts = per_page(
+        context,
+        ("url", name, rest),
+        lambda: reverse(name, args=[_ID_STANDIN, *rest]).split(str(_ID_STANDIN)),
+    )
+    return str(pk).join(parts)
+
+
+def time_element(value: Any, css_class: str = "") -> str:
+    """`<time datetime="{{ value|date:'c' }}">{{ value|date:"m-d H:i" }}</time>`, in the
+    current time zone: the short time queues and thumbnails show (both formats are the same in
+    every language, so no date filter is needed)."""
+    at = template_localtime(value)
+    class_attr = f' class="{css_class}"' if css_class else ""
+    return f'<time{class_attr} datetime="{at.isoformat()}">{at.strftime("%m-%d %H:%M")}</time>'
+
+
 _LIGHT_WORDS = {"green": "on time", "yellow": "due soon"}
+
+
+@register.simple_tag(takes_context=True, name="id_url")
+def id_url_tag(context: template.Context, name: str, pk: int) -> str:
+    """`{% id_url "issues:issue_detail" issue.pk %}`: `{% url %}` of an id, reversed once a page."""
+    return page_url(context, name, pk)
 
 
 @register.simple_tag
@@ -42,30 +88,26 @@ def timer_light(issue) -> SafeString:
     )
 
 
-@register.simple_tag
-def photo_thumb(photo, number: int) -> SafeString:
+@register.simple_tag(takes_context=True)
+def photo_thumb(context: template.Context, photo, number: int) -> SafeString:
     """A photo's thumbnail linking to the photo, as `issues/includes/photo_thumb.html`: queues
     show a hundred of them, and an include each cost more than the rest of the row."""
     caption = ""
     if photo.taken_at:
-        # In the current time zone, as a template shows a datetime.
-        taken = template_localtime(photo.taken_at)
         gps = " · GPS" if photo.gps_latitude is not None else ""
-        caption = format_html(
-            '<span class="thumb-caption"><time datetime="{}">{}</time>{}</span>',
-            defaultfilters.date(taken, "c"),
-            defaultfilters.date(taken, "m-d H:i"),
-            gps,
+        caption = mark_safe(  # noqa: S308 - a time element and a constant
+            f'<span class="thumb-caption">{time_element(photo.taken_at)}{gps}</span>'
         )
+    kinds = per_page(context, "photo kinds", lambda: {k: str(v) for k, v in Photo.Kind.choices})
     alt = gettext("%(kind)s photo %(number)s") % {
-        "kind": photo.get_kind_display(),
+        "kind": kinds.get(photo.kind, photo.kind),
         "number": number,
     }
     return format_html(
         '<a class="thumb" href="{}" target="_blank" rel="noopener">\n'
         '  <img src="{}" alt="{}" loading="lazy" width="160" height="120">\n  {}\n</a>\n',
-        reverse("issues:photo", args=[photo.pk]),
-        reverse("issues:photo_thumb", args=[photo.pk]),
+        page_url(context, "issues:photo", photo.pk),
+        page_url(context, "issues:photo_thumb", photo.pk),
         alt,
         caption,
     )

@@ -23,6 +23,7 @@ from districts.routing import RoutingDecision, route
 from issues import calendar, permissions, selectors, services, workflow
 from issues.forms import REPLAYABLE_ACTIONS, IssueActionForm
 from issues.models import Action, ExtensionRequest, Issue, Photo, Status
+from issues.templatetags import issue_actions
 from issues.views.offline import offline_cacheable
 from issues.workflow import Transition, TransitionError
 
@@ -82,7 +83,7 @@ def _photo_groups(photos: list[Photo]) -> list[tuple[str, str, list[Photo]]]:
 def action_item(
     transition: Transition, form: IssueActionForm, *, anchor: str = ""
 ) -> dict[str, Any]:
-    """What `issues/includes/action_form.html` draws for one action: its form and its look.
+    """What `{% action_form %}` (issues/templatetags/issue_actions.py) draws for one action.
 
     `anchor` is the panel's id (`action-<action>` by default); a page with the same action on
     several cases gives each its own.
@@ -98,6 +99,31 @@ def action_item(
         # Field actions the phone can keep in its outbox and send when back online.
         "replayable": transition.action in REPLAYABLE_ACTIONS,
     }
+
+
+def shared_action_item(
+    transition: Transition, issue: Issue, user, shared: dict[tuple, IssueActionForm]
+) -> dict[str, Any]:
+    """`action_item` for a queue that offers the same action on many cases: cases whose
+    unbound forms would be alike share one, which the page draws once and gives each case
+    with its own field ids, anchor and client token (`issue_actions.action_form`).
+
+    An unbound IssueActionForm depends on its case through the inputs the case requires and
+    its escalation level; `shared` maps those (and the action) to the form.
+    """
+    key = (transition.action, workflow.required_inputs(transition, issue), issue.escalation_level)
+    form = shared.get(key)
+    if form is None:
+        form = shared[key] = IssueActionForm(
+            transition=transition,
+            issue=issue,
+            user=user,
+            auto_id=f"id_{issue_actions.CASE_PK}_%s",
+            initial={"client_token": issue_actions.CLIENT_UUID},
+        )
+    item = action_item(transition, form, anchor=f"action-{transition.action}-{issue.pk}")
+    item["shared"] = True
+    return item
 
 
 def detail_context(

@@ -20,7 +20,7 @@ from issues import permissions, pickers, selectors, services, workflow
 from issues.forms import IssueActionForm
 from issues.models import Action, Issue
 from issues.selectors import QUEUE_LIMIT
-from issues.views.detail import action_item
+from issues.views.detail import shared_action_item
 from issues.workflow import TransitionError
 
 # The queue's actions, in the order its cards show them.
@@ -152,21 +152,13 @@ def verify_queue(request: HttpRequest) -> HttpResponse:
     """Fixes awaiting verification in scope, before and after photos together, oldest first."""
     _require(policy.may_verify(request.user))
     rows, more = selectors.verify_queue(request.user, limit=QUEUE_LIMIT)
+    transitions = [workflow.transition_for(action) for action in VERIFY_ACTIONS]
+    # The same forms as on the case's page, drawn once for the cases they are alike on.
+    shared: dict[tuple, IssueActionForm] = {}
     for issue in rows:
-        # The same forms as on the case's page (issues/includes/action_form.html), with ids of
-        # their own: the queue shows the same two actions on many cases.
         issue.action_forms = [
-            action_item(
-                transition,
-                IssueActionForm(
-                    transition=transition,
-                    issue=issue,
-                    user=request.user,
-                    auto_id=f"id_{issue.pk}_%s",
-                ),
-                anchor=f"action-{transition.action}-{issue.pk}",
-            )
-            for transition in map(workflow.transition_for, VERIFY_ACTIONS)
+            shared_action_item(transition, issue, request.user, shared)
+            for transition in transitions
             if permissions.can_act(request.user, transition.action, issue)
         ]
         allowed = {item["transition"].action for item in issue.action_forms}

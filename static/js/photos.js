@@ -145,6 +145,15 @@
     }).catch(function () { return false; });
   }
 
+  /* A page with many photo inputs (the verification queue) writes their messages once, on
+   * an element marked data-photo-messages, instead of on each input. */
+  function message(widget, name) {
+    var own = widget.getAttribute(name);
+    if (own !== null) return own;
+    var shared = document.querySelector("[data-photo-messages]");
+    return shared ? shared.getAttribute(name) || "" : "";
+  }
+
   function enhance(widget) {
     var input = widget.querySelector('input[type="file"]');
     if (!input || !supportsDataTransfer() || !window.Promise) return;
@@ -201,14 +210,14 @@
         var caption = document.createElement("span");
         caption.className = "photo-preview-caption";
         var bits = [Math.max(1, Math.round(item.file.size / 1024)) + " kB"];
-        if (item.gps) bits.push(widget.getAttribute("data-msg-located"));
+        if (item.gps) bits.push(message(widget, "data-msg-located"));
         caption.textContent = bits.join(" · ");
         li.appendChild(caption);
         var remove = document.createElement("button");
         remove.type = "button";
         remove.className = "photo-remove";
         remove.textContent = "×";
-        remove.setAttribute("aria-label", format(widget.getAttribute("data-msg-remove"), { number: index + 1 }));
+        remove.setAttribute("aria-label", format(message(widget, "data-msg-remove"), { number: index + 1 }));
         remove.addEventListener("click", function () {
           URL.revokeObjectURL(item.url);
           items.splice(items.indexOf(item), 1);
@@ -231,9 +240,9 @@
       } else if (status) {
         status.classList.remove("photo-refused");
         status.textContent = busy > 0
-          ? widget.getAttribute("data-msg-preparing")
+          ? message(widget, "data-msg-preparing")
           : items.length
-            ? format(widget.getAttribute("data-msg-ready"), { count: items.length })
+            ? format(message(widget, "data-msg-ready"), { count: items.length })
             : status.getAttribute("data-initial") || status.textContent;
       }
     }
@@ -274,7 +283,7 @@
             (verdicts[index] ? chosen : refused).push(file);
           });
           if (refused.length) {
-            refusal = format(widget.getAttribute("data-msg-not-photo"), {
+            refusal = format(message(widget, "data-msg-not-photo"), {
               name: refused.map(function (file) { return file.name; }).join("、"),
             });
           }
@@ -283,7 +292,7 @@
         .then(function (prepared) {
           return fitsStorage(prepared).then(function (fits) {
             if (!fits) {
-              refusal = widget.getAttribute("data-msg-quota");
+              refusal = message(widget, "data-msg-quota");
               return;
             }
             prepared.forEach(function (item) {

@@ -408,9 +408,10 @@ def test_triage_query_count_does_not_grow_with_rows(client, world):
         assert len(response.context["issues"]) == rows
         counts.append(len(queries))
     assert counts[0] == counts[1]
-    # Session, user with membership, districts, rows, photos, the returns, one routing
-    # decision, bell; no list of organisations (each row's picker shows its suggestion).
-    assert counts[0] == 9, counts
+    # Session, user with membership, districts, rows (with their communities' districts, which
+    # routing reads), photos, the returns, one routing decision, bell; no list of
+    # organisations (each row's picker shows its suggestion).
+    assert counts[0] == 8, counts
 
 
 def test_bulk_dispatch_sends_each_selected_issue_to_its_rows_organisation(client, world):
@@ -572,6 +573,74 @@ def test_verify_queue_shows_submitted_fixes_in_scope_with_pass_and_fail(client, 
     assert html.count(f'name="next" value="{VERIFY_URL}"') >= 2  # and the language menu's
 
 
+def test_verify_queue_draws_its_shared_forms_with_each_cases_ids_and_own_tokens(client, world):
+    """The queue draws each action's form once and gives every case its copy: the case's
+    field ids, anchor and URL, a client token of its own, which a send then uses."""
+    import re
+
+    first = issue_in(world, Status.SUBMITTED, rework_count=2)
+    second = issue_in(world, Status.SUBMITTED)
+    client.force_login(world.inspector_xincheng)
+    client.get(VERIFY_URL)
+    with CaptureQueriesContext(connection) as without_photos:
+        client.get(VERIFY_URL)
+    for kind in (Photo.Kind.BEFORE, Photo.Kind.AFTER):
+        Photo.objects.create(
+            issue=first,
+            kind=kind,
+            image="photos/x/p.jpg",
+            thumbnail="thumbs/x/p.jpg",
+            width=1,
+            height=1,
+            size_bytes=1,
+            sha256="0" * 64,
+            taken_at=timezone.now(),
+            gps_latitude=43.6,
+            gps_longitude=122.2,
+            uploaded_by=world.handler_xincheng,
+        )
+    with CaptureQueriesContext(connection) as with_photos:
+        html = client.get(VERIFY_URL).content.decode()
+    # The thumbnails read only the photo columns they show, and nothing more per photo.
+    assert len(with_photos) == len(without_photos)
+    assert html.count('class="thumb-caption"') == 2 and html.count(" · GPS</span>") == 2
+    assert "\x00" not in html
+    for issue in (first, second):
+        for action in ("verify_pass", "verify_fail"):
+            assert f'id="action-{action}-{issue.pk}"' in html
+            assert f'action="{act_url(issue, action)}"' in html
+            assert f' · {issue.case_number}"' in html  # the outbox's label of the item
+        assert f'for="id_{issue.pk}_verify_pass-photos"' in html
+        assert f'id="id_{issue.pk}_verify_pass-note"' in html
+        assert f'id="id_{issue.pk}_verify_fail-reason"' in html
+    assert "返工 ×2" in html or "rework ×2" in html
+    # The photo widgets' messages are written once for the queue (static/js/photos.js reads
+    # them there); the case page's widgets keep their own.
+    assert html.count("data-photo-messages") == 1 and html.count("data-msg-ready=") == 1
+    assert html.count("data-photo-widget") == 4
+    case_page = client.get(first.get_absolute_url()).content.decode()
+    assert "data-photo-messages" not in case_page
+    assert case_page.count("data-msg-ready=") == case_page.count("data-photo-widget") > 0
+    tokens = re.findall(r'name="verify_(?:pass|fail)-client_token" value="([0-9a-f-]{36})"', html)
+    assert len(tokens) == 4 and len(set(tokens)) == 4
+    # The second case's pass form, sent with its own token, passes that case and no other.
+    token = re.search(
+        rf'action="{act_url(second, "verify_pass")}".*?name="verify_pass-client_token" '
+        r'value="([0-9a-f-]{36})"',
+        html,
+        re.S,
+    ).group(1)
+    response = client.post(
+        act_url(second, "verify_pass"),
+        {"verify_pass-client_token": token, "verify_pass-note": "已清理", "next": VERIFY_URL},
+    )
+    assert response.status_code == 302 and response["Location"] == VERIFY_URL
+    second.refresh_from_db()
+    first.refresh_from_db()
+    assert (second.status, first.status) == (Status.CLOSED, Status.SUBMITTED)
+    assert IssueEvent.objects.get(issue=second, action=Action.VERIFY_PASS).client_token is not None
+
+
 def test_verify_queue_fail_form_sends_back_for_rework_and_returns_to_the_queue(client, world):
     issue = issue_in(world, Status.SUBMITTED)
     client.force_login(world.inspector_xincheng)
@@ -630,6 +699,7 @@ def test_fieldwalk_triage_shows_the_return_reason_and_routing_skips_the_returner
     client.force_login(world.supervisor_xincheng)
     html = client.get(TRIAGE_URL).content.decode()
     assert "不属于本社区，属于市政道路" in html
+    assert f'<p class="return-note small" role="note"><strong>{office.name} 回退：</strong>' in html
     # Falls back from the community office that returned it to the district's office.
     assert f'value="{world.org_x.name} [{world.org_x.code}]"' in html
     assert f'value="{office.name} [{office.code}]"' not in html

@@ -368,7 +368,7 @@ BUDGET = [
     ("handler_xincheng", "list 100", 5),
     ("supervisor_xincheng", "list search", 7),
     ("supervisor_xincheng", "detail", 13),  # + savepoint, SET, release (joins_as_written)
-    ("supervisor_xincheng", "triage", 9),  # + the returns of the queue (reasons, routing skips)
+    ("supervisor_xincheng", "triage", 8),  # + the returns of the queue (reasons, routing skips)
     ("supervisor_xincheng", "verify queue", 6),
     ("supervisor_xincheng", "notifications", 5),
     ("admin_zone", "matrix", 9),
