@@ -367,7 +367,7 @@ BUDGET = [
     ("supervisor_xincheng", "list 100", 6),
     ("handler_xincheng", "list 100", 5),
     ("supervisor_xincheng", "list search", 7),
-    ("supervisor_xincheng", "detail", 13),  # + savepoint, SET, release (joins_as_written)
+    ("supervisor_xincheng", "detail", 10),
     ("supervisor_xincheng", "triage", 8),  # + the returns of the queue (reasons, routing skips)
     ("supervisor_xincheng", "verify queue", 6),
     ("supervisor_xincheng", "notifications", 5),
@@ -665,3 +665,22 @@ def test_fast_filter_form_built_once_still_gives_each_user_their_own_choices(cli
     client.force_login(world.supervisor_xincheng)
     body = client.get(LIST_URL, {"district": b}).content.decode()
     assert "部分筛选条件无效" in body
+
+
+@pytest.mark.django_db(transaction=True)
+def test_fast_detail_reads_its_case_with_the_joins_as_written(client):
+    """Outside any transaction (as in production) the case page's lookup sets its join order for
+    a transaction of its own, and the setting does not outlive it."""
+    from tests.factories import build_world
+
+    world = build_world()
+    issue = issue_in(world, Status.ASSIGNED)
+    client.force_login(world.supervisor_xincheng)
+    with CaptureQueriesContext(connection) as captured:
+        response = client.get(issue.get_absolute_url())
+    assert response.status_code == 200
+    statements = [query["sql"] for query in captured.captured_queries]
+    assert statements.count("SET LOCAL join_collapse_limit = 1") == 1
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW join_collapse_limit")
+        assert cursor.fetchone()[0] == "8"
