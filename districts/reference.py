@@ -17,32 +17,24 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from django.conf import settings
 from django.core.cache import cache
 from django.db import models, transaction
 from django.db.models.signals import post_delete, post_save
-from django.utils import translation
 
-from districts.models import Category, PointType
+from districts.models import BilingualNameMixin, Category, PointType
 
 TABLES: dict[str, type[models.Model]] = {"point_type": PointType, "category": Category}
-KEY = "reference:v1:{}"
+KEY = "reference:v2:{}"  # the version of Row; change it with Row
 TIMEOUT_SECONDS = 600
 
 
-@dataclass(frozen=True, slots=True)
-class Row:
+@dataclass(frozen=True)
+class Row(BilingualNameMixin):
+    """One row of a reference table, named as its model names it (`display_name`)."""
+
     id: int
     name: str
     name_en: str
-
-    @property
-    def display_name(self) -> str:
-        # As BilingualNameMixin.display_name: English where asked for and written.
-        language = translation.get_language() or settings.LANGUAGE_CODE
-        if language.startswith("en") and self.name_en:
-            return self.name_en
-        return self.name
 
 
 def rows(table: str) -> tuple[Row, ...]:

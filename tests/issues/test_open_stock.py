@@ -37,20 +37,7 @@ def local(day: int, hour: int, minute: int = 0) -> datetime.datetime:
 
 
 def rows_kept() -> list[tuple]:
-    return sorted(
-        OpenStock.objects.values_list(
-            "axis",
-            "key",
-            "status",
-            "escalated",
-            "reworked",
-            "returned",
-            "extension_pending",
-            "overdue_at_mark",
-            "closed_day",
-            "count",
-        )
-    )
+    return sorted(OpenStock.objects.values_list(*stock.ROW_FIELDS))
 
 
 def rows_from_scratch() -> list[tuple]:
