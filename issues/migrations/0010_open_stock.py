@@ -3,26 +3,6 @@
 from django.db import migrations, models
 
 
-def fill_open_stock(apps, schema_editor):
-    """Count the cases already there, as `issues.stock.rebuild` does. No mark yet: until the
-    first rebuild (hourly) every passed deadline is read from the cases."""
-    from issues.stock import DISTRICT, EPOCH, ORGANISATION, stock_rows
-
-    issue = apps.get_model("issues", "Issue")
-    event = apps.get_model("issues", "IssueEvent")
-    extension = apps.get_model("issues", "ExtensionRequest")
-    stock = apps.get_model("issues", "OpenStock")
-    mark = EPOCH
-    stock.objects.bulk_create(
-        (
-            stock(**row)
-            for axis in (DISTRICT, ORGANISATION)
-            for row in stock_rows(issue, event, extension, axis=axis, keys=None, mark=mark)
-        ),
-        batch_size=1000,
-    )
-
-
 class Migration(migrations.Migration):
 
     dependencies = [
@@ -62,5 +42,4 @@ class Migration(migrations.Migration):
                 'indexes': [models.Index(fields=['axis', 'key'], name='openstock_axis_key_idx')],
             },
         ),
-        migrations.RunPython(fill_open_stock, migrations.RunPython.noop),
     ]
