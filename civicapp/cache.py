@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 from django.core.cache.backends.redis import RedisCache, RedisCacheClient
@@ -28,82 +29,71 @@ def _warn(operation: str, error: RedisError) -> None:
         logger.warning("Cache unavailable, %s answered as a miss: %s", operation, error)
 
 
+def _redis(client: ResilientRedisCacheClient) -> RedisCacheClient:
+    """Django's own client methods, for the guarded calls below."""
+    return super(ResilientRedisCacheClient, client)  # type: ignore[return-value]
+
+
 class ResilientRedisCacheClient(RedisCacheClient):
-    """Django's Redis cache client, degrading to "nothing cached" on any Redis error."""
+    """Django's Redis cache client, degrading to "nothing cached" on any Redis error.
 
-    def add(self, key: Any, value: Any, timeout: Any) -> bool:
-        try:
-            return super().add(key, value, timeout)
-        except RedisError as error:
-            _warn("add", error)
-            return False
+    After an error it leaves Redis alone for `BREAK_SECONDS`: a Redis that stops answering
+    (rather than refusing) would otherwise cost every call its socket timeout, several a
+    request (the session, the reference tables).
+    """
 
-    def get(self, key: Any, default: Any) -> Any:
+    BREAK_SECONDS = 5.0
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._skip_until = 0.0
+
+    def _guarded(self, operation: str, default: Any, call: Callable[[], Any]) -> Any:
+        if time.monotonic() < self._skip_until:
+            return default
         try:
-            return super().get(key, default)
+            return call()
         except RedisError as error:
-            _warn("get", error)
+            self._skip_until = time.monotonic() + self.BREAK_SECONDS
+            _warn(operation, error)
             return default
 
+    def add(self, key: Any, value: Any, timeout: Any) -> bool:
+        return self._guarded("add", False, lambda: _redis(self).add(key, value, timeout))
+
+    def get(self, key: Any, default: Any) -> Any:
+        return self._guarded("get", default, lambda: _redis(self).get(key, default))
+
     def set(self, key: Any, value: Any, timeout: Any) -> None:
-        try:
-            super().set(key, value, timeout)
-        except RedisError as error:
-            _warn("set", error)
+        self._guarded("set", None, lambda: _redis(self).set(key, value, timeout))
 
     def touch(self, key: Any, timeout: Any) -> bool:
-        try:
-            return super().touch(key, timeout)
-        except RedisError as error:
-            _warn("touch", error)
-            return False
+        return self._guarded("touch", False, lambda: _redis(self).touch(key, timeout))
 
     def delete(self, key: Any) -> bool:
-        try:
-            return super().delete(key)
-        except RedisError as error:
-            _warn("delete", error)
-            return False
+        return self._guarded("delete", False, lambda: _redis(self).delete(key))
 
     def get_many(self, keys: Any) -> dict:
-        try:
-            return super().get_many(keys)
-        except RedisError as error:
-            _warn("get_many", error)
-            return {}
+        return self._guarded("get_many", {}, lambda: _redis(self).get_many(keys))
 
     def has_key(self, key: Any) -> bool:
-        try:
-            return super().has_key(key)
-        except RedisError as error:
-            _warn("has_key", error)
-            return False
+        return self._guarded("has_key", False, lambda: _redis(self).has_key(key))
 
     def incr(self, key: Any, delta: int) -> int:
-        try:
-            return super().incr(key, delta)
-        except RedisError as error:
-            _warn("incr", error)
-            raise ValueError(f"Key '{key}' not found (cache unavailable).") from error
+        missing = object()
+        value = self._guarded("incr", missing, lambda: _redis(self).incr(key, delta))
+        if value is missing:
+            raise ValueError(f"Key '{key}' not found (cache unavailable).")
+        return value
 
     def set_many(self, data: dict, timeout: Any) -> None:
-        try:
-            super().set_many(data, timeout)
-        except RedisError as error:
-            _warn("set_many", error)
+        self._guarded("set_many", None, lambda: _redis(self).set_many(data, timeout))
 
     def delete_many(self, keys: Any) -> None:
-        try:
-            super().delete_many(keys)
-        except RedisError as error:
-            _warn("delete_many", error)
+        self._guarded("delete_many", None, lambda: _redis(self).delete_many(keys))
 
     def clear(self) -> bool:
-        try:
-            return super().clear()
-        except RedisError as error:
-            _warn("clear", error)
-            return False
+        return self._guarded("clear", False, lambda: _redis(self).clear())
 
 
 class ResilientRedisCache(RedisCache):

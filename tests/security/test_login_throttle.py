@@ -574,3 +574,27 @@ def test_security_cache_still_caches_while_redis_is_up():
             assert cache.get("throttle-test-key") == "value"
         finally:
             cache.delete("throttle-test-key")
+
+
+def test_redis_down_the_cache_leaves_a_silent_redis_alone_for_a_while(monkeypatch):
+    """After a Redis error the cache answers as empty without calling Redis for a few seconds:
+    a Redis that hangs costs one socket timeout, not one per call."""
+    from django.core.cache.backends.redis import RedisCacheClient
+    from redis.exceptions import TimeoutError as RedisTimeout
+
+    from civicapp.cache import ResilientRedisCacheClient
+
+    calls = []
+
+    def hanging_get(self, key, default):
+        calls.append(key)
+        raise RedisTimeout("Timeout reading from socket")
+
+    monkeypatch.setattr(RedisCacheClient, "get", hanging_get)
+    client = ResilientRedisCacheClient(["redis://127.0.0.1:6379/9"])
+    assert client.get("a", "miss") == "miss"
+    assert client.get("b", "miss") == "miss"
+    assert calls == ["a"]  # the second call never reached Redis
+    client._skip_until = 0.0  # the break is over
+    assert client.get("c", "miss") == "miss"
+    assert calls == ["a", "c"]
