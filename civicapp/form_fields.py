@@ -29,6 +29,10 @@ CHOICE_LISTS = frozenset({"checkboxselectmultiple", "radioselect"})
 
 @register.simple_tag
 def field(bound: BoundField) -> SafeString:
+    if not isinstance(bound, BoundField):
+        # A field the form does not have resolves to "" in a template: nothing, as the
+        # include drew, rather than an error page.
+        return mark_safe("")
     if bound.is_hidden:
         return mark_safe(str(bound))  # noqa: S308 - Django rendered and escaped the widget
     widget = str(bound)

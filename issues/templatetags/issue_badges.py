@@ -1,8 +1,10 @@
-"""Badges every issue row shows, written in Python.
+"""Small fragments pages repeat, written in Python: status and timer badges, photo thumbnails,
+the report form's category tiles and quick phrases, and the helpers the queue tags share
+(`per_page`, `page_url`, `time_element`).
 
-`{% include %}` in a loop costs a template lookup, a context push and a render per row; the
-list's twenty rows include these two badges twice each (card and table). The tags write the
-same markup as `includes/status_badge.html` and `includes/timer_light.html`.
+`{% include %}` in a loop costs a template lookup, a context push and a render per item; each
+tag writes the markup the include it replaced wrote (`includes/status_badge.html` is still
+the timeline's).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.timezone import template_localtime
-from django.utils.translation import gettext
+from django.utils.translation import gettext, gettext_noop
 
 from issues.models import Photo
 
@@ -57,13 +59,12 @@ def time_element(value: Any, css_class: str = "") -> str:
     return f'<time{class_attr} datetime="{at.isoformat()}">{at.strftime("%m-%d %H:%M")}</time>'
 
 
-_LIGHT_WORDS = {"green": "on time", "yellow": "due soon"}
-
-
-@register.simple_tag(takes_context=True, name="id_url")
-def id_url_tag(context: template.Context, name: str, pk: int) -> str:
-    """`{% id_url "issues:issue_detail" issue.pk %}`: `{% url %}` of an id, reversed once a page."""
-    return page_url(context, name, pk)
+# Translated where they are shown (`gettext(word)`); marked here so makemessages finds them.
+LIGHT_WORDS = {
+    "green": gettext_noop("on time"),
+    "yellow": gettext_noop("due soon"),
+    "red": gettext_noop("overdue"),
+}
 
 
 @register.simple_tag
@@ -84,7 +85,7 @@ def timer_light(issue) -> SafeString:
         "{}</span>",
         light,
         gettext("Timer light: share of the allowed time used"),
-        gettext(_LIGHT_WORDS.get(light, "overdue")),
+        gettext(LIGHT_WORDS[light]),
     )
 
 
@@ -115,8 +116,8 @@ def photo_thumb(context: template.Context, photo, number: int) -> SafeString:
 
 @register.simple_tag
 def category_tile(category, selected: str | None) -> SafeString:
-    """One category of the report form as a big radio tile, as `category_tile.html` wrote it:
-    the form shows every category of the zone, an include each cost more than the rest."""
+    """One category of the report form as a big radio tile: the form shows every category of
+    the zone, and an include each cost more than the rest of the form."""
     urgent = category.is_urgent
     return format_html(
         '<label class="tile{}">\n  <input type="radio" name="category" value="{}" '

@@ -26,11 +26,11 @@ from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext, ngettext
 
 from issues.models import EscalationLevel, Status
+from issues.templatetags.issue_badges import LIGHT_WORDS
 
 register = template.Library()
 
 DASH = mark_safe('<span class="muted">—</span>')
-_LIGHT_WORDS = {"green": "on time", "yellow": "due soon", "red": "overdue"}
 # Any id: the detail URL is reversed once per call with it and the real id written in.
 _URL_ID = 987654321
 
@@ -79,7 +79,7 @@ class Words:
             light={
                 light: f'<span class="badge light-{light}" title="{title}"><span class="dot" '
                 f'aria-hidden="true"></span>{escape(gettext(words))}</span>'
-                for light, words in _LIGHT_WORDS.items()
+                for light, words in LIGHT_WORDS.items()
             },
             date_format=formats.get_format("SHORT_DATETIME_FORMAT"),
             zone=timezone.get_current_timezone(),
