@@ -130,27 +130,17 @@ def closed_window_start(counted_at: datetime.datetime) -> datetime.datetime:
 
 
 def stock_rows(
-    issue_model: Any,
-    event_model: Any,
-    extension_model: Any,
-    *,
-    axis: str,
-    keys: Iterable[int] | None,
-    mark: datetime.datetime,
+    *, axis: str, keys: Iterable[int] | None, mark: datetime.datetime
 ) -> list[dict[str, Any]]:
     """Every row of `axis` for these district or organisation ids (all when None), counted from
-    the cases: the open work and, per district, the closures of the window. Takes the models so
-    the migration that creates the table can fill it too."""
-    rows = open_rows(issue_model, event_model, extension_model, axis=axis, keys=keys, mark=mark)
+    the cases: the open work and, per district, the closures of the window."""
+    rows = open_rows(axis=axis, keys=keys, mark=mark)
     if axis == DISTRICT:
-        rows += closed_rows(issue_model, districts=keys)
+        rows += closed_rows(districts=keys)
     return rows
 
 
 def open_rows(
-    issue_model: Any,
-    event_model: Any,
-    extension_model: Any,
     *,
     axis: str,
     keys: Iterable[int] | None,
@@ -159,16 +149,16 @@ def open_rows(
     """The open work's rows of `axis` for these ids (all when None), from the open cases'
     partial indexes."""
     column = "district_id" if axis == DISTRICT else "assigned_organisation_id"
-    cases = issue_model.objects.filter(status__in=OPEN_STATUSES)
+    cases = Issue.objects.filter(status__in=OPEN_STATUSES)
     if axis == ORGANISATION:
         cases = cases.filter(assigned_organisation_id__isnull=False)
     if keys is not None:
         cases = cases.filter(**{f"{column}__in": sorted(keys)})
     returned = Exists(
-        event_model.objects.filter(issue_id=OuterRef("pk"), action=Action.RETURN.value).order_by()
+        IssueEvent.objects.filter(issue_id=OuterRef("pk"), action=Action.RETURN.value).order_by()
     )
     pending = Exists(
-        extension_model.objects.filter(
+        ExtensionRequest.objects.filter(
             issue_id=OuterRef("pk"), status=ExtensionRequest.Status.PENDING.value
         ).order_by()
     )
@@ -225,14 +215,13 @@ def _day_range(day: datetime.date) -> tuple[datetime.datetime, datetime.datetime
 
 
 def closed_rows(
-    issue_model: Any,
     *,
     districts: Iterable[int] | None = None,
     days: Iterable[tuple[int, datetime.date]] | None = None,
 ) -> list[dict[str, Any]]:
     """The closures' rows per district and local day: of these (district, day) pairs, or else
     of the window for these districts (all when None), from the closure time index."""
-    cases = issue_model.objects.filter(status=Status.CLOSED)
+    cases = Issue.objects.filter(status=Status.CLOSED)
     if days is not None:
         pairs = Q()
         for district, day in sorted(set(days)):
@@ -341,13 +330,11 @@ def recompute(keys: Iterable[tuple[Any, ...]]) -> None:
             for key in ids:
                 counted |= Q(axis=axis, key=key, closed_day__isnull=True)
             if ids:
-                fresh += open_rows(
-                    Issue, IssueEvent, ExtensionRequest, axis=axis, keys=ids, mark=mark
-                )
+                fresh += open_rows(axis=axis, keys=ids, mark=mark)
         days = sorted((key[1], key[2]) for key in keys if key[0] == CLOSED)
         for district, day in days:
             counted |= Q(axis=DISTRICT, key=district, closed_day=day)
-        fresh += closed_rows(Issue, days=days)
+        fresh += closed_rows(days=days)
         _replace(OpenStock.objects.filter(counted), fresh)
 
 
@@ -382,7 +369,7 @@ def rebuild(now: datetime.datetime | None = None) -> int:
     rows = [
         row
         for axis in (DISTRICT, ORGANISATION)
-        for row in stock_rows(Issue, IssueEvent, ExtensionRequest, axis=axis, keys=None, mark=mark)
+        for row in stock_rows(axis=axis, keys=None, mark=mark)
     ]
     return _replace(OpenStock.objects.all(), rows)
 

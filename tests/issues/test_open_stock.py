@@ -42,7 +42,6 @@ def rows_kept() -> list[tuple]:
 
 def rows_from_scratch() -> list[tuple]:
     """Every row counted afresh from the cases at the current mark, without writing."""
-    from issues.models import IssueEvent
 
     mark = stock.current_mark()
     return sorted(
@@ -59,9 +58,7 @@ def rows_from_scratch() -> list[tuple]:
             row["count"],
         )
         for axis in (stock.DISTRICT, stock.ORGANISATION)
-        for row in stock.stock_rows(
-            Issue, IssueEvent, ExtensionRequest, axis=axis, keys=None, mark=mark
-        )
+        for row in stock.stock_rows(axis=axis, keys=None, mark=mark)
     )
 
 
