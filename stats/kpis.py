@@ -1172,19 +1172,8 @@ def sql_durations(
         inner_sql, inner_params = values.query.sql_with_params()
         stamps = [name for name in fields if name != "group_key"]
 
-        def local(column: str) -> str:
-            return f"(r.\"{column}\" AT TIME ZONE '{zone}')"
-
         def working(column: str) -> str:
-            moment = local(column)
-            index = f"(({moment})::date - cal.first + 1)"
-            second = f"EXTRACT(EPOCH FROM ({moment})::time)"
-            clipped = " + ".join(
-                f"GREATEST(0, LEAST({second}, {end}) - {start})" for start, end in periods
-            )
-            return (
-                f"(cal.before[{index}] + CASE WHEN cal.working[{index}] THEN {clipped} ELSE 0 END)"
-            )
+            return rollup.working_seconds_sql(f"(r.\"{column}\" AT TIME ZONE '{zone}')", periods)
 
         select_parts: list[str] = []
         select_params: list[Any] = []

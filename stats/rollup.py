@@ -139,17 +139,8 @@ def _select_sql(restriction: str, final_filter: str) -> str:
     periods = _periods()
     day_length = sum(end - start for start, end in periods)
 
-    def local(column: str) -> str:
-        return f"(f.{column} AT TIME ZONE '{zone}')"
-
     def working(column: str) -> str:
-        moment = local(column)
-        index = f"(({moment})::date - cal.first + 1)"
-        second = f"EXTRACT(EPOCH FROM ({moment})::time)"
-        clipped = " + ".join(
-            f"GREATEST(0, LEAST({second}, {end}) - {start})" for start, end in periods
-        )
-        return f"(cal.before[{index}] + CASE WHEN cal.working[{index}] THEN {clipped} ELSE 0 END)"
+        return working_seconds_sql(f"(f.{column} AT TIME ZONE '{zone}')", periods)
 
     edges = "ARRAY[" + ", ".join(f"{edge}" for edge in HISTOGRAM_EDGES) + "]::float8[]"
     least = ", ".join(f"b.{name}" for name in STAMPS)
@@ -675,6 +666,16 @@ def histogram_percentile(counts: list[int], fraction: float) -> float | None:
     if rank == below:
         return low
     return low + (order_statistic(below + 1) - low) * (rank - below)
+
+
+def working_seconds_sql(moment: str, periods: list[tuple[int, int]]) -> str:
+    """SQL of the working seconds from the calendar's first day to `moment` (SQL of a local
+    timestamp), read from the `cal` CTE of `work_calendar_ctes`: the working seconds before its
+    day, plus those of its day up to its time when the day is a working one."""
+    index = f"(({moment})::date - cal.first + 1)"
+    second = f"EXTRACT(EPOCH FROM ({moment})::time)"
+    clipped = " + ".join(f"GREATEST(0, LEAST({second}, {end}) - {start})" for start, end in periods)
+    return f"(cal.before[{index}] + CASE WHEN cal.working[{index}] THEN {clipped} ELSE 0 END)"
 
 
 def work_calendar_ctes(day_length: Any) -> str:

@@ -263,26 +263,27 @@ TIME_HEADERS = (
 )
 
 
-def dashboard(
-    user: Any, form: DashboardFilterForm, now: datetime.datetime, *, today: datetime.date
-) -> dict[str, Any]:
-    """Everything the leaders' dashboard shows, in a fixed number of queries."""
-    period = form.chosen_period(today)
-    scope_params = form.scope_params()
-    scope = scoped_issues(user, scope_params)
-    rows = rollup_filter(user, scope_params)
-    # The two breakdowns read the same rollup rows and open cases: once, for both.
-    shared = kpis.SharedReads(scope, rows, period, ("district", "organisation"))
-    main = kpis.compute(
-        scope, period=period, grouping="district", now=now, rollup_filter=rows, shared=shared
+def breakdowns(
+    scope: QuerySet[Issue],
+    rows: rollup.RollupFilter,
+    period: kpis.Period,
+    now: datetime.datetime,
+    *,
+    district_times: bool,
+) -> tuple[kpis.KpiReport, kpis.KpiReport]:
+    """A period's figures per district (with times if asked) and per organisation. The two read
+    the same rollup rows and open cases: once, for both (`kpis.SharedReads`)."""
+    shared = kpis.SharedReads(
+        scope, rows, period, ("district", "organisation"), with_times=district_times
     )
-    previous = kpis.compute(
+    districts = kpis.compute(
         scope,
-        period=period.previous(),
+        period=period,
+        grouping="district",
         now=now,
-        include_times=False,
-        include_stock=False,
+        include_times=district_times,
         rollup_filter=rows,
+        shared=shared,
     )
     organisations = kpis.compute(
         scope,
@@ -292,6 +293,26 @@ def dashboard(
         include_times=False,
         rollup_filter=rows,
         shared=shared,
+    )
+    return districts, organisations
+
+
+def dashboard(
+    user: Any, form: DashboardFilterForm, now: datetime.datetime, *, today: datetime.date
+) -> dict[str, Any]:
+    """Everything the leaders' dashboard shows, in a fixed number of queries."""
+    period = form.chosen_period(today)
+    scope_params = form.scope_params()
+    scope = scoped_issues(user, scope_params)
+    rows = rollup_filter(user, scope_params)
+    main, organisations = breakdowns(scope, rows, period, now, district_times=True)
+    previous = kpis.compute(
+        scope,
+        period=period.previous(),
+        now=now,
+        include_times=False,
+        include_stock=False,
+        rollup_filter=rows,
     )
     return {
         "period": period,
@@ -502,25 +523,7 @@ def notice(user: Any, week_start: datetime.date, now: datetime.datetime) -> dict
     period = week_period(week_start)
     scope = Issue.objects.visible_to(user)
     rows = rollup_filter(user, {})
-    shared = kpis.SharedReads(scope, rows, period, ("district", "organisation"), with_times=False)
-    districts = kpis.compute(
-        scope,
-        period=period,
-        grouping="district",
-        now=now,
-        include_times=False,
-        rollup_filter=rows,
-        shared=shared,
-    )
-    organisations = kpis.compute(
-        scope,
-        period=period,
-        grouping="organisation",
-        now=now,
-        include_times=False,
-        rollup_filter=rows,
-        shared=shared,
-    )
+    districts, organisations = breakdowns(scope, rows, period, now, district_times=False)
     overdue = list(
         scope.overdue(now).with_list_related().order_by("deadline", "id")[:NOTICE_CASE_LIMIT]
     )

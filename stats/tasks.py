@@ -3,22 +3,13 @@
 from __future__ import annotations
 
 from celery import shared_task
-from django.db import OperationalError
 from django.utils import timezone
 
+from civicapp.celery import IDEMPOTENT_TASK
 from stats import services
 
-COMMON = {
-    "acks_late": True,
-    "reject_on_worker_lost": True,
-    "autoretry_for": (OperationalError,),
-    "retry_backoff": True,
-    "retry_jitter": True,
-    "max_retries": 3,
-}
 
-
-@shared_task(**COMMON, soft_time_limit=240, time_limit=300)
+@shared_task(**IDEMPOTENT_TASK, soft_time_limit=240, time_limit=300)
 def freeze_weekly_ranking_task() -> dict:
     """Freeze last week's 红黑榜 (Monday morning); a week already frozen is left as it was."""
     now = timezone.now()
@@ -27,14 +18,14 @@ def freeze_weekly_ranking_task() -> dict:
     return {"week": week_start.isoformat(), "rankings": [ranking.pk for ranking in rankings]}
 
 
-@shared_task(**COMMON, soft_time_limit=600, time_limit=660)
+@shared_task(**IDEMPOTENT_TASK, soft_time_limit=600, time_limit=660)
 def build_ledger_task(*, export_id: int) -> dict:
     """Build a requested 整改台账 workbook; a rerun of a claimed export does nothing."""
     export = services.ledger_export_build(export_id=export_id)
     return {"export": export_id, "status": export.status if export else "skipped"}
 
 
-@shared_task(**COMMON, soft_time_limit=1800, time_limit=1900)
+@shared_task(**IDEMPOTENT_TASK, soft_time_limit=1800, time_limit=1900)
 def rebuild_kpi_rollup_task() -> dict:
     """Recompute the KPI rollup from the cases every night: the services keep it during the
     day, this catches what they cannot see (the work calendar, a category's big class)."""
