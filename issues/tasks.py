@@ -3,21 +3,12 @@
 from __future__ import annotations
 
 from celery import shared_task
-from django.db import OperationalError
 
+from civicapp.celery import IDEMPOTENT_TASK
 from issues import stock
 
 
-@shared_task(
-    acks_late=True,
-    reject_on_worker_lost=True,
-    autoretry_for=(OperationalError,),
-    retry_backoff=True,
-    retry_jitter=True,
-    max_retries=3,
-    soft_time_limit=240,
-    time_limit=300,
-)
+@shared_task(**IDEMPOTENT_TASK, soft_time_limit=240, time_limit=300)
 def rebuild_open_stock_task() -> dict:
     """Recount the home pages' counters from the cases and move their mark to now (hourly: the
     deadlines passed since the mark are read from the cases, an hour of them at most)."""

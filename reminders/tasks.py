@@ -8,9 +8,9 @@ worker died is simply run again.
 from __future__ import annotations
 
 from celery import shared_task
-from django.db import OperationalError
 from django.utils import timezone
 
+from civicapp.celery import IDEMPOTENT_TASK
 from reminders import services
 from reminders.queue import safe_delay_on_commit
 
@@ -18,17 +18,8 @@ from reminders.queue import safe_delay_on_commit
 # well inside its soft time limit and the next minute's run carries on.
 DELIVERY_TIME_BUDGET_SECONDS = 40
 
-COMMON = {
-    "acks_late": True,
-    "reject_on_worker_lost": True,
-    "autoretry_for": (OperationalError,),
-    "retry_backoff": True,
-    "retry_jitter": True,
-    "max_retries": 3,
-}
 
-
-@shared_task(**COMMON, soft_time_limit=240, time_limit=300)
+@shared_task(**IDEMPOTENT_TASK, soft_time_limit=240, time_limit=300)
 def run_reminders_task() -> dict:
     """Create the reminders due now (once each) and queue their delivery."""
     report = services.reminders_run(now=timezone.now())
@@ -37,14 +28,14 @@ def run_reminders_task() -> dict:
     return report.as_dict()
 
 
-@shared_task(**COMMON, soft_time_limit=55, time_limit=70)
+@shared_task(**IDEMPOTENT_TASK, soft_time_limit=55, time_limit=70)
 def deliver_pending_task() -> dict:
     """Send due deliveries: new ones, retries whose backoff ended, and expired sending leases."""
     report = services.deliveries_send(time_budget_seconds=DELIVERY_TIME_BUDGET_SECONDS)
     return report.as_dict()
 
 
-@shared_task(**COMMON, soft_time_limit=120, time_limit=150)
+@shared_task(**IDEMPOTENT_TASK, soft_time_limit=120, time_limit=150)
 def send_digest_task() -> dict:
     """Queue today's digest per organisation channel (once a day by key) and send it."""
     created = services.digests_create(now=timezone.now())

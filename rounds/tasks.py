@@ -3,21 +3,12 @@
 from __future__ import annotations
 
 from celery import shared_task
-from django.db import OperationalError
 
+from civicapp.celery import IDEMPOTENT_TASK
 from rounds import services
 
 
-@shared_task(
-    acks_late=True,
-    reject_on_worker_lost=True,
-    autoretry_for=(OperationalError,),
-    retry_backoff=True,
-    retry_jitter=True,
-    max_retries=3,
-    soft_time_limit=240,
-    time_limit=300,
-)
+@shared_task(**IDEMPOTENT_TASK, soft_time_limit=240, time_limit=300)
 def prepare_round_task(*, round_id: int) -> dict:
     """Draw and assign a large round's points and open it; a prepared round is left alone."""
     round_ = services.round_prepare(round_id=round_id)
