@@ -9,6 +9,7 @@ import re
 
 import pytest
 from PIL import ExifTags, Image, TiffImagePlugin
+from playwright.sync_api import expect
 
 from issues.models import Action, Issue, Photo, Status
 from tests.factories import issue_in
@@ -248,7 +249,9 @@ def test_report_with_location_refused_uses_the_point_search(phones, browser_worl
     assert page.locator(".nearby-choice").count() == 0
     page.locator("#id_point").fill("早夜市")
     # The picker asks the scoped endpoint and offers the one matching point.
-    page.wait_for_function("document.querySelectorAll('#id_point-options option').length === 1")
+    # A locator wait, not `wait_for_function` with an expression: polling one needs eval,
+    # which the page's Content-Security-Policy refuses (it failed so when the answer was slow).
+    expect(page.locator("#id_point-options option")).to_have_count(1, timeout=10_000)
     page.locator("#id_point").fill(point_label(world.point_a))
     shots.take(page, "point found by search")
     choose_photo(page, "#id_photos", small_photo(), name="IMG_3.jpg")
