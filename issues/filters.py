@@ -30,6 +30,7 @@ from django.utils.choices import BaseChoiceIterator
 from django.utils.translation import gettext_lazy as _
 from django_filters.filters import QuerySetRequestMixin
 
+from civicapp.choices import ListedChoiceIterator
 from districts import policy, reference
 from districts.models import (
     Category,
@@ -132,6 +133,8 @@ def _category_choices(request) -> QuerySet[Category]:
 
 class DisplayNameChoiceField(forms.ModelChoiceField):
     """A model choice shown by `display_name`, so English users read English place names."""
+
+    iterator = ListedChoiceIterator
 
     def label_from_instance(self, obj: Any) -> str:
         return getattr(obj, "display_name", None) or str(obj)

@@ -2,8 +2,8 @@
 
 The list never counts the table: it pages by keyset on (sort key, id), fetching one row more than
 it shows to know whether a next page exists, so page 1 and page 10 000 cost the same. The page's
-ids are read from an index of the issue table, and only those rows are joined to their related
-names in the same query, so 10 and 100 rows run the same number of queries.
+ids are read from an index of the issue table, then only those rows are read with their related
+names, so 10 and 100 rows run the same number of queries.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from django.db.models import F, OrderBy, Q, QuerySet
 from django.db.models.expressions import RawSQL
 from django.http import QueryDict
 
+from civicapp.db import joins_as_written
 from issues import search
 from issues.filters import SORTS
 from issues.models import Issue
@@ -127,6 +128,25 @@ def _first_ids(
     return RawSQL(f"SELECT page.id FROM ({sql}) AS page", sql_params)  # noqa: S608, S611
 
 
+def _page_ids(
+    part: QuerySet[Issue], order: list[OrderBy | str], alternatives: list[Q], limit: int
+) -> list[int]:
+    """The ids of the first `limit` rows, read on their own.
+
+    Read as a subquery of the statement that joins the rows to their names, the ids cost
+    nothing more to run, but PostgreSQL planned the join of seven tables around it, weighing
+    the issue table's indexes for every join order, in 5-8 ms for a 1 ms page; with the ids
+    known the join is planned as written (`joins_as_written`) in 1-2 ms, for one more round
+    trip.
+    """
+    ids = _first_ids(part, order, alternatives, limit)
+    if isinstance(ids, RawSQL):
+        with connections[part.db].cursor() as cursor:
+            cursor.execute(ids.sql, ids.params)
+            return [row[0] for row in cursor.fetchall()]
+    return [row["pk"] for row in ids]
+
+
 def paginate(
     queryset: QuerySet[Issue],
     params: QueryDict,
@@ -173,8 +193,10 @@ def paginate(
         # their names. Joining first let a misjudged row count (a text search) make PostgreSQL
         # join thousands of matches table by table before keeping twenty, and the join of seven
         # tables cost more to plan than the page cost to read.
-        ids = _first_ids(part, order, alternatives or [], wanted - len(rows))
-        rows += Issue.objects.with_list_related().filter(pk__in=ids).order_by(*order)
+        ids = _page_ids(part, order, alternatives or [], wanted - len(rows))
+        if ids:
+            with joins_as_written():
+                rows += Issue.objects.with_list_related().filter(pk__in=ids).order_by(*order)
         if len(rows) >= wanted:
             break
     has_more = len(rows) > page_size

@@ -9,6 +9,7 @@ from django import forms
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from civicapp.choices import ListedChoiceIterator
 from districts import policy
 from districts.models import Category, District
 from districts.widgets import DateInput
@@ -47,6 +48,8 @@ def preset_period(preset: str, today: datetime.date, campaign_start: datetime.da
 
 
 class DistrictChoiceField(forms.ModelChoiceField):
+    iterator = ListedChoiceIterator
+
     def label_from_instance(self, obj: Any) -> str:
         return obj.display_name
 

@@ -224,9 +224,9 @@ def test_detail_page_query_count_does_not_grow_with_history(client, world, perso
     # Session, user with membership, issue (with its places, people and category), photos,
     # events (with actors), extensions, the bell; the supervisor adds the district scope and
     # routing (organisations are pickers: no list is loaded). Outside a test's transaction the
-    # issue's read also sets its join order (`civicapp.db.joins_as_written`, one SET; see
-    # `test_fast_detail_reads_its_case_with_the_joins_as_written`). Pinned so that a regression
-    # shows.
+    # issue's read carries its join order in its own query string (`civicapp.db.joins_as_written`,
+    # no statement more; see `test_fast_detail_reads_its_case_with_the_joins_as_written`).
+    # Pinned so that a regression shows.
     assert counts[0] == {"supervisor_xincheng": 10, "handler_xincheng": 8}[persona], counts
 
 

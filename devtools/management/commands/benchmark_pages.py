@@ -45,6 +45,7 @@ from django.test.utils import override_settings
 from django.urls import reverse
 from django.utils import timezone
 
+from civicapp.db import AS_WRITTEN
 from districts.models import (
     Category,
     Community,
@@ -713,7 +714,8 @@ class Command(BaseCommand):
         if explain:
             for sql in timer.statements:
                 text = sql.decode() if isinstance(sql, bytes) else str(sql)
-                if '"issues_issue"' in text and text.lstrip().upper().startswith("SELECT"):
+                statement = text.removeprefix(AS_WRITTEN)
+                if '"issues_issue"' in text and statement.lstrip().upper().startswith("SELECT"):
                     result.rows_read.append(self.rows_read(text))
                     result.alternatives.append(text.count(") UNION (") + 1)
         return result
@@ -779,9 +781,15 @@ class Command(BaseCommand):
         )
 
     def rows_read(self, sql: str) -> int:
-        """Rows PostgreSQL read from issues_issue for a statement: returned + filtered, × loops."""
+        """Rows PostgreSQL read from issues_issue for a statement: returned + filtered, × loops.
+
+        A statement sent with its planner setting (`civicapp.db.joins_as_written`) is explained
+        with it."""
+        setting = AS_WRITTEN if sql.startswith(AS_WRITTEN) else ""
         with connection.cursor() as cursor:
-            cursor.execute(f"EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) {sql}")
+            cursor.execute(
+                f"{setting}EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) {sql.removeprefix(setting)}"
+            )
             plan = cursor.fetchone()[0]
         if isinstance(plan, str):
             plan = json.loads(plan)
