@@ -9,6 +9,9 @@ picker, `issues.pickers`), so it is read as one plain query.
 
 from __future__ import annotations
 
+from typing import Any
+
+from django import forms
 from django.forms.models import ModelChoiceIterator
 
 
@@ -19,3 +22,13 @@ class ListedChoiceIterator(ModelChoiceIterator):
         # A fresh clone each time: the rows are never cached on a field that outlives a request.
         for obj in self.queryset.all():
             yield self.choice(obj)
+
+
+class ShortModelChoiceField(forms.ModelChoiceField):
+    """A model choice offered as a short select: its choices read in one plain query, each
+    shown by its `display_name` where it has one (English names for English readers)."""
+
+    iterator = ListedChoiceIterator
+
+    def label_from_instance(self, obj: Any) -> str:
+        return getattr(obj, "display_name", None) or str(obj)

@@ -20,6 +20,7 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from civicapp.choices import ShortModelChoiceField
 from districts import policy
 from districts.models import (
     Category,
@@ -33,6 +34,7 @@ from issues import workflow
 from issues.models import Action, EscalationLevel, Issue
 from issues.photos import PreparedPhoto, prepare_photos
 from issues.pickers import PickerChoiceField, label_of
+from issues.widgets import FastSelect
 from issues.workflow import Transition
 
 # Hidden fields the report page's script fills from the original photo's EXIF, one per photo
@@ -441,10 +443,11 @@ class IssueActionForm(forms.Form):
                 widget=forms.TextInput(attrs={"placeholder": "2026-000123", "inputmode": "text"}),
             )
         if name == "category":
-            return forms.ModelChoiceField(
+            return ShortModelChoiceField(
                 label=_("Category"),
                 queryset=Category.objects.filter(is_active=True),
                 required=required,
+                widget=FastSelect,
             )
         if name == "level":
             return forms.TypedChoiceField(

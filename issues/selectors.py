@@ -25,6 +25,7 @@ from django.db.models import (
 )
 from django.utils import timezone
 
+from civicapp.db import first_rows, joins_as_written
 from districts import policy
 from districts.models import Severity
 from issues import stock
@@ -70,8 +71,10 @@ def inspector_home(user, visible: QuerySet[Issue], *, size: int) -> dict[str, An
         # Inspectors verify others' fixes; their own organisation's fixes are never theirs.
         "to_verify": units["submitted"] - own["verify_own_fix"] + own["verify_outside"],
     }
-    recent = list(
-        visible.filter(reporter=user).with_list_related().order_by("-reported_at", "-id")[:size]
+    recent = first_rows(
+        visible.filter(reporter=user).order_by("-reported_at", "-id"),
+        size,
+        Issue.objects.with_list_related(),
     )
     return {"counts": counts, "recent": recent}
 
@@ -86,8 +89,8 @@ def handler_home(user, visible: QuerySet[Issue], now: datetime.datetime, *, size
         "rework": figures["reworked"],
         "submitted": figures[Status.SUBMITTED],
     }
-    queue = by_deadline(visible.filter(status__in=CLOCK_STATUSES).with_list_related())
-    return {"counts": counts, "queue": list(queue[:size])}
+    queue = by_deadline(visible.filter(status__in=CLOCK_STATUSES))
+    return {"counts": counts, "queue": first_rows(queue, size, Issue.objects.with_list_related())}
 
 
 def supervisor_home(user, visible: QuerySet[Issue], now: datetime.datetime, *, size: int) -> dict:
@@ -109,9 +112,10 @@ def _supervisor_lists(visible: QuerySet[Issue], now: datetime.datetime, *, size:
     """The first `size` issues to triage and to verify (oldest first: whatever has waited longest
     is handled next) and overdue (earliest deadline first).
 
-    One query where the database can: PostgreSQL planned the six-table join of each list apart
-    in 3-8 ms, ten times its run; the union of the three lists' ids is joined once. The lists
-    share no issue (reported, submitted, clock running), so their rows are told apart by status.
+    Two queries where the database can: PostgreSQL planned the six-table join of each list
+    apart in 3-8 ms, ten times its run; the union of the three lists' ids is read first, then
+    those rows are joined as written (`civicapp.db.joins_as_written`). The lists share no issue
+    (reported, submitted, clock running), so their rows are told apart by status.
     """
     lists = {
         "to_triage": visible.filter(status=Status.REPORTED).order_by("reported_at", "id"),
@@ -120,10 +124,10 @@ def _supervisor_lists(visible: QuerySet[Issue], now: datetime.datetime, *, size:
     }
     if not connection.features.supports_slicing_ordering_in_compound:
         return {name: list(rows.with_list_related()[:size]) for name, rows in lists.items()}
-    first, *others = [rows.values("pk")[:size] for rows in lists.values()]
-    found = list(
-        Issue.objects.filter(pk__in=first.union(*others, all=True)).with_list_related().order_by()
-    )
+    first, *others = [rows.values_list("pk", flat=True)[:size] for rows in lists.values()]
+    ids = list(first.union(*others, all=True))
+    with joins_as_written():
+        found = list(Issue.objects.filter(pk__in=ids).with_list_related()) if ids else []
     never = datetime.datetime.max.replace(tzinfo=datetime.UTC)
     return {
         "to_triage": sorted(
@@ -204,14 +208,16 @@ def triage_queue(
     waiting = Issue.objects.visible_to(user).filter(status=Status.REPORTED)
     if only_returned:
         waiting = waiting.returned()
-    rows = list(
+    rows = first_rows(
+        waiting.order_by(_urgent_first(), "reported_at", "id"),
+        limit + 1,
         # What a row shows and routing reads: the community with its district (route_many
         # needs it, and would read it in a query of its own), the point, the category. No
         # organisation (none owns a report yet) and no join of the issue's district: fewer
         # tables to plan, which took PostgreSQL longer than running the query.
-        waiting.select_related("community__district", "point", "category")
-        .prefetch_related(_photos_of_kinds(Photo.Kind.BEFORE))
-        .order_by(_urgent_first(), "reported_at", "id")[: limit + 1]
+        Issue.objects.select_related("community__district", "point", "category").prefetch_related(
+            _photos_of_kinds(Photo.Kind.BEFORE)
+        ),
     )
     return rows[:limit], len(rows) > limit
 
@@ -219,15 +225,17 @@ def triage_queue(
 def verify_queue(user, *, limit: int = QUEUE_LIMIT) -> tuple[list[Issue], bool]:
     """Fixes awaiting verification in scope, oldest first, with before and after photos split
     into `before_photos` and `after_photos`; and whether more wait beyond `limit`."""
-    rows = list(
+    rows = first_rows(
         Issue.objects.visible_to(user)
         .filter(status=Status.SUBMITTED)
+        .order_by("submitted_at", "id"),
+        limit + 1,
         # What a card shows. Not the issue's district nor last_fix_by: the checks need only
         # their ids, and every joined table adds to the time PostgreSQL spends planning this
         # query (an eighth tripled it, to 20-25 ms, more than running it).
-        .select_related("community", "point", "category", "assigned_organisation")
-        .prefetch_related(_photos_of_kinds(Photo.Kind.BEFORE, Photo.Kind.AFTER))
-        .order_by("submitted_at", "id")[: limit + 1]
+        Issue.objects.select_related(
+            "community", "point", "category", "assigned_organisation"
+        ).prefetch_related(_photos_of_kinds(Photo.Kind.BEFORE, Photo.Kind.AFTER)),
     )
     more = len(rows) > limit
     rows = rows[:limit]

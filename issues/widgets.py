@@ -10,16 +10,21 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
-from django.forms.utils import flatatt
 from django.utils.html import conditional_escape, escape, format_html
 from django.utils.safestring import SafeString, mark_safe
 
 OPTION_HTML = '<div>\n    <label{}><input type="{}" name="{}" value="{}"{}> {}</label></div>'
 
 
-def _attrs(attrs: dict[str, Any]) -> str:
-    # As Django's attrs.html: True is a bare attribute, False and None are left out.
-    return flatatt({key: value for key, value in attrs.items() if value is not None})
+def _attrs(attrs: dict[str, Any]) -> SafeString:
+    """As Django's attrs.html, in the attributes' order: True is a bare attribute, False and
+    None are left out (`flatatt` would move the bare ones last)."""
+    written = "".join(
+        f" {escape(key)}" if value is True else f' {escape(key)}="{conditional_escape(value)}"'
+        for key, value in attrs.items()
+        if value is not None and value is not False
+    )
+    return mark_safe(written)  # noqa: S308 - every name and value is escaped
 
 
 class FastSelect(forms.Select):

@@ -28,6 +28,7 @@ from __future__ import annotations
 import cProfile
 import datetime
 import json
+import os
 import statistics
 import time
 from contextlib import contextmanager
@@ -197,6 +198,19 @@ class Result:
     # Per list statement, how many alternatives it reads (a search's UNION), each in budget.
     alternatives: list[int] = field(default_factory=list)
     page_rows: int = 0
+
+
+def _reference_loop_ms() -> float:
+    """The CPU time of a fixed pure-Python loop, the best of five: how fast this machine runs
+    the interpreter, for comparing page figures measured on different machines."""
+    best = float("inf")
+    for _ in range(5):
+        started = time.process_time()
+        total = 0
+        for number in range(1_000_000):
+            total += number
+        best = min(best, time.process_time() - started)
+    return best * 1000
 
 
 class SqlTimer:
@@ -813,6 +827,11 @@ class Command(BaseCommand):
             f"{connection.settings_dict['NAME']}: {total:,} issues, "
             f"{InspectionPoint.objects.count():,} points, "
             f"{get_user_model().objects.count():,} users. In-process test client, DEBUG off."
+        )
+        load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
+        self.stdout.write(
+            f"Machine: a reference loop of a million additions takes {_reference_loop_ms():.0f} ms "
+            f"of CPU (compare figures across machines by it); load average {load}."
         )
         self.stdout.write(
             "| page | status | median ms | p95 ms | SQL ms | queries | Python ms | CPU ms | KB "
