@@ -824,9 +824,7 @@ class Command(BaseCommand):
             if len(row.rows_read) > 1:
                 # A search read window by window (`issues.paging`) runs several statements:
                 # the budget holds for each, so say the largest and how many there were.
-                reads = (
-                    f"max {max(row.rows_read)} of {len(row.rows_read)} statements: {reads}"
-                )
+                reads = f"max {max(row.rows_read)} of {len(row.rows_read)} statements: {reads}"
             # The budget is for 20-row pages; 100-row pages may read five times as much, and
             # a search read as a union of alternatives (`issues.paging`) the budget for each.
             limit = ROWS_READ_BUDGET * (5 if "100" in row.page else 1)
