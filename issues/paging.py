@@ -162,7 +162,10 @@ def _windowed_ids(
         return None
     if start is None:
         start = newest if descending else oldest
+    # A cursor past the cases (one can be written by hand) starts at the last of them.
+    start = min(max(start, oldest), newest)
     end = oldest if descending else newest
+    left = start - end if descending else end - start
     span = max((newest - oldest) / FIRST_WINDOW_SHARE, datetime.timedelta(seconds=1))
     # The statement is compiled once, with a window from `near` (the previous window holds
     # what lies before it) to `far` whose ends are placeholders, one object each, replaced in
@@ -191,9 +194,10 @@ def _windowed_ids(
     near, ids = near_mark, []
     with connections[part.db].cursor() as cursor:
         for step in range(MAX_WINDOWS):
-            far = start - span if descending else start + span
-            if step == MAX_WINDOWS - 1 or (far <= end if descending else far > end):
+            if step == MAX_WINDOWS - 1 or span >= left:
                 far = far_mark
+            else:
+                far = start - span if descending else start + span
             ends = {id(near_mark): near, id(far_mark): far}
             cursor.execute(sql, [ends.get(id(value), value) for value in params])
             ids += [row[0] for row in cursor.fetchall()][: limit - len(ids)]

@@ -133,3 +133,21 @@ def test_budget_windowed_search_runs_at_most_its_windows_and_two_statements(worl
     assert 3 <= len(issue_statements) <= paging.MAX_WINDOWS + 2
     windows = issue_statements[1:-1]
     assert all(" UNION " in sql or "LIMIT" in sql for sql in windows)
+
+
+@pytest.mark.parametrize(
+    ("sort", "cursor", "first_page"),
+    [
+        ("-reported_at", "253402300799000000_1", True),  # 9999, beyond every case
+        ("reported_at", "253402300799000000_1", False),
+        ("-reported_at", "1000000_1", False),  # 1970, before every case
+        ("reported_at", "1000000_1", True),
+    ],
+)
+def test_budget_windowed_search_takes_a_cursor_beyond_the_cases(
+    world, cases, sort, cursor, first_page
+):
+    user = world.admin_zone
+    expected = _plain_ids(user, "井盖", sort)[:PAGE_SIZE] if first_page else []
+    page = _page(user, "井盖", sort, f"after={cursor}")
+    assert [row.pk for row in page["rows"]] == expected
