@@ -226,7 +226,8 @@ def paginate(
     The list's order is (field, id) over the rows that have a value, then, when the field can be
     empty (an issue not yet dispatched has no deadline), the empty rows by id: empty values sort
     last in both directions. Each part is read from its cursor with an index range, so any page
-    costs the same; a page that crosses from one part to the other takes a second query.
+    costs the same; a page that crosses from one part to the other takes a second query. A
+    search's part with values, on PostgreSQL, is read window by window (`_windowed_ids`).
     """
     field, ascending = SORTS[sort]
     nullable = Issue._meta.get_field(field).null
