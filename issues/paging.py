@@ -12,7 +12,7 @@ import datetime
 from typing import Any
 
 from django.db import connections
-from django.db.models import F, OrderBy, Q, QuerySet
+from django.db.models import F, Max, Min, OrderBy, Q, QuerySet
 from django.db.models.expressions import RawSQL
 from django.http import QueryDict
 
@@ -25,6 +25,13 @@ from issues.models import Issue
 AFTER = "after"
 BEFORE = "before"
 NULL_MARK = "n"
+
+# A search on PostgreSQL is read in windows of its sort column (`_windowed_ids`): the first
+# covers this share of the time the cases span, each next one up to WIDEN times as much, so
+# four reach the oldest case; after MAX_WINDOWS the rest is read at once.
+FIRST_WINDOW_SHARE = 256
+WIDEN = 8
+MAX_WINDOWS = 5
 
 
 class InvalidCursor(ValueError):
@@ -147,6 +154,82 @@ def _page_ids(
     return [row["pk"] for row in ids]
 
 
+def _windowed_ids(
+    part: QuerySet[Issue],
+    order: list[OrderBy | str],
+    alternatives: list[Q],
+    limit: int,
+    *,
+    field: str,
+    descending: bool,
+    start: datetime.datetime | None,
+) -> list[int] | None:
+    """The ids of the first `limit` rows of a search, read window by window of `field`.
+
+    A text too common for its index and too rare for a walk in order is read by a bitmap of
+    its matches; over the whole table that is every match, to show twenty. Cut to a window of
+    the sort column (a range of the list's own index, AND-ed with the text's bitmap), each
+    statement reads only the matches inside its window. The windows follow the list's order
+    from `start` (the cursor's value, or the newest or oldest case), so the rows of one come
+    before those of the next, and the first `limit` rows of the windows read in turn are the
+    first of the whole. A window widens by the density the earlier ones found (never more than
+    WIDEN times, WIDEN when they found nothing) until it holds enough rows or reaches the
+    oldest (newest) case. None when the table holds no value of the column.
+    """
+    bounds = Issue.objects.aggregate(oldest=Min(field), newest=Max(field))
+    oldest, newest = bounds["oldest"], bounds["newest"]
+    if oldest is None or newest is None:
+        return None
+    if start is None:
+        start = newest if descending else oldest
+    # A cursor past the cases (one can be written by hand) starts at the last of them.
+    start = min(max(start, oldest), newest)
+    end = oldest if descending else newest
+    left = start - end if descending else end - start
+    span = max((newest - oldest) / FIRST_WINDOW_SHARE, datetime.timedelta(seconds=1))
+    # The statement is compiled once, with a window from `near` (the previous window holds
+    # what lies before it) to `far` whose ends are placeholders, one object each, replaced in
+    # the parameters for every window: compiling the union again per window cost more than
+    # running it. Open ends lie past any value.
+    earliest = datetime.datetime.min.replace(tzinfo=datetime.UTC)
+    latest = datetime.datetime.max.replace(tzinfo=datetime.UTC)
+    near_mark, far_mark = (latest, earliest) if descending else (earliest, latest)
+    before, after = f"{field}__lt", f"{field}__gte"
+    window = part.filter(
+        **(
+            {before: near_mark, after: far_mark}
+            if descending
+            else {after: near_mark, before: far_mark}
+        )
+    )
+    subquery = _first_ids(window, order, alternatives, limit)
+    if isinstance(subquery, RawSQL):
+        sql, params = subquery.sql, list(subquery.params)
+    else:
+        sql, params = subquery.query.get_compiler(using=part.db).as_sql()
+    if not any(value is near_mark for value in params) or not any(
+        value is far_mark for value in params
+    ):
+        raise RuntimeError("the window's ends are not parameters of the compiled search")
+    near, ids = near_mark, []
+    with connections[part.db].cursor() as cursor:
+        for step in range(MAX_WINDOWS):
+            if step == MAX_WINDOWS - 1 or span >= left:
+                far = far_mark
+            else:
+                far = start - span if descending else start + span
+            ends = {id(near_mark): near, id(far_mark): far}
+            cursor.execute(sql, [ends.get(id(value), value) for value in params])
+            ids += [row[0] for row in cursor.fetchall()][: limit - len(ids)]
+            if len(ids) >= limit or far is far_mark:
+                break
+            near = far
+            # Enough for the rows still missing at the density found so far, with a margin.
+            growth = WIDEN if not ids else min(WIDEN, max(2.0, 1.25 * limit / len(ids)))
+            span *= growth
+    return ids
+
+
 def paginate(
     queryset: QuerySet[Issue],
     params: QueryDict,
@@ -163,7 +246,8 @@ def paginate(
     The list's order is (field, id) over the rows that have a value, then, when the field can be
     empty (an issue not yet dispatched has no deadline), the empty rows by id: empty values sort
     last in both directions. Each part is read from its cursor with an index range, so any page
-    costs the same; a page that crosses from one part to the other takes a second query.
+    costs the same; a page that crosses from one part to the other takes a second query. A
+    search's part with values, on PostgreSQL, is read window by window (`_windowed_ids`).
     """
     field, ascending = SORTS[sort]
     nullable = Issue._meta.get_field(field).null
@@ -193,7 +277,21 @@ def paginate(
         # their names. Joining first let a misjudged row count (a text search) make PostgreSQL
         # join thousands of matches table by table before keeping twenty, and the join of seven
         # tables cost more to plan than the page cost to read.
-        ids = _page_ids(part, order, alternatives or [], wanted - len(rows))
+        ids: list[int] | None = None
+        if alternatives and valued and connections[part.db].vendor == "postgresql":
+            # SQLite scans whatever the text; there one statement is as good as any.
+            start = cursor[0] if cursor is not None and index == 0 else None
+            ids = _windowed_ids(
+                part,
+                order,
+                alternatives,
+                wanted - len(rows),
+                field=field,
+                descending=descending,
+                start=start,
+            )
+        if ids is None:
+            ids = _page_ids(part, order, alternatives or [], wanted - len(rows))
         if ids:
             with joins_as_written():
                 rows += Issue.objects.with_list_related().filter(pk__in=ids).order_by(*order)

@@ -19,8 +19,9 @@ backend, templates, DEBUG off) and printed with the median and p95 wall time, th
 database execute wrapper), the number of statements, the Python time outside SQL and the response
 size. Every statement of a list page that reads `issues_issue` is run again under
 EXPLAIN (ANALYZE, BUFFERS); the rows PostgreSQL read from the issue table (returned plus removed by
-filters, times loops) are printed, and the command fails when one of them reads more than
-`ROWS_READ_BUDGET` rows for a 20-row page.
+filters, times loops) are printed, statement by statement (with the largest and their number when
+a page runs several, as a search read window by window does), and the command fails when one of
+them reads more than `ROWS_READ_BUDGET` rows for a 20-row page.
 """
 
 from __future__ import annotations
@@ -847,6 +848,10 @@ class Command(BaseCommand):
                 f"{count} ({parts} alternatives)" if parts > 1 else str(count)
                 for count, parts in zip(row.rows_read, row.alternatives, strict=True)
             )
+            if len(row.rows_read) > 1:
+                # A search read window by window (`issues.paging`) runs several statements:
+                # the budget holds for each, so say the largest and how many there were.
+                reads = f"max {max(row.rows_read)} of {len(row.rows_read)} statements: {reads}"
             # The budget is for 20-row pages; 100-row pages may read five times as much, and
             # a search read as a union of alternatives (`issues.paging`) the budget for each.
             limit = ROWS_READ_BUDGET * (5 if "100" in row.page else 1)
