@@ -54,7 +54,7 @@ class ResilientRedisCacheClient(RedisCacheClient):
         # two hundred reply callbacks: half a millisecond of CPU a call, more than the round
         # trip. One client per connection pool serves every call (it is thread-safe, and the
         # pool reconnects after a fork).
-        index = self._get_connection_pool_index(write)
+        index = self._get_connection_pool_index(write)  # type: ignore[attr-defined]
         client = self._clients.get(index)
         if client is None:
             client = self._clients[index] = super().get_client(key, write=write)

@@ -82,14 +82,14 @@ class CopiedFields(dict):
 class FormMetaclass(DeclarativeFieldsMetaclass):
     def __new__(mcs, name, bases, attrs):
         new_class = super().__new__(mcs, name, bases, attrs)
-        new_class.base_fields = CopiedFields(new_class.base_fields)
+        new_class.base_fields = CopiedFields(new_class.base_fields)  # type: ignore[attr-defined]
         return new_class
 
 
 class ModelFormMetaclass_(ModelFormMetaclass):
     def __new__(mcs, name, bases, attrs):
         new_class = super().__new__(mcs, name, bases, attrs)
-        new_class.base_fields = CopiedFields(new_class.base_fields)
+        new_class.base_fields = CopiedFields(new_class.base_fields)  # type: ignore[attr-defined]
         return new_class
 
 
@@ -139,13 +139,13 @@ class QuerysetWhenCheckedMixin:
         self.__dict__["_queryset_later"] = build
 
     @property
-    def queryset(self) -> QuerySet | None:
+    def queryset(self) -> Any:
         build = self.__dict__.pop("_queryset_later", None)
         if build is not None:
             self.queryset = build()
-        return self._queryset
+        return self._queryset  # type: ignore[attr-defined]
 
     @queryset.setter
     def queryset(self, queryset: QuerySet | None) -> None:
         self.__dict__.pop("_queryset_later", None)
-        forms.ModelChoiceField.queryset.fset(self, queryset)  # type: ignore[attr-defined]
+        forms.ModelChoiceField._set_queryset(self, queryset)  # type: ignore[attr-defined]

@@ -133,7 +133,7 @@ class PickerInput(forms.TextInput):
 
     def render(self, name: str, value: Any, attrs: dict | None = None, renderer=None) -> str:
         context = self.get_context(name, value, attrs)
-        input_html = self._render(self.template_name, context, renderer)
+        input_html = self._render(self.template_name, context, renderer)  # type: ignore[attr-defined]
         return format_html('{}<datalist id="{}"></datalist>', input_html, context["list_id"])
 
 

@@ -13,6 +13,7 @@ from typing import Any
 from django import forms
 from django.utils import translation
 from django.utils.safestring import SafeString, mark_safe
+from django_filters.fields import ChoiceIterator as FilterChoiceIterator
 
 from civicapp.renderers import escaped, sorted_attrs
 
@@ -37,28 +38,45 @@ def _option_rows(choices: Any) -> OptionRows:
 class OptionRowsMixin:
     """A choice widget's options escaped once per language for a fixed choice list.
 
-    A list given in the code (statuses, yes/no, sort keys) draws the same options for every
-    request but for the one chosen: they are escaped and their lazy labels translated once per
-    language, kept with the list they were drawn from (every copy of the widget shares them).
-    Model and reference choices, which change, are drawn afresh."""
+    A list given in the code (statuses, yes/no, sort keys, with a filter's "any") draws the
+    same options for every request but for the one chosen: they are escaped and their lazy
+    labels translated once per language, kept with the list they were drawn from (every copy
+    of the widget shares them). Model and reference choices, which change, are drawn afresh."""
 
     choices: Any
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.option_rows_by_language: dict[str | None, tuple[list, OptionRows]] = {}
+        self.option_rows_by_language: dict[str | None, tuple[Any, tuple, OptionRows]] = {}
 
     def option_rows(self) -> OptionRows:
         choices = self.choices
-        if not isinstance(choices, list):
+        fixed = _fixed(choices)
+        if fixed is None:
             return _option_rows(choices)
         language = translation.get_language()
         drawn = self.option_rows_by_language.get(language)
-        if drawn is not None and drawn[0] is choices:
-            return drawn[1]
+        if (
+            drawn is not None
+            and drawn[0] is choices
+            and all(now is then for now, then in zip(fixed, drawn[1], strict=True))
+        ):
+            return drawn[2]
         rows = _option_rows(choices)
-        self.option_rows_by_language[language] = (choices, rows)
+        self.option_rows_by_language[language] = (choices, fixed, rows)
         return rows
+
+
+def _fixed(choices: Any) -> tuple | None:
+    """What a fixed choice list's options depend on besides the list, or None when they are
+    not fixed: a list, or django-filter's iterator over a list (which adds its field's empty
+    and null choices)."""
+    if isinstance(choices, list):
+        return ()
+    if isinstance(choices, FilterChoiceIterator) and isinstance(choices.choices, list):
+        field = choices.field
+        return (field.empty_label, field.null_label, field.null_value)
+    return None
 
 
 class FastSelect(OptionRowsMixin, forms.Select):
