@@ -79,25 +79,25 @@ class CopiedFields(dict):
         return {name: copy_field(field, memo) for name, field in self.items()}
 
 
-class FormMetaclass(DeclarativeFieldsMetaclass):
+class CopiedFieldsMetaclass(DeclarativeFieldsMetaclass):
     def __new__(mcs, name, bases, attrs):
         new_class = super().__new__(mcs, name, bases, attrs)
         new_class.base_fields = CopiedFields(new_class.base_fields)  # type: ignore[attr-defined]
         return new_class
 
 
-class ModelFormMetaclass_(ModelFormMetaclass):
+class CopiedModelFieldsMetaclass(ModelFormMetaclass):
     def __new__(mcs, name, bases, attrs):
         new_class = super().__new__(mcs, name, bases, attrs)
         new_class.base_fields = CopiedFields(new_class.base_fields)  # type: ignore[attr-defined]
         return new_class
 
 
-class Form(forms.Form, metaclass=FormMetaclass):
+class Form(forms.Form, metaclass=CopiedFieldsMetaclass):
     """Every form of the site: `django.forms.Form`, whose fields each form copies cheaply."""
 
 
-class ModelForm(forms.ModelForm, metaclass=ModelFormMetaclass_):
+class ModelForm(forms.ModelForm, metaclass=CopiedModelFieldsMetaclass):
     """Every model form of the site: `django.forms.ModelForm`, copying its fields cheaply."""
 
 
