@@ -18,8 +18,9 @@ from __future__ import annotations
 
 from django import template
 from django.forms import BoundField
-from django.utils.html import conditional_escape
 from django.utils.safestring import SafeString, mark_safe
+
+from civicapp.renderers import escaped
 
 register = template.Library()
 
@@ -38,15 +39,15 @@ def field(bound: BoundField) -> SafeString:
     widget = str(bound)
     errors = bound.errors
     error_class = " has-error" if errors else ""
-    label = conditional_escape(bound.label) + (REQUIRED_MARK if bound.field.required else "")
+    label = escaped(bound.label) + (REQUIRED_MARK if bound.field.required else "")
     help_text = (
-        f'\n  <p class="help" id="{conditional_escape(bound.auto_id or "")}_helptext">'
-        f"{conditional_escape(bound.help_text)}</p>"
+        f'\n  <p class="help" id="{escaped(bound.auto_id or "")}_helptext">'
+        f"{escaped(bound.help_text)}</p>"
         if bound.help_text
         else ""
     )
     tail = f"{help_text}\n  {errors}\n"
-    label_for = conditional_escape(bound.id_for_label or "")
+    label_for = escaped(bound.id_for_label or "")
     widget_type = bound.widget_type
     if widget_type == "checkbox":
         html = (

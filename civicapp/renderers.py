@@ -10,16 +10,46 @@ is rendered as usual.
 
 from __future__ import annotations
 
+import html
 from collections.abc import Callable
 from typing import Any
 
 from django.forms.renderers import DjangoTemplates
+from django.utils.functional import Promise
 from django.utils.html import conditional_escape, format_html
 from django.utils.safestring import SafeString, mark_safe
 
 
-def _attrs(attrs: dict[str, Any]) -> str:
-    """As `attrs.html`: True is a bare attribute, False is left out, anything else quoted."""
+def escaped(text: Any) -> str:
+    """`conditional_escape(text)`, for the hundreds of labels and values a form draws: the same
+    text, without the check `escape` makes (through `keep_lazy`) of every argument for a lazy
+    string, which cost more than the escaping."""
+    if isinstance(text, Promise):
+        text = str(text)
+    if hasattr(text, "__html__"):
+        return text.__html__()
+    return html.escape(str(text))
+
+
+def sorted_attrs(attrs: dict[str, Any]) -> str:
+    """`django.forms.utils.flatatt(attrs)` (what the Python-written choice widgets wrote): the
+    attributes with a value, sorted, then the true booleans, sorted; None and False left out."""
+    valued = []
+    booleans = []
+    for name, value in attrs.items():
+        if isinstance(value, bool):
+            if value:
+                booleans.append(name)
+        elif value is not None:
+            valued.append((name, value))
+    return "".join(f' {escaped(name)}="{escaped(value)}"' for name, value in sorted(valued)) + (
+        "".join(f" {escaped(name)}" for name in sorted(booleans))
+    )
+
+
+def template_attrs(attrs: dict[str, Any]) -> str:
+    """As `attrs.html`, in the attributes' order: True is a bare attribute, False is left out,
+    anything else quoted."""
     parts = []
     for name, value in attrs.items():
         if value is False:
@@ -37,7 +67,7 @@ def _input(context: dict[str, Any]) -> SafeString:
     shown = "" if value is None else f' value="{conditional_escape(str(value))}"'
     return mark_safe(  # noqa: S308 - every part is escaped above or here
         f'<input type="{conditional_escape(widget["type"])}" '
-        f'name="{conditional_escape(widget["name"])}"{shown}{_attrs(widget["attrs"])}>'
+        f'name="{conditional_escape(widget["name"])}"{shown}{template_attrs(widget["attrs"])}>'
     )
 
 
@@ -49,7 +79,7 @@ def _file_input(context: dict[str, Any]) -> SafeString | None:
         return None
     return mark_safe(  # noqa: S308 - every part is escaped
         f'<input type="{conditional_escape(widget["type"])}" '
-        f'name="{conditional_escape(widget["name"])}"{_attrs(widget["attrs"])}>'
+        f'name="{conditional_escape(widget["name"])}"{template_attrs(widget["attrs"])}>'
     )
 
 
@@ -57,21 +87,23 @@ def _textarea(context: dict[str, Any]) -> SafeString:
     widget = context["widget"]
     value = conditional_escape(widget["value"]) if widget["value"] else ""
     return mark_safe(  # noqa: S308 - every part is escaped
-        f'<textarea name="{conditional_escape(widget["name"])}"{_attrs(widget["attrs"])}>\n'
+        f'<textarea name="{conditional_escape(widget["name"])}"{template_attrs(widget["attrs"])}>\n'
         f"{value}</textarea>"
     )
 
 
 def _select(context: dict[str, Any]) -> SafeString:
     widget = context["widget"]
-    parts = [f'<select name="{conditional_escape(widget["name"])}"{_attrs(widget["attrs"])}>']
+    name = conditional_escape(widget["name"])
+    parts = [f'<select name="{name}"{template_attrs(widget["attrs"])}>']
     for group, options, _index in widget["optgroups"]:
         if group:
             parts.append(format_html('<optgroup label="{}">', group))
         for option in options:
             value = "" if option["value"] is None else option["value"]
+            shown = conditional_escape(str(value))
             parts.append(
-                f'<option value="{conditional_escape(str(value))}"{_attrs(option["attrs"])}>'
+                f'<option value="{shown}"{template_attrs(option["attrs"])}>'
                 f"{conditional_escape(str(option['label']))}</option>"
             )
         if group:

@@ -13,6 +13,7 @@ from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.db.models import Count
 from django.utils.translation import gettext_lazy as _
 
+from civicapp import forms as civic_forms
 from districts.models import (
     AuditEntry,
     Category,
@@ -215,7 +216,7 @@ class InspectionPointAdmin(AuditedAdmin):
 # --- Organisations and responsibility -------------------------------------------------------
 
 
-class ResponsibilityForm(forms.ModelForm):
+class ResponsibilityForm(civic_forms.ModelForm):
     """Checks a new assignment, or a new end date, the way the assignment services will."""
 
     class Meta:

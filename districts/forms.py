@@ -11,6 +11,7 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from civicapp import forms as civic_forms
 from districts import importexport
 from districts.inputs import picked_code
 from districts.models import (
@@ -26,7 +27,7 @@ from districts.widgets import DateInput
 User = get_user_model()
 
 
-class AssignmentForm(forms.Form):
+class AssignmentForm(civic_forms.Form):
     """One cell of the matrix: who answers for the slot from which day."""
 
     organisation = forms.CharField(
@@ -72,7 +73,7 @@ class AssignmentForm(forms.Form):
         return organisation
 
 
-class EndAssignmentForm(forms.Form):
+class EndAssignmentForm(civic_forms.Form):
     """End one assignment at the start of a day."""
 
     valid_to = forms.DateField(label=_("Ends on"), widget=DateInput())
@@ -82,7 +83,7 @@ def _district_choices() -> QuerySet[District]:
     return District.objects.order_by("sort_order", "code")
 
 
-class StaffForm(forms.Form):
+class StaffForm(civic_forms.Form):
     """A staff account's name, role and scope (and, when creating, its username and password)."""
 
     username = forms.CharField(label=_("Username"), max_length=150)
@@ -135,7 +136,7 @@ class StaffForm(forms.Form):
         return cleaned
 
 
-class PasswordForm(forms.Form):
+class PasswordForm(civic_forms.Form):
     """A new password, to re-enable an account whose password was made unusable."""
 
     password = forms.CharField(
@@ -145,7 +146,7 @@ class PasswordForm(forms.Form):
     )
 
 
-class StaffFilterSet(django_filters.FilterSet):
+class StaffFilterSet(civic_forms.FilterSet):
     """The staff list's filters; every filter is declared, the queryset is all accounts."""
 
     q = django_filters.CharFilter(label=_("Name or username"), method="filter_text")
@@ -197,7 +198,7 @@ class StaffFilterSet(django_filters.FilterSet):
         )
 
 
-class RoutingCheckForm(forms.Form):
+class RoutingCheckForm(civic_forms.Form):
     """A place (district → community → optional point) and a category to ask routing about."""
 
     district = forms.ModelChoiceField(
@@ -266,7 +267,7 @@ KIND_CHOICES = [("", _("Recognise from the columns"))] + [
 ]
 
 
-class ImportForm(forms.Form):
+class ImportForm(civic_forms.Form):
     """An XLSX workbook (one sheet per kind) or one CSV file of one kind."""
 
     file = forms.FileField(

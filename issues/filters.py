@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import datetime
+from functools import partial
 from typing import Any
 
 import django_filters
@@ -30,6 +31,7 @@ from django.utils.choices import BaseChoiceIterator
 from django.utils.translation import gettext_lazy as _
 from django_filters.filters import QuerySetRequestMixin
 
+from civicapp import forms as civic_forms
 from civicapp.choices import ListedChoiceIterator
 from districts import policy, reference
 from districts.models import (
@@ -170,7 +172,7 @@ class ReferenceChoiceIterator(BaseChoiceIterator):
         return self.field.empty_label is not None or bool(reference.rows(self.field.reference))
 
 
-class ReferenceChoiceField(DisplayNameChoiceField):
+class ReferenceChoiceField(civic_forms.QuerysetWhenCheckedMixin, DisplayNameChoiceField):
     iterator = ReferenceChoiceIterator
 
     def __init__(self, *args: Any, reference: str, **kwargs: Any) -> None:
@@ -214,7 +216,7 @@ def local_day_start(day: datetime.date) -> datetime.datetime:
     return timezone.make_aware(datetime.datetime.combine(day, datetime.time.min))
 
 
-class IssueFilterForm(forms.Form):
+class IssueFilterForm(civic_forms.Form):
     """The filter form's own fields (sort, page size) and cross-field checks (date ranges)."""
 
     sort = forms.ChoiceField(
@@ -245,7 +247,7 @@ class IssueFilterForm(forms.Form):
         return cleaned
 
 
-class IssueFilterSet(django_filters.FilterSet):
+class IssueFilterSet(civic_forms.FilterSet):
     """Filters of the issue list and its CSV export; pass `request` so choices follow scope."""
 
     q = django_filters.CharFilter(
@@ -416,8 +418,14 @@ class IssueFilterSet(django_filters.FilterSet):
         if not hasattr(self, "_form"):
             form = super().form
             for name, filter_ in self.filters.items():
-                if isinstance(filter_, QuerySetRequestMixin):
-                    form.fields[name].queryset = filter_.get_queryset(self.request)
+                if not isinstance(filter_, QuerySetRequestMixin):
+                    continue
+                field = form.fields[name]
+                if isinstance(field, civic_forms.QuerysetWhenCheckedMixin):
+                    # Pickers and cached reference rows: built only to check a value.
+                    field.set_queryset_later(partial(filter_.get_queryset, self.request))
+                else:
+                    field.queryset = filter_.get_queryset(self.request)
         return self._form
 
     # ---- filter methods ----

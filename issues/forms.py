@@ -20,6 +20,7 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from civicapp import forms as civic_forms
 from civicapp.choices import ShortModelChoiceField
 from districts import policy
 from districts.models import (
@@ -183,7 +184,7 @@ def prepared_with_client_metadata(form: forms.Form, uploads: list) -> list[Prepa
     )
 
 
-class IssueReportForm(forms.Form):
+class IssueReportForm(civic_forms.Form):
     """The phone report: category, photos, place, description, severity, idempotency key."""
 
     category = forms.ModelChoiceField(
@@ -345,7 +346,7 @@ def clean_observed_at(value: str) -> datetime.datetime | None:
     return parse_client_taken_at(value) if value else None
 
 
-class IssueActionForm(forms.Form):
+class IssueActionForm(civic_forms.Form):
     """The inputs of one workflow action on one issue, built from the transitions table."""
 
     def __init__(

@@ -19,6 +19,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
+from civicapp.forms import QuerysetWhenCheckedMixin
 from districts import policy
 from districts.inputs import clean_text, picked_code
 
@@ -132,11 +133,11 @@ class PickerInput(forms.TextInput):
 
     def render(self, name: str, value: Any, attrs: dict | None = None, renderer=None) -> str:
         context = self.get_context(name, value, attrs)
-        input_html = super().render(name, value, attrs, renderer)
+        input_html = self._render(self.template_name, context, renderer)  # type: ignore[attr-defined]
         return format_html('{}<datalist id="{}"></datalist>', input_html, context["list_id"])
 
 
-class PickerChoiceField(forms.ModelChoiceField):
+class PickerChoiceField(QuerysetWhenCheckedMixin, forms.ModelChoiceField):
     """A model choice typed as text: "name [code]", the exact name or the id, within the
     (scoped) queryset; one query to resolve it, none to render."""
 

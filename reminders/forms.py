@@ -7,6 +7,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.utils.translation import gettext_lazy as _
 
+from civicapp import forms as civic_forms
 from reminders.models import ROBOT_KINDS, ChannelConfig, ChannelKind
 from reminders.netguard import webhook_url_problem
 
@@ -23,7 +24,7 @@ def mask_url(url: str) -> str:
     return f"{scheme}://{host}/…"
 
 
-class ChannelConfigForm(forms.ModelForm):
+class ChannelConfigForm(civic_forms.ModelForm):
     """Edit a channel; the webhook URL and signing secret are never sent back to the browser."""
 
     webhook_url = forms.CharField(

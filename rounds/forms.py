@@ -8,6 +8,7 @@ from django import forms
 from django.contrib.auth import get_user_model
 from django.utils.translation import gettext_lazy as _
 
+from civicapp import forms as civic_forms
 from districts import policy
 from districts.models import Membership, Organisation, Role
 from districts.widgets import DateInput
@@ -21,7 +22,7 @@ class InspectorChoiceField(forms.ModelMultipleChoiceField):
         return obj.get_full_name() or obj.get_username()
 
 
-class RoundForm(forms.Form):
+class RoundForm(civic_forms.Form):
     """A new round: what, when, where, which points and who walks them."""
 
     name = forms.CharField(label=_("Name"), max_length=120)
@@ -82,7 +83,7 @@ class RoundForm(forms.Form):
         return cleaned
 
 
-class MarkForm(forms.Form):
+class MarkForm(civic_forms.Form):
     """One tap on a standard (the form fallback and the JSON endpoint share it)."""
 
     check_item = forms.IntegerField(min_value=1)
@@ -96,7 +97,7 @@ class MarkForm(forms.Form):
     file_case = forms.BooleanField(required=False)
 
 
-class VisitForm(forms.Form):
+class VisitForm(civic_forms.Form):
     """Start or finish a visit, with the phone's position and capture time."""
 
     client_token = forms.UUIDField(required=False)
@@ -106,5 +107,5 @@ class VisitForm(forms.Form):
     accuracy_m = forms.FloatField(min_value=0, max_value=1_000_000, required=False)
 
 
-class FixForm(forms.Form):
+class FixForm(civic_forms.Form):
     note = forms.CharField(max_length=200, required=False)

@@ -9,6 +9,7 @@ from django import forms
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from civicapp import forms as civic_forms
 from civicapp.choices import ListedChoiceIterator
 from districts import policy
 from districts.models import Category, District
@@ -54,7 +55,7 @@ class DistrictChoiceField(forms.ModelChoiceField):
         return obj.display_name
 
 
-class DashboardFilterForm(forms.Form):
+class DashboardFilterForm(civic_forms.Form):
     """Validated filters; an invalid form falls back to this week over the whole scope."""
 
     period = forms.ChoiceField(label=_("Period"), choices=PRESETS, required=False)

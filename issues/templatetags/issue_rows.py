@@ -14,14 +14,15 @@ for a card and a table row per issue, `{% issue_rows issues as drawn %}` (see `i
 from __future__ import annotations
 
 import datetime
+import html
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from django import template
 from django.conf import settings
 from django.urls import reverse
-from django.utils import dateformat, formats, timezone, translation
-from django.utils.html import escape
+from django.utils import formats, timezone, translation
+from django.utils.dateformat import DateFormat, re_escaped, re_formatchars
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext, ngettext
 
@@ -33,6 +34,22 @@ register = template.Library()
 DASH = mark_safe('<span class="muted">—</span>')
 # Any id: the detail URL is reversed once per call with it and the real id written in.
 _URL_ID = 987654321
+
+
+def escape(text: object) -> str:
+    """The text of `django.utils.html.escape(text)`, without the check its `keep_lazy` makes of
+    every argument for a lazy string (ten calls a row)."""
+    return html.escape(str(text))
+
+
+def date_pieces(format_string: str) -> tuple[tuple[bool, str], ...]:
+    """A date format split once, as `dateformat.format` splits it on every call (most of its
+    cost): (True, a DateFormat method) or (False, literal text)."""
+    return tuple(
+        (True, piece) if index % 2 else (False, re_escaped.sub(r"\1", piece))
+        for index, piece in enumerate(re_formatchars.split(format_string))
+        if piece
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,7 +80,7 @@ class Words:
     status: dict[str, str] = field(default_factory=dict)
     escalation: dict[int, str] = field(default_factory=dict)
     light: dict[str, str] = field(default_factory=dict)
-    date_format: str = ""
+    date_format: tuple[tuple[bool, str], ...] = ()
     zone: datetime.tzinfo | None = None
     rework: dict[int, str] = field(default_factory=dict)
 
@@ -81,7 +98,7 @@ class Words:
                 f'aria-hidden="true"></span>{escape(gettext(words))}</span>'
                 for light, words in LIGHT_WORDS.items()
             },
-            date_format=formats.get_format("SHORT_DATETIME_FORMAT"),
+            date_format=date_pieces(str(formats.get_format("SHORT_DATETIME_FORMAT"))),
             zone=timezone.get_current_timezone(),
         )
 
@@ -92,7 +109,14 @@ class Words:
     def time(self, value: datetime.datetime) -> str:
         """`<time>` with ISO 8601 and the short format, in the current time zone."""
         local = value.astimezone(self.zone)
-        shown = escape(dateformat.format(local, self.date_format))
+        # As dateformat.format(local, SHORT_DATETIME_FORMAT), with the format split once.
+        formatter = DateFormat(local)
+        shown = escape(
+            "".join(
+                str(getattr(formatter, piece)()) if is_method else piece
+                for is_method, piece in self.date_format
+            )
+        )
         return f'<time datetime="{local.isoformat()}">{shown}</time>'
 
     def badges(self, issue) -> str:
