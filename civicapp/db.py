@@ -12,7 +12,10 @@ from django.db.models import Model, QuerySet
 M = TypeVar("M", bound=Model)
 
 # Sent in the same query string as the statement: PostgreSQL runs a string of several
-# statements as one implicit transaction, so the setting lasts for that statement alone.
+# statements as one implicit transaction, so the setting lasts for that statement alone. This
+# needs psycopg2 (the project's driver), which sends the string whole and returns the last
+# statement's rows; psycopg 3 with server-side binding would refuse two statements in one
+# (`test_fast_list_reads_its_ids_then_its_rows_as_written` runs it outside a transaction).
 AS_WRITTEN = "SET LOCAL join_collapse_limit = 1; "
 
 

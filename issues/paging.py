@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime
 from typing import Any
 
+from django.core.exceptions import EmptyResultSet
 from django.db import connections
 from django.db.models import F, Max, Min, OrderBy, Q, QuerySet
 from django.db.models.expressions import RawSQL
@@ -230,6 +231,32 @@ def _windowed_ids(
     return ids
 
 
+def _segment_ids(
+    part: QuerySet[Issue],
+    order: list[OrderBy | str],
+    alternatives: list[Q],
+    limit: int,
+    *,
+    field: str,
+    descending: bool,
+    start: datetime.datetime | None,
+    windowed: bool,
+) -> list[int]:
+    """The ids of one segment's first rows: a search with values on PostgreSQL window by window
+    (`_windowed_ids`), anything else in one statement (`_page_ids`)."""
+    if part.query.is_empty():
+        return []  # a scope of nothing (`visible_to` of an account without a membership)
+    ids = None
+    if alternatives and windowed and connections[part.db].vendor == "postgresql":
+        # SQLite scans whatever the text; there one statement is as good as any.
+        ids = _windowed_ids(
+            part, order, alternatives, limit, field=field, descending=descending, start=start
+        )
+    if ids is None:
+        ids = _page_ids(part, order, alternatives, limit)
+    return ids
+
+
 def paginate(
     queryset: QuerySet[Issue],
     params: QueryDict,
@@ -277,21 +304,21 @@ def paginate(
         # their names. Joining first let a misjudged row count (a text search) make PostgreSQL
         # join thousands of matches table by table before keeping twenty, and the join of seven
         # tables cost more to plan than the page cost to read.
-        ids: list[int] | None = None
-        if alternatives and valued and connections[part.db].vendor == "postgresql":
-            # SQLite scans whatever the text; there one statement is as good as any.
-            start = cursor[0] if cursor is not None and index == 0 else None
-            ids = _windowed_ids(
+        try:
+            ids = _segment_ids(
                 part,
                 order,
-                alternatives,
+                alternatives or [],
                 wanted - len(rows),
                 field=field,
                 descending=descending,
-                start=start,
+                start=cursor[0] if cursor is not None and index == 0 else None,
+                windowed=valued,
             )
-        if ids is None:
-            ids = _page_ids(part, order, alternatives or [], wanted - len(rows))
+        except EmptyResultSet:
+            # A scope that holds nothing (no membership, a role without districts) compiles
+            # to no statement at all: the statements compiled here by hand say so this way.
+            ids = []
         if ids:
             with joins_as_written():
                 rows += Issue.objects.with_list_related().filter(pk__in=ids).order_by(*order)

@@ -115,7 +115,7 @@ def _supervisor_lists(visible: QuerySet[Issue], now: datetime.datetime, *, size:
     Two queries where the database can: PostgreSQL planned the six-table join of each list
     apart in 3-8 ms, ten times its run; the union of the three lists' ids is read first, then
     those rows are joined as written (`civicapp.db.joins_as_written`). The lists share no issue
-    (reported, submitted, clock running), so their rows are told apart by status.
+    (reported, submitted, clock running).
     """
     lists = {
         "to_triage": visible.filter(status=Status.REPORTED).order_by("reported_at", "id"),
@@ -124,24 +124,24 @@ def _supervisor_lists(visible: QuerySet[Issue], now: datetime.datetime, *, size:
     }
     if not connection.features.supports_slicing_ordering_in_compound:
         return {name: list(rows.with_list_related()[:size]) for name, rows in lists.items()}
-    first, *others = [rows.values_list("pk", flat=True)[:size] for rows in lists.values()]
-    ids = list(first.union(*others, all=True))
+    # Each list's ids with the list's name: the rows are read in a second statement, and a
+    # case that changed status in between stays in the list that picked it.
+    first, *others = [
+        rows.annotate(listed_in=Value(name)).values_list("pk", "listed_in")[:size]
+        for name, rows in lists.items()
+    ]
+    picked = dict(first.union(*others, all=True))
     with joins_as_written():
-        found = list(Issue.objects.filter(pk__in=ids).with_list_related()) if ids else []
+        found = list(Issue.objects.filter(pk__in=picked).with_list_related()) if picked else []
     never = datetime.datetime.max.replace(tzinfo=datetime.UTC)
+    sort_keys = {
+        "to_triage": lambda issue: (issue.reported_at, issue.pk),
+        "to_verify": lambda issue: (issue.submitted_at or never, issue.pk),
+        "overdue": lambda issue: (issue.deadline or never, issue.pk),
+    }
     return {
-        "to_triage": sorted(
-            (issue for issue in found if issue.status == Status.REPORTED),
-            key=lambda issue: (issue.reported_at, issue.pk),
-        ),
-        "to_verify": sorted(
-            (issue for issue in found if issue.status == Status.SUBMITTED),
-            key=lambda issue: (issue.submitted_at or never, issue.pk),
-        ),
-        "overdue": sorted(
-            (issue for issue in found if issue.status in CLOCK_STATUSES),
-            key=lambda issue: (issue.deadline or never, issue.pk),
-        ),
+        name: sorted((issue for issue in found if picked[issue.pk] == name), key=key)
+        for name, key in sort_keys.items()
     }
 
 

@@ -151,3 +151,23 @@ def test_budget_windowed_search_takes_a_cursor_beyond_the_cases(
     expected = _plain_ids(user, "井盖", sort)[:PAGE_SIZE] if first_page else []
     page = _page(user, "井盖", sort, f"after={cursor}")
     assert [row.pk for row in page["rows"]] == expected
+
+
+@pytest.mark.parametrize("membership", [False, True])
+@pytest.mark.parametrize("text", ["群众第9次反映", "水域"])
+def test_budget_a_search_over_an_empty_scope_finds_nothing(client, world, text, membership):
+    """A signed-in account without a membership, or a supervisor given no district, sees no
+    case: its search pages nothing instead of failing on a statement that compiles to nothing,
+    for free text (read by windows) and for a word that also names a community (a union)."""
+    from django.contrib.auth import get_user_model
+
+    from districts.models import Membership, Role
+
+    IssueFactory(district=world.district_a, community=world.community_a, description=text)
+    nobody = get_user_model().objects.create_user("no-scope", password="x")
+    if membership:
+        Membership.objects.create(user=nobody, role=Role.SUPERVISOR)
+    client.force_login(nobody)
+    response = client.get("/issues/", {"q": text})
+    assert response.status_code == 200
+    assert list(response.context["rows"]) == []

@@ -351,3 +351,32 @@ def test_a_superuser_without_membership_gets_the_admin_overview(client, db):
     assert response.status_code == 200
     assert response.context["role"] == "admin"
     assert case_numbers(response) == set()
+
+
+def test_a_case_that_changes_between_the_home_lists_two_reads_stays_in_its_list(client, world):
+    """The supervisor's short lists read their ids, then the rows: a report dispatched in
+    between (its clock running, its deadline passed) stays under "to triage", where it was
+    picked, and is not counted among the overdue ones it was never chosen for."""
+    from django.db import connection
+
+    report = issue_in(world, status=Status.REPORTED)
+    changed = []
+
+    def dispatch_after_the_ids(execute, sql, params, many, context):
+        result = execute(sql, params, many, context)
+        if "listed_in" in sql and not changed:
+            changed.append(True)
+            Issue.objects.filter(pk=report.pk).update(
+                status=Status.ASSIGNED,
+                assigned_organisation=world.org_x,
+                clock_started_at=timezone.now() - datetime.timedelta(days=3),
+                deadline=timezone.now() - datetime.timedelta(days=1),
+            )
+        return result
+
+    client.force_login(world.supervisor_xincheng)
+    with connection.execute_wrapper(dispatch_after_the_ids):
+        response = client.get("/")
+    assert changed
+    assert [issue.pk for issue in response.context["to_triage"]] == [report.pk]
+    assert list(response.context["overdue"]) == []
