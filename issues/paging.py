@@ -63,14 +63,16 @@ def decode_cursor(raw: str) -> tuple[datetime.datetime | None, int]:
         raise InvalidCursor(raw) from error
 
 
-def _segment_order(field: str, *, descending: bool, valued: bool) -> list[OrderBy | str]:
-    """The order inside one segment: (field, id) where the field has a value, id alone where not.
+def _segment_order(field: str, *, descending: bool) -> list[OrderBy]:
+    """The order inside one segment: (field, id) in the reading direction.
 
     No NULLS FIRST/LAST here: each segment holds only one kind of row, and the plain direction is
-    what the (field, id) index gives when read forward or backward.
+    what the (field, id) index gives when read forward or backward. The segment of empty values
+    is ordered by (field, id) too, which is its id order: so PostgreSQL reads it from the same
+    index behind the user's scope (`issue_district_dl_idx`: district, deadline, id) as a range
+    of empty deadlines in id order, where by id alone it walked the whole table's primary key
+    and threw away the other districts' rows (1 381 read for 21 at 1 000 000 issues).
     """
-    if not valued:
-        return ["-id" if descending else "id"]
     if descending:
         return [F(field).desc(), F("id").desc()]
     return [F(field).asc(), F("id").asc()]
@@ -299,7 +301,7 @@ def paginate(
         if cursor is not None and index == 0:
             value, pk = cursor
             part = part.filter(_beyond(field, value, pk, descending=descending, valued=valued))
-        order = _segment_order(field, descending=descending, valued=valued)
+        order = _segment_order(field, descending=descending)
         # The page's ids come from the issue table alone; only those rows are then joined to
         # their names. Joining first let a misjudged row count (a text search) make PostgreSQL
         # join thousands of matches table by table before keeping twenty, and the join of seven

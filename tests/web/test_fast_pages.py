@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from civicapp.db import AS_WRITTEN
 from districts.models import InspectionPoint, Membership, Organisation, Role
+from issues.filters import DEFAULT_SORT, SORTS
 from issues.models import Notification, Status
 from issues.pickers import PICKER_LIMIT
 from tests.factories import issue_in
@@ -331,6 +332,8 @@ def test_picker_on_the_report_form_files_the_typed_point(client, world):
 
 # ---------- budget: queries of every benchmarked page ----------
 
+OTHER_SORTS = [sort for sort in SORTS if sort != DEFAULT_SORT]
+
 
 def _budget_urls(world) -> dict[str, str]:
     submitted = issue_in(world, status=Status.SUBMITTED, submitted_at=timezone.now())
@@ -351,6 +354,7 @@ def _budget_urls(world) -> dict[str, str]:
         "matrix community": reverse("districts:matrix", args=[world.district_a.pk])
         + f"?community={world.community_a.pk}",
         "report form": REPORT_URL,
+        **{f"list by {sort}": f"{LIST_URL}?sort={sort}" for sort in OTHER_SORTS},
     }
 
 
@@ -369,6 +373,14 @@ BUDGET = [
     ("supervisor_xincheng", "list", 7),
     ("supervisor_xincheng", "list 100", 7),
     ("handler_xincheng", "list 100", 6),
+    # Every other sort, over every status: the same two statements (ids, then rows); a page
+    # of the deadline sort that reaches the cases without one reads those in two more (their
+    # ids, their rows), or one when there are none (the handler's are all dispatched).
+    *[
+        (who, f"list by {sort}", count + (extra if "deadline" in sort else 0))
+        for who, count, extra in (("supervisor_xincheng", 7, 2), ("handler_xincheng", 6, 1))
+        for sort in OTHER_SORTS
+    ],
     # The range of the sort column, then one statement per window of it (`issues.paging`):
     # here one covers every case, and it finds none, so no rows are read with their names.
     ("supervisor_xincheng", "list search", 8),

@@ -138,3 +138,54 @@ def test_a_cursor_for_an_empty_value_is_refused_on_a_column_never_empty(client, 
     response = client.get(LIST_URL, {"sort": "-reported_at", "after": "n_1"})
     assert response.status_code == 200
     assert response.context["cursor_error"] is True
+
+
+# The index that scopes each role's list: its rows come from the range of its own district or
+# organisation, in the sort's order, not from the zone's index with the others' rows thrown away.
+SCOPE_INDEXES = {
+    "supervisor_xincheng": ("issue_district_", "issue_open_dist_"),
+    "handler_xincheng": ("issue_org_", "issue_open_org_"),
+}
+
+
+def _other_scopes_history(world, count: int = 400) -> None:
+    """Cases of the other district and organisation, every other one without a deadline, and
+    fresh statistics: the zone's indexes then hold mostly rows the scoped lists must not read."""
+    now = timezone.now()
+    cases = []
+    for index in range(count):
+        values = {}
+        if index % 2:
+            values = {
+                "status": Status.ASSIGNED,
+                "assigned_organisation": world.org_y,
+                "deadline": now + datetime.timedelta(minutes=index),
+            }
+        cases.append(
+            IssueFactory.build(
+                zone=world.zone,
+                community=world.community_b,
+                category=world.category,
+                reporter=world.inspector_binhe,
+                reported_at=now - datetime.timedelta(minutes=index),
+                **values,
+            )
+        )
+    Issue.objects.bulk_create(cases)
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE issues_issue")
+
+
+@pytest.mark.parametrize("sort", SORTS)
+@pytest.mark.parametrize("who", sorted(SCOPE_INDEXES))
+def test_fast_every_sort_of_a_scoped_list_reads_an_index_behind_its_scope(client, world, sort, who):
+    _issues(world)
+    _other_scopes_history(world)
+    client.force_login(getattr(world, who))
+    statements, _html = _page_id_queries(client, f"{LIST_URL}?sort={sort}")
+    assert statements
+    for sql in statements:
+        plan = _plan(sql)
+        scanned = re.findall(r"Index (?:Only )?Scan(?: Backward)? using (\w+)", plan)
+        assert scanned, plan
+        assert all(name.startswith(SCOPE_INDEXES[who]) for name in scanned), plan

@@ -62,7 +62,9 @@ from districts.models import (
     Zone,
 )
 from issues import stock
+from issues.filters import DEFAULT_SORT, SORTS
 from issues.models import OPEN_STATUSES, Issue, Status
+from issues.paging import NULL_MARK
 
 DISTRICTS = 12
 COMMUNITIES_PER_DISTRICT = 20
@@ -72,6 +74,8 @@ DEPARTMENTS = 30
 PROPERTY_COMPANIES = 18
 # A list query of a 20-row page may read at most this many issue rows (returned + filtered out).
 ROWS_READ_BUDGET = 400
+# The list's sorts besides its default, each measured over every status.
+OTHER_SORTS = [sort for sort in SORTS if sort != DEFAULT_SORT]
 SEEDED_TABLES = [
     "issues_issue",
     "issues_issueevent",
@@ -662,6 +666,9 @@ class Command(BaseCommand):
         # A page deep in the list: the cursor of a row about half way back in time.
         middle = visible.order_by("-reported_at", "-id")[visible.count() // 2]
         micros = int(middle.reported_at.timestamp()) * 1_000_000 + middle.reported_at.microsecond
+        # And one deep in the deadline sort's last part, the cases without a deadline (by id).
+        undated = visible.filter(deadline__isnull=True).order_by("id")
+        undated_middle = undated.values_list("pk", flat=True)[undated.count() // 2]
         pages = [
             ("inspector", "home inspector", reverse("home")),
             ("handler", "home handler", reverse("home")),
@@ -690,8 +697,25 @@ class Command(BaseCommand):
             ("handler", "list search handler", listed(q="井盖")),
             ("admin", "list search admin", listed(q="井盖")),
             ("supervisor", "list deep page", listed(after=f"{micros}_{middle.pk}")),
+            (
+                "supervisor",
+                "list deep page without deadlines",
+                listed(sort="deadline", after=f"{NULL_MARK}_{undated_middle}"),
+            ),
             ("handler", "list handler open", listed(status=open_statuses, sort="deadline")),
             ("admin", "list admin open", listed(status=open_statuses)),
+            # Every other sort over every status, for each role that lists, and the searches
+            # in those orders: a sort without an index behind the user's scope walks the zone.
+            *[
+                (persona, f"list {persona} by {sort}", listed(sort=sort))
+                for persona in ("supervisor", "handler", "admin")
+                for sort in OTHER_SORTS
+            ],
+            *[
+                ("supervisor", f"list search {word} by {sort}", listed(q=word, sort=sort))
+                for word in ("井盖", "世纪路")
+                for sort in OTHER_SORTS
+            ],
             ("supervisor", "detail", reverse("issues:issue_detail", args=[detail.pk])),
             ("supervisor", "triage", reverse("issues:triage")),
             ("supervisor", "verify queue", reverse("issues:verify_queue")),
