@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import itertools
+import threading
+from collections.abc import Callable, Hashable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
-from django.db import connection
+from django.core.signals import setting_changed
+from django.db import connection, connections
 from django.db.models import Model, QuerySet
+from django.db.models.query import get_related_populators, prefetch_related_objects
 
 M = TypeVar("M", bound=Model)
 
@@ -47,20 +51,162 @@ def joins_as_written() -> Iterator[None]:
         yield
 
 
-def first_rows(ordered: QuerySet[M], limit: int, rows: QuerySet[M]) -> list[M]:
-    """The first `limit` rows of `ordered`, in its order, read as `rows` reads them (with its
-    related and prefetched rows).
+def first_rows(ordered: QuerySet[M], limit: int, rows: Prepared[M]) -> list[M]:
+    """The first `limit` rows of `ordered`, in its order, read by `rows` (`rows_by_id`).
 
     Two statements: the ids alone, from the queryset's own table (where the planner's choice
     of index is what matters, and is quick to make), then those rows by id with their
-    many-to-one tables joined as written (`joins_as_written`). As one statement PostgreSQL
-    planned the join of every table around the limit, weighing the issue table's indexes for
-    each join order, in several times the time it took to run; with the list's conditions
-    repeated it also read the rows by those conditions' indexes instead of by id.
+    many-to-one tables joined as written. As one statement PostgreSQL planned the join of
+    every table around the limit, weighing the issue table's indexes for each join order, in
+    several times the time it took to run; with the list's conditions repeated it also read
+    the rows by those conditions' indexes instead of by id.
     """
-    ids = list(ordered.values_list("pk", flat=True)[:limit])
+    return rows_by_id(rows, list(ordered.values_list("pk", flat=True)[:limit]))
+
+
+def rows_by_id(rows: Prepared[M], ids: list[int]) -> list[M]:
+    """The rows of `ids`, in that order, read by the prepared statement `rows` (which takes a
+    list of ids) with its tables joined as written (`joins_as_written`); an id whose row is
+    gone is left out."""
     if not ids:
         return []
     with joins_as_written():
-        found = {row.pk: row for row in rows.filter(pk__in=ids)}
+        found = {row.pk: row for row in rows(ids)}
     return [found[pk] for pk in ids if pk in found]
+
+
+# Stand-ins for a prepared statement's ids while it compiles: negative, so no id a table hands
+# out, nor a constant of a statement, is one; inside a 32-bit column's range, where Django
+# compiles a value beyond it to "no row" (EmptyResultSet) instead of a parameter.
+_MARKERS = itertools.count(-2_000_000_000)
+_marker_lock = threading.Lock()
+
+
+class _Statement:
+    """One compiled shape of a `Prepared` statement: its SQL, its parameters with the places
+    of the call's ids, and what builds the instances from its rows."""
+
+    def __init__(self, queryset: QuerySet, markers: dict[int, tuple[int, int | None]]) -> None:
+        compiler = queryset.query.get_compiler(using=queryset.db)
+        sql, params = compiler.as_sql()
+        self.sql = sql
+        self.params = list(params)
+        # Where each argument goes: parameter index → (argument, element of a list or None).
+        self.slots = [
+            (index, markers[value])
+            for index, value in enumerate(params)
+            if isinstance(value, int) and value in markers
+        ]
+        if {place for _index, place in self.slots} != set(markers.values()):
+            raise ValueError("a prepared statement's ids must each be a parameter of its SQL")
+        self.compiler = compiler
+        select, klass_info = compiler.select, compiler.klass_info
+        fields = klass_info["select_fields"]
+        self.model = klass_info["model"]
+        self.start, self.end = fields[0], fields[-1] + 1
+        self.init_list = [column[0].target.attname for column in select[self.start : self.end]]
+        self.populators = get_related_populators(klass_info, select, queryset.db)
+        self.annotations = dict(compiler.annotation_col_map or {})
+        self.prefetch = queryset._prefetch_related_lookups
+        self.db = queryset.db
+
+    def run(self, args: Sequence[int | Sequence[int]]) -> list[Any]:
+        params = list(self.params)
+        for index, (argument, element) in self.slots:
+            value = args[argument]
+            params[index] = value if element is None else value[element]  # type: ignore[index]
+        with connections[self.db].cursor() as cursor:
+            cursor.execute(self.sql, params)
+            rows = cursor.fetchall()
+        instances = []
+        for row in self.compiler.results_iter(results=[rows]):
+            instance = self.model.from_db(self.db, self.init_list, row[self.start : self.end])
+            for populator in self.populators:
+                populator.populate(row, instance)
+            for name, position in self.annotations.items():
+                setattr(instance, name, row[position])
+            instances.append(instance)
+        if self.prefetch:
+            prefetch_related_objects(instances, *self.prefetch)
+        return instances
+
+
+class Prepared(Generic[M]):
+    """A queryset compiled to SQL once per process and shape, run with each call's ids.
+
+    Django compiles a queryset anew on every evaluation: for the case page's row, joined to
+    eleven tables, that cost more CPU than PostgreSQL took to plan and run it, and a list's
+    rows by id cost as much again. `Prepared(build)` calls `build(*ids, **shape)` once per
+    shape with stand-in ids, compiles it and remembers where each id stands among the
+    parameters; a call with the same shape runs that SQL with its own ids, and the instances
+    are built as Django builds them (the same columns, `select_related` included; nothing is
+    prefetched). Each positional argument is an id or a list of ids; a list's length and the
+    keyword arguments (hashable: an order, a flag) are the shape. The queryset `build` returns
+    must depend on nothing else, and cannot be a `.none()`: build the empty case before
+    calling.
+    """
+
+    def __init__(self, build: Callable[..., QuerySet[M]]) -> None:
+        self.build = build
+        self._statements: dict[Hashable, _Statement] = {}
+        _prepared.append(self)
+
+    def __call__(self, *args: int | Sequence[int], **shape: Hashable) -> list[M]:
+        # A list is padded with its last id to a power of two: at most eight shapes for the
+        # hundred lengths of a page (an id twice in `IN (…)` changes no result).
+        args = tuple(arg if isinstance(arg, int) else _padded(arg) for arg in args)
+        if not all(_storable(arg) for arg in args):
+            # As Django's lookups: an id no 64-bit column can hold matches nothing (a URL's
+            # id can be any number), where the database would refuse the statement.
+            return []
+        lengths = tuple(None if isinstance(arg, int) else len(arg) for arg in args)
+        key = (lengths, tuple(sorted(shape.items())))
+        statement = self._statements.get(key)
+        if statement is None:
+            statement = self._statements[key] = self._compile(lengths, shape)
+        return statement.run(args)
+
+    def _compile(self, lengths: tuple[int | None, ...], shape: dict[str, Hashable]) -> _Statement:
+        markers: dict[int, tuple[int, int | None]] = {}
+        stand_ins: list[int | list[int]] = []
+        with _marker_lock:
+            for argument, length in enumerate(lengths):
+                if length is None:
+                    marker = next(_MARKERS)
+                    markers[marker] = (argument, None)
+                    stand_ins.append(marker)
+                else:
+                    batch = [next(_MARKERS) for _ in range(length)]
+                    markers.update(
+                        {marker: (argument, element) for element, marker in enumerate(batch)}
+                    )
+                    stand_ins.append(batch)
+        return _Statement(self.build(*stand_ins, **shape), markers)
+
+    def forget(self) -> None:
+        self._statements.clear()
+
+
+_prepared: list[Prepared] = []
+
+
+_BIGINT = range(-(2**63), 2**63)
+
+
+def _storable(arg: int | Sequence[int]) -> bool:
+    return arg in _BIGINT if isinstance(arg, int) else all(value in _BIGINT for value in arg)
+
+
+def _padded(ids: Sequence[int]) -> Sequence[int]:
+    if not ids:
+        raise ValueError("a prepared statement needs at least one id in each list")
+    size = 1 << (len(ids) - 1).bit_length()
+    return ids if size == len(ids) else [*ids, *[ids[-1]] * (size - len(ids))]
+
+
+def _forget_prepared(**_kwargs: object) -> None:
+    for prepared in _prepared:
+        prepared.forget()
+
+
+setting_changed.connect(_forget_prepared)

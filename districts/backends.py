@@ -3,6 +3,7 @@
 from django.contrib.auth import get_user_model
 from django.contrib.auth.backends import BaseBackend, ModelBackend
 
+from civicapp.db import Prepared
 from districts.policy import is_zone_admin
 
 # Staff accounts are managed on the /manage/ pages, which keep the audit log and never grant
@@ -25,9 +26,18 @@ class StaffModelBackend(ModelBackend):
     request needs both (scope, role, language), so they cost one query instead of two."""
 
     def get_user(self, user_id):
-        user_model = get_user_model()
         try:
-            user = user_model._default_manager.select_related("membership").get(pk=user_id)
-        except user_model.DoesNotExist:
+            pk = int(user_id)
+        except (TypeError, ValueError):
             return None
+        found = USER_WITH_MEMBERSHIP(pk)
+        if not found:
+            return None
+        user = found[0]
         return user if self.user_can_authenticate(user) else None
+
+
+# Every request's user, compiled once (`civicapp.db.Prepared`).
+USER_WITH_MEMBERSHIP = Prepared(
+    lambda pk: get_user_model()._default_manager.select_related("membership").filter(pk=pk)
+)

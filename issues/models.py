@@ -14,6 +14,7 @@ from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext_lazy as _
 
+from civicapp.db import Prepared
 from districts import policy
 from districts.models import (
     Category,
@@ -435,6 +436,12 @@ class Issue(models.Model):
         if fraction <= 1.0:
             return TimerLight.YELLOW
         return TimerLight.RED
+
+
+# The rows a list or a card shows, by id (`civicapp.db.rows_by_id`), compiled once.
+LIST_ROWS: Prepared[Issue] = Prepared(
+    lambda ids: Issue.objects.with_list_related().filter(pk__in=ids)
+)
 
 
 def photo_upload_path(photo: Photo, filename: str) -> str:

@@ -17,10 +17,10 @@ from django.db.models import F, Max, Min, OrderBy, Q, QuerySet
 from django.db.models.expressions import RawSQL
 from django.http import QueryDict
 
-from civicapp.db import joins_as_written
+from civicapp.db import rows_by_id
 from issues import search
 from issues.filters import SORTS
-from issues.models import Issue
+from issues.models import LIST_ROWS, Issue
 
 # Cursor parameters: "after" pages forward, "before" pages back from the first row shown.
 AFTER = "after"
@@ -321,9 +321,7 @@ def paginate(
             # A scope that holds nothing (no membership, a role without districts) compiles
             # to no statement at all: the statements compiled here by hand say so this way.
             ids = []
-        if ids:
-            with joins_as_written():
-                rows += Issue.objects.with_list_related().filter(pk__in=ids).order_by(*order)
+        rows += rows_by_id(LIST_ROWS, ids)
         if len(rows) >= wanted:
             break
     has_more = len(rows) > page_size

@@ -25,12 +25,13 @@ from django.db.models import (
 )
 from django.utils import timezone
 
-from civicapp.db import first_rows, joins_as_written
+from civicapp.db import Prepared, first_rows, rows_by_id
 from districts import policy
 from districts.models import Severity
 from issues import stock
 from issues.models import (
     CLOCK_STATUSES,
+    LIST_ROWS,
     OPEN_STATUSES,
     Action,
     ExtensionRequest,
@@ -72,9 +73,7 @@ def inspector_home(user, visible: QuerySet[Issue], *, size: int) -> dict[str, An
         "to_verify": units["submitted"] - own["verify_own_fix"] + own["verify_outside"],
     }
     recent = first_rows(
-        visible.filter(reporter=user).order_by("-reported_at", "-id"),
-        size,
-        Issue.objects.with_list_related(),
+        visible.filter(reporter=user).order_by("-reported_at", "-id"), size, LIST_ROWS
     )
     return {"counts": counts, "recent": recent}
 
@@ -90,7 +89,7 @@ def handler_home(user, visible: QuerySet[Issue], now: datetime.datetime, *, size
         "submitted": figures[Status.SUBMITTED],
     }
     queue = by_deadline(visible.filter(status__in=CLOCK_STATUSES))
-    return {"counts": counts, "queue": first_rows(queue, size, Issue.objects.with_list_related())}
+    return {"counts": counts, "queue": first_rows(queue, size, LIST_ROWS)}
 
 
 def supervisor_home(user, visible: QuerySet[Issue], now: datetime.datetime, *, size: int) -> dict:
@@ -131,8 +130,7 @@ def _supervisor_lists(visible: QuerySet[Issue], now: datetime.datetime, *, size:
         for name, rows in lists.items()
     ]
     picked = dict(first.union(*others, all=True))
-    with joins_as_written():
-        found = list(Issue.objects.filter(pk__in=picked).with_list_related()) if picked else []
+    found = rows_by_id(LIST_ROWS, list(picked))
     never = datetime.datetime.max.replace(tzinfo=datetime.UTC)
     sort_keys = {
         "to_triage": lambda issue: (issue.reported_at, issue.pk),
@@ -200,6 +198,29 @@ def _photos_of_kinds(*kinds: str) -> Prefetch:
     return Prefetch("photos", queryset=photos, to_attr="shown_photos")
 
 
+# What a triage row shows and routing reads: the community with its district (route_many
+# needs it, and would read it in a query of its own), the point, the category. No organisation
+# (none owns a report yet) and no join of the issue's district: fewer tables to plan, which
+# took PostgreSQL longer than running the query.
+TRIAGE_ROWS: Prepared[Issue] = Prepared(
+    lambda ids: (
+        Issue.objects.filter(pk__in=ids)
+        .select_related("community__district", "point", "category")
+        .prefetch_related(_photos_of_kinds(Photo.Kind.BEFORE))
+    )
+)
+# What a verification card shows. Not the issue's district nor last_fix_by: the checks need
+# only their ids, and every joined table adds to the time PostgreSQL spends planning this query
+# (an eighth tripled it, to 20-25 ms, more than running it).
+VERIFY_ROWS: Prepared[Issue] = Prepared(
+    lambda ids: (
+        Issue.objects.filter(pk__in=ids)
+        .select_related("community", "point", "category", "assigned_organisation")
+        .prefetch_related(_photos_of_kinds(Photo.Kind.BEFORE, Photo.Kind.AFTER))
+    )
+)
+
+
 def triage_queue(
     user, *, limit: int = QUEUE_LIMIT, only_returned: bool = False
 ) -> tuple[list[Issue], bool]:
@@ -211,13 +232,7 @@ def triage_queue(
     rows = first_rows(
         waiting.order_by(_urgent_first(), "reported_at", "id"),
         limit + 1,
-        # What a row shows and routing reads: the community with its district (route_many
-        # needs it, and would read it in a query of its own), the point, the category. No
-        # organisation (none owns a report yet) and no join of the issue's district: fewer
-        # tables to plan, which took PostgreSQL longer than running the query.
-        Issue.objects.select_related("community__district", "point", "category").prefetch_related(
-            _photos_of_kinds(Photo.Kind.BEFORE)
-        ),
+        TRIAGE_ROWS,
     )
     return rows[:limit], len(rows) > limit
 
@@ -230,12 +245,7 @@ def verify_queue(user, *, limit: int = QUEUE_LIMIT) -> tuple[list[Issue], bool]:
         .filter(status=Status.SUBMITTED)
         .order_by("submitted_at", "id"),
         limit + 1,
-        # What a card shows. Not the issue's district nor last_fix_by: the checks need only
-        # their ids, and every joined table adds to the time PostgreSQL spends planning this
-        # query (an eighth tripled it, to 20-25 ms, more than running it).
-        Issue.objects.select_related(
-            "community", "point", "category", "assigned_organisation"
-        ).prefetch_related(_photos_of_kinds(Photo.Kind.BEFORE, Photo.Kind.AFTER)),
+        VERIFY_ROWS,
     )
     more = len(rows) > limit
     rows = rows[:limit]

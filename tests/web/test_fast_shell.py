@@ -1,0 +1,158 @@
+"""The page shell drawn once per key (`civicapp.frames`, `issues.templatetags.shell`) and
+statements compiled once (`civicapp.db.Prepared`): fast, and still each user's own page.
+
+`-k fast` runs these with the other speed tests.
+"""
+
+from __future__ import annotations
+
+import re
+from unittest import mock
+
+import pytest
+from django.db.models.sql.compiler import SQLCompiler
+from django.test.utils import override_settings
+from django.urls import reverse
+
+from civicapp.db import Prepared, first_rows, rows_by_id
+from issues.models import LIST_ROWS, Issue, Notification, Photo, Status
+from issues.selectors import VERIFY_ROWS
+from issues.templatetags import shell
+from tests.factories import issue_in
+
+
+def _top(html: str) -> str:
+    return html[html.index("<header") : html.index('<main id="main"')]
+
+
+def test_fast_shell_of_two_users_of_one_role_differs_only_by_their_own_values(client, world):
+    world.supervisor_binhe.first_name = '<script>alert("x")</script>'
+    world.supervisor_binhe.save()
+    Notification.objects.create(user=world.supervisor_binhe, kind="x", title="t")
+    pages = []
+    for user in (world.supervisor_xincheng, world.supervisor_binhe):
+        client.force_login(user)
+        pages.append(client.get(reverse("home")).content.decode())
+    first, second = (_top(page) for page in pages)
+    assert first != second
+    # The second user's name, escaped, and her one unread notification; not the first's.
+    assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;" in second
+    assert "<script>alert" not in second
+    assert world.supervisor_xincheng.get_username() in first
+    assert world.supervisor_xincheng.get_username() not in second
+    assert '<span class="bell-count" aria-hidden="true">1</span>' in second
+    assert "bell-count" not in first
+    assert 'aria-current="page"' in first  # home is the current menu entry
+    assert f'<meta name="civic-user" content="{world.supervisor_binhe.pk}">' in pages[1]
+
+
+def test_fast_shell_marks_the_current_section_and_follows_the_role(client, world):
+    client.force_login(world.handler_xincheng)
+    listed = _top(client.get(reverse("issues:issue_list")).content.decode())
+    current = re.findall(r'<a (?:class="[^"]*" )?href="([^"]+)" aria-current="page"', listed)
+    assert current == [reverse("issues:issue_list")]
+    assert reverse("issues:issue_report") not in listed  # handlers do not report
+    client.force_login(world.inspector_xincheng)
+    reported = _top(client.get(reverse("issues:issue_report")).content.decode())
+    assert f'href="{reverse("issues:issue_report")}" aria-current="page"' in reported
+
+
+def test_fast_shell_tokens_post(client, world):
+    """The logout and language forms carry the request's own CSRF token."""
+    from django.test import Client
+
+    strict = Client(enforce_csrf_checks=True)
+    strict.force_login(world.leader_zone)
+    html = strict.get(reverse("home")).content.decode()
+    tokens = re.findall(r'name="csrfmiddlewaretoken" value="([^"]+)"', _top(html))
+    assert len(tokens) == 2
+    response = strict.post(
+        reverse("set_language"), {"language": "en", "next": "/", "csrfmiddlewaretoken": tokens[0]}
+    )
+    assert response.status_code == 302
+    assert '<input type="hidden" name="next" value="/">' in html
+
+
+def test_fast_shell_is_drawn_again_in_each_language_and_after_a_setting_changes(client, world):
+    client.force_login(world.leader_zone)
+    chinese = _top(client.get(reverse("home")).content.decode())
+    client.cookies["django_language"] = "en"
+    english = _top(client.get(reverse("home"), HTTP_ACCEPT_LANGUAGE="en").content.decode())
+    assert "退出" in chinese or "登出" in chinese
+    assert "Log out" in english
+    assert shell.TOP._drawn
+    with override_settings(LANGUAGE_COOKIE_NAME="other_language"):
+        assert not shell.TOP._drawn
+
+
+# ---------- statements compiled once ----------
+
+
+def test_fast_prepared_rows_are_the_querysets_rows_compiled_once(world):
+    cases = [issue_in(world, status=Status.ASSIGNED) for _ in range(3)]
+    ids = [case.pk for case in reversed(cases)]
+    expected = {row.pk: row for row in Issue.objects.with_list_related().filter(pk__in=ids)}
+    with mock.patch.object(
+        SQLCompiler, "as_sql", autospec=True, side_effect=SQLCompiler.as_sql
+    ) as compiled:
+        rows = rows_by_id(LIST_ROWS, ids)
+        again = rows_by_id(LIST_ROWS, ids[:1] + ids[1:])  # the same shape: no compiling
+    assert [row.pk for row in rows] == ids
+    assert [row.pk for row in again] == ids
+    for row in rows:
+        want = expected[row.pk]
+        assert row.case_number == want.case_number
+        assert row.reported_at == want.reported_at
+        assert row.status == want.status
+        # The related rows came with it, as select_related gives them.
+        assert row._state.fields_cache["assigned_organisation"] == want.assigned_organisation
+        assert row._state.fields_cache["community"].name == want.community.name
+    assert compiled.call_count <= 1
+
+
+def test_fast_prepared_lists_are_padded_to_a_few_shapes(world):
+    cases = [issue_in(world) for _ in range(5)]
+    prepared: Prepared[Issue] = Prepared(lambda ids: Issue.objects.filter(pk__in=ids))
+    for count in range(1, 6):
+        ids = [case.pk for case in cases[:count]]
+        assert sorted(row.pk for row in prepared(ids)) == sorted(ids)
+    assert len(prepared._statements) == 4  # lengths 1, 2, 4 and 8
+
+
+def test_fast_prepared_rows_bring_their_prefetched_rows(world):
+    case = issue_in(world, status=Status.SUBMITTED)
+    for kind in (Photo.Kind.AFTER, Photo.Kind.BEFORE):
+        Photo.objects.create(
+            issue=case,
+            kind=kind,
+            image=f"photos/x/{kind}.jpg",
+            thumbnail=f"thumbs/x/{kind}.jpg",
+            width=1,
+            height=1,
+            size_bytes=1,
+            sha256="0" * 64,
+            uploaded_by=world.handler_xincheng,
+        )
+    (row,) = rows_by_id(VERIFY_ROWS, [case.pk])
+    assert [photo.kind for photo in row.shown_photos] == [Photo.Kind.AFTER, Photo.Kind.BEFORE]
+
+
+def test_fast_prepared_refuses_an_id_its_sql_does_not_take(world):
+    prepared: Prepared[Issue] = Prepared(lambda pk: Issue.objects.filter(pk__gt=0))
+    with pytest.raises(ValueError, match="parameter"):
+        prepared(1)
+
+
+def test_fast_first_rows_keeps_the_order_and_leaves_out_nothing(world):
+    cases = [issue_in(world) for _ in range(4)]
+    ordered = Issue.objects.order_by("-id")
+    assert [row.pk for row in first_rows(ordered, 3, LIST_ROWS)] == [
+        case.pk for case in reversed(cases)
+    ][:3]
+    assert first_rows(Issue.objects.none(), 3, LIST_ROWS) == []
+
+
+def test_fast_case_page_of_an_id_beyond_any_column_is_not_found(client, world):
+    client.force_login(world.admin_zone)
+    assert client.get(f"/issues/{2**64}/").status_code == 404
+    assert client.get(f"/issues/{2**63 - 1}/").status_code == 404
