@@ -11,7 +11,12 @@ from typing import Any, Generic, TypeVar
 from django.core.signals import setting_changed
 from django.db import connection, connections
 from django.db.models import Model, QuerySet
-from django.db.models.query import get_related_populators, prefetch_related_objects
+from django.db.models.query import (
+    ModelIterable,
+    ValuesListIterable,
+    get_related_populators,
+    prefetch_related_objects,
+)
 
 M = TypeVar("M", bound=Model)
 
@@ -100,6 +105,13 @@ class _Statement:
         if {place for _index, place in self.slots} != set(markers.values()):
             raise ValueError("a prepared statement's ids must each be a parameter of its SQL")
         self.compiler = compiler
+        self.db = queryset.db
+        # A `values_list()` queryset gives its rows as tuples; any other, model instances.
+        self.instances = queryset._iterable_class is ModelIterable
+        if not self.instances and queryset._iterable_class is not ValuesListIterable:
+            raise ValueError("a prepared statement reads instances or values_list() tuples")
+        if not self.instances:
+            return
         select, klass_info = compiler.select, compiler.klass_info
         fields = klass_info["select_fields"]
         self.model = klass_info["model"]
@@ -108,7 +120,6 @@ class _Statement:
         self.populators = get_related_populators(klass_info, select, queryset.db)
         self.annotations = dict(compiler.annotation_col_map or {})
         self.prefetch = queryset._prefetch_related_lookups
-        self.db = queryset.db
 
     def run(self, args: Sequence[int | Sequence[int]]) -> list[Any]:
         params = list(self.params)
@@ -118,6 +129,8 @@ class _Statement:
         with connections[self.db].cursor() as cursor:
             cursor.execute(self.sql, params)
             rows = cursor.fetchall()
+        if not self.instances:
+            return [tuple(row) for row in self.compiler.results_iter(results=[rows])]
         instances = []
         for row in self.compiler.results_iter(results=[rows]):
             instance = self.model.from_db(self.db, self.init_list, row[self.start : self.end])
@@ -138,12 +151,13 @@ class Prepared(Generic[M]):
     eleven tables, that cost more CPU than PostgreSQL took to plan and run it, and a list's
     rows by id cost as much again. `Prepared(build)` calls `build(*ids, **shape)` once per
     shape with stand-in ids, compiles it and remembers where each id stands among the
-    parameters; a call with the same shape runs that SQL with its own ids, and the instances
-    are built as Django builds them (the same columns, `select_related` included; nothing is
-    prefetched). Each positional argument is an id or a list of ids; a list's length and the
-    keyword arguments (hashable: an order, a flag) are the shape. The queryset `build` returns
-    must depend on nothing else, and cannot be a `.none()`: build the empty case before
-    calling.
+    parameters; a call with the same shape runs that SQL with its own ids. The instances are
+    built as Django builds them (the same columns, `select_related` and prefetches included),
+    or, for a `values_list()` queryset (not flat), the rows are tuples.
+
+    Each positional argument is an id or a list of ids; a list's length and the keyword
+    arguments (hashable: an order, a flag) are the shape. The queryset `build` returns must
+    depend on nothing else, and cannot be a `.none()`: build the empty case before calling.
     """
 
     def __init__(self, build: Callable[..., QuerySet[M]]) -> None:

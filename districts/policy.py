@@ -25,6 +25,7 @@ from typing import Any
 from django.core.exceptions import ObjectDoesNotExist
 from django.db.models import Q, QuerySet
 
+from civicapp.db import Prepared
 from districts.models import Community, District, InspectionPoint, Membership, Organisation, Role
 
 # Who may do what, by role (docs/domain.md §2). The transitions table names these groups too.
@@ -37,6 +38,12 @@ HANDLING_ROLES = frozenset({Role.HANDLER})
 READING_ROLES = frozenset({Role.LEADER, Role.SUPERVISOR, Role.ADMIN})
 
 _DISTRICT_IDS_CACHE = "_civicapp_district_ids"
+# A membership's district ids, read on most requests, compiled once (`civicapp.db.Prepared`).
+MEMBERSHIP_DISTRICTS = Prepared(
+    lambda membership_id: Membership.districts.through.objects.filter(
+        membership_id=membership_id
+    ).values_list("district_id")
+)
 
 
 def is_active_user(user: Any) -> bool:
@@ -109,7 +116,7 @@ def district_ids(membership: Membership) -> frozenset[int]:
         if "districts" in prefetched:
             cached = frozenset(district.pk for district in prefetched["districts"])
         else:
-            cached = frozenset(membership.districts.values_list("pk", flat=True))
+            cached = frozenset(district for (district,) in MEMBERSHIP_DISTRICTS(membership.pk))
         setattr(membership, _DISTRICT_IDS_CACHE, cached)
     return cached
 

@@ -156,3 +156,16 @@ def test_fast_case_page_of_an_id_beyond_any_column_is_not_found(client, world):
     client.force_login(world.admin_zone)
     assert client.get(f"/issues/{2**64}/").status_code == 404
     assert client.get(f"/issues/{2**63 - 1}/").status_code == 404
+
+
+def test_fast_prepared_values_are_tuples_and_other_shapes_are_refused(world):
+    cases = [issue_in(world) for _ in range(2)]
+    numbers: Prepared[Issue] = Prepared(
+        lambda ids: Issue.objects.filter(pk__in=ids).order_by("pk").values_list("pk", "status")
+    )
+    assert numbers([case.pk for case in cases]) == [(case.pk, case.status) for case in cases]
+    flat: Prepared[Issue] = Prepared(
+        lambda pk: Issue.objects.filter(pk=pk).values_list("pk", flat=True)
+    )
+    with pytest.raises(ValueError, match="values_list"):
+        flat(cases[0].pk)
