@@ -39,7 +39,7 @@ READING_ROLES = frozenset({Role.LEADER, Role.SUPERVISOR, Role.ADMIN})
 
 _DISTRICT_IDS_CACHE = "_civicapp_district_ids"
 # A membership's district ids, read on most requests, compiled once (`civicapp.db.Prepared`).
-MEMBERSHIP_DISTRICTS = Prepared(
+MEMBERSHIP_DISTRICTS: Prepared[Any] = Prepared(
     lambda membership_id: Membership.districts.through.objects.filter(
         membership_id=membership_id
     ).values_list("district_id")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from typing import Any
 
 from django.http import HttpRequest
 
@@ -16,7 +17,7 @@ UNREAD_COUNT_CAP = 100
 
 # The ids of a user's first unread notifications, from the partial index on unread rows,
 # compiled once (`civicapp.db.Prepared`): the bell is on every page.
-UNREAD_IDS = Prepared(
+UNREAD_IDS: Prepared[Any] = Prepared(
     lambda user_id: (
         Notification.objects.filter(user_id=user_id, read_at__isnull=True)
         .order_by()
