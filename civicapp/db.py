@@ -81,19 +81,27 @@ def rows_by_id(rows: Prepared[M], ids: list[int]) -> list[M]:
 
 
 # Stand-ins for a prepared statement's ids while it compiles: negative, so no id a table hands
-# out, nor a constant of a statement, is one; inside a 32-bit column's range, where Django
-# compiles a value beyond it to "no row" (EmptyResultSet) instead of a parameter.
+# out is one (a statement's own integer constants must not fall in this range either); inside
+# a 32-bit column's range, where Django compiles a value beyond it to "no row"
+# (EmptyResultSet) instead of a parameter. A column that refuses negative values (a positive
+# integer field) cannot take a stand-in: compiling such a statement fails at once.
 _MARKERS = itertools.count(-2_000_000_000)
 _marker_lock = threading.Lock()
 
 
 class _Statement:
     """One compiled shape of a `Prepared` statement: its SQL, its parameters with the places
-    of the call's ids, and what builds the instances from its rows."""
+    of the call's ids, and what builds the instances from its rows.
+
+    It keeps no compiler nor connection: the rows' converters (SQLite's dates, decimals) are
+    run with the connection of the thread that runs the statement."""
 
     def __init__(self, queryset: QuerySet, markers: dict[int, tuple[int, int | None]]) -> None:
         compiler = queryset.query.get_compiler(using=queryset.db)
         sql, params = compiler.as_sql()
+        if compiler.has_extra_select or queryset.query.distinct:
+            # Django trims such rows of the columns it added; these are read whole.
+            raise ValueError("a prepared statement reads no DISTINCT nor extra columns")
         self.sql = sql
         self.params = list(params)
         # Where each argument goes: parameter index → (argument, element of a list or None).
@@ -104,8 +112,9 @@ class _Statement:
         ]
         if {place for _index, place in self.slots} != set(markers.values()):
             raise ValueError("a prepared statement's ids must each be a parameter of its SQL")
-        self.compiler = compiler
         self.db = queryset.db
+        columns = [column[0] for column in compiler.select[: compiler.col_count]]
+        self.converters = list(compiler.get_converters(columns).items())
         # A `values_list()` queryset gives its rows as tuples; any other, model instances.
         self.instances = queryset._iterable_class is ModelIterable
         if not self.instances and queryset._iterable_class is not ValuesListIterable:
@@ -121,18 +130,34 @@ class _Statement:
         self.annotations = dict(compiler.annotation_col_map or {})
         self.prefetch = queryset._prefetch_related_lookups
 
-    def run(self, args: Sequence[int | Sequence[int]]) -> list[Any]:
+    def _rows(self, args: Sequence[int | Sequence[int]]) -> list[Any]:
         params = list(self.params)
         for index, (argument, element) in self.slots:
             value = args[argument]
             params[index] = value if element is None else value[element]  # type: ignore[index]
-        with connections[self.db].cursor() as cursor:
+        connection = connections[self.db]
+        with connection.cursor() as cursor:
             cursor.execute(self.sql, params)
             rows = cursor.fetchall()
+        if not self.converters:
+            return rows
+        converted = []
+        for row in rows:
+            values = list(row)
+            for position, (functions, expression) in self.converters:
+                value = values[position]
+                for function in functions:
+                    value = function(value, expression, connection)
+                values[position] = value
+            converted.append(values)
+        return converted
+
+    def run(self, args: Sequence[int | Sequence[int]]) -> list[Any]:
+        rows = self._rows(args)
         if not self.instances:
-            return [tuple(row) for row in self.compiler.results_iter(results=[rows])]
+            return [tuple(row) for row in rows]
         instances = []
-        for row in self.compiler.results_iter(results=[rows]):
+        for row in rows:
             instance = self.model.from_db(self.db, self.init_list, row[self.start : self.end])
             for populator in self.populators:
                 populator.populate(row, instance)
@@ -155,9 +180,12 @@ class Prepared(Generic[M]):
     built as Django builds them (the same columns, `select_related` and prefetches included),
     or, for a `values_list()` queryset (not flat), the rows are tuples.
 
-    Each positional argument is an id or a list of ids; a list's length and the keyword
-    arguments (hashable: an order, a flag) are the shape. The queryset `build` returns must
-    depend on nothing else, and cannot be a `.none()`: build the empty case before calling.
+    Each positional argument is an id or a list of ids; a list's length (padded to a power of
+    two) and the keyword arguments (hashable: an order, a flag) are the shape. The queryset
+    `build` returns must depend on nothing else: not on the time (`timezone.now()`), the active
+    time zone or language, nor a router's choice of database, all of which would be frozen
+    into the SQL of the first call. It cannot be a `.none()`: build the empty case before
+    calling.
     """
 
     def __init__(self, build: Callable[..., QuerySet[M]]) -> None:

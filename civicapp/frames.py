@@ -9,8 +9,8 @@ keeps it split at the markers, and joins the pieces with each request's values.
 
 A frame's template sees only its key's context and the markers, never the page's context: a
 value it reads that is not in the key shows as empty at once instead of leaking one user's page
-into another's. Every frame is forgotten when a setting changes (tests override URLs and
-languages) and when it holds `MAX_KEYS` keys.
+into another's. Every frame is forgotten when a setting changes (tests override languages,
+cookie names, …) and when it holds `MAX_KEYS` keys.
 """
 
 from __future__ import annotations

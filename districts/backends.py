@@ -21,6 +21,12 @@ class ZoneAdminBackend(BaseBackend):
         return is_zone_admin(user_obj) and app_label in ADMIN_APP_LABELS
 
 
+# Every request's user with their membership, compiled once (`civicapp.db.Prepared`).
+USER_WITH_MEMBERSHIP = Prepared(
+    lambda pk: get_user_model()._default_manager.select_related("membership").filter(pk=pk)
+)
+
+
 class StaffModelBackend(ModelBackend):
     """Django's model backend that loads the user's staff membership with the user: every
     request needs both (scope, role, language), so they cost one query instead of two."""
@@ -35,9 +41,3 @@ class StaffModelBackend(ModelBackend):
             return None
         user = found[0]
         return user if self.user_can_authenticate(user) else None
-
-
-# Every request's user, compiled once (`civicapp.db.Prepared`).
-USER_WITH_MEMBERSHIP = Prepared(
-    lambda pk: get_user_model()._default_manager.select_related("membership").filter(pk=pk)
-)

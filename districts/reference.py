@@ -1,5 +1,5 @@
-"""The small reference tables every filter form shows — point types and categories — read
-once per change instead of once per request.
+"""The small reference tables every filter form shows — districts, point types and
+categories — read once per change instead of once per request.
 
 The list's filter form offers every point type and every category of the zone: two queries
 and a few dozen model instances a request, for tables that change a few times a year (in the
@@ -9,8 +9,8 @@ committed, so every process reads the change on its next request. With Redis dow
 answers as empty (`civicapp.cache`) and the table is read from the database, as before; the
 entry also expires after `TIMEOUT_SECONDS`, for a change written around the ORM.
 
-Scoped tables (districts, communities, points, organisations) are not here: what a user sees
-of them depends on their scope (`districts.policy`), and the large ones are pickers.
+Districts are here whole: a form shows the user the rows of `policy.district_ids_in_scope`.
+The other scoped tables (communities, points, organisations) are large, and pickers.
 """
 
 from __future__ import annotations
@@ -21,9 +21,13 @@ from django.core.cache import cache
 from django.db import models, transaction
 from django.db.models.signals import post_delete, post_save
 
-from districts.models import BilingualNameMixin, Category, PointType
+from districts.models import BilingualNameMixin, Category, District, PointType
 
-TABLES: dict[str, type[models.Model]] = {"point_type": PointType, "category": Category}
+TABLES: dict[str, type[models.Model]] = {
+    "district": District,
+    "point_type": PointType,
+    "category": Category,
+}
 KEY = "reference:v2:{}"  # the version of Row; change it with Row
 TIMEOUT_SECONDS = 600
 

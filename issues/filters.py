@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import datetime
+from collections.abc import Callable
 from functools import partial
 from typing import Any
 
@@ -74,6 +75,7 @@ SORTS: dict[str, tuple[str, bool]] = {
     "updated_at": ("updated_at", True),
 }
 DEFAULT_SORT = "-reported_at"
+OTHER_SORTS = [sort for sort in SORTS if sort != DEFAULT_SORT]
 SORT_CHOICES = [
     ("-reported_at", _("Newest reports first")),
     ("reported_at", _("Oldest reports first")),
@@ -162,28 +164,50 @@ class ReferenceChoiceIterator(BaseChoiceIterator):
     def __iter__(self):
         if self.field.empty_label is not None:
             yield ("", self.field.empty_label)
-        for row in reference.rows(self.field.reference):
+        for row in self.field.rows():
             yield (ModelChoiceIteratorValue(row.id, row), row.display_name)
 
     def __len__(self) -> int:
-        return len(reference.rows(self.field.reference)) + (self.field.empty_label is not None)
+        return len(self.field.rows()) + (self.field.empty_label is not None)
 
     def __bool__(self) -> bool:
-        return self.field.empty_label is not None or bool(reference.rows(self.field.reference))
+        return self.field.empty_label is not None or bool(self.field.rows())
 
 
 class ReferenceChoiceField(civic_forms.QuerysetWhenCheckedMixin, DisplayNameChoiceField):
+    """A choice of a reference table's cached rows; `shown_ids`, when set, keeps those rows
+    only (a user's districts), and the queryset (the same scope) checks a submitted value."""
+
     iterator = ReferenceChoiceIterator
 
     def __init__(self, *args: Any, reference: str, **kwargs: Any) -> None:
         self.reference = reference
+        self.shown_ids: frozenset[int] | None = None
         super().__init__(*args, **kwargs)
+
+    def show_only(self, ids: frozenset[int] | None) -> None:
+        """Offer the rows of these ids only (None: every row)."""
+        self.shown_ids = ids
+        # The widget's choices were bound to the field this one was copied from.
+        self.widget.choices = self.choices
+
+    def rows(self) -> tuple[reference.Row, ...]:
+        rows = reference.rows(self.reference)
+        if self.shown_ids is None:
+            return rows
+        return tuple(row for row in rows if row.id in self.shown_ids)
 
 
 class ReferenceChoiceFilter(DisplayNameChoiceFilter):
-    """A choice of a whole reference table (`districts.reference.TABLES`), as a select."""
+    """A choice of a reference table (`districts.reference.TABLES`), as a select: the whole
+    table, or with `shown_ids` (a function of the request giving ids, or None for all) the
+    rows the user may choose, the same as the filter's queryset."""
 
     field_class = ReferenceChoiceField
+
+    def __init__(self, *args: Any, shown_ids: Callable[[Any], Any] | None = None, **kwargs):
+        self.shown_ids = shown_ids
+        super().__init__(*args, **kwargs)
 
 
 class PickerChoiceFilter(django_filters.ModelChoiceFilter):
@@ -262,7 +286,12 @@ class IssueFilterSet(civic_forms.FilterSet):
             }
         ),
     )
-    district = DisplayNameChoiceFilter(label=_("District"), queryset=_district_choices)
+    district = ReferenceChoiceFilter(
+        label=_("District"),
+        queryset=_district_choices,
+        reference="district",
+        shown_ids=lambda request: policy.district_ids_in_scope(request.user),
+    )
     community = PickerChoiceFilter(
         label=_("Community"), queryset=_community_choices, kind="community"
     )
@@ -424,6 +453,9 @@ class IssueFilterSet(civic_forms.FilterSet):
                 if isinstance(field, civic_forms.QuerysetWhenCheckedMixin):
                     # Pickers and cached reference rows: built only to check a value.
                     field.set_queryset_later(partial(filter_.get_queryset, self.request))
+                    shown_ids = getattr(filter_, "shown_ids", None)
+                    if shown_ids is not None:
+                        field.show_only(shown_ids(self.request))
                 else:
                     field.queryset = filter_.get_queryset(self.request)
         return self._form

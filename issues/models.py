@@ -440,7 +440,7 @@ class Issue(models.Model):
 
 # The rows a list or a card shows, by id (`civicapp.db.rows_by_id`), compiled once.
 LIST_ROWS: Prepared[Issue] = Prepared(
-    lambda ids: Issue.objects.with_list_related().filter(pk__in=ids)
+    lambda ids: Issue.objects.with_list_related().filter(pk__in=ids).order_by()
 )
 
 

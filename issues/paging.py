@@ -105,7 +105,7 @@ def url_with(params: QueryDict, **changes: str | None) -> str:
 
 
 def _first_ids(
-    part: QuerySet[Issue], order: list[OrderBy | str], alternatives: list[Q], limit: int
+    part: QuerySet[Issue], order: list[OrderBy], alternatives: list[Q], limit: int
 ) -> QuerySet[Issue] | RawSQL:
     """The ids of the first `limit` rows of `part` in `order`, as a subquery.
 
@@ -121,12 +121,7 @@ def _first_ids(
         if alternatives:
             part = part.filter(search.any_of(alternatives))
         return part.order_by(*order).values("pk")[:limit]
-    names = [
-        ("-" if term.descending else "") + term.expression.name
-        if isinstance(term, OrderBy)
-        else term
-        for term in order
-    ]
+    names = [("-" if term.descending else "") + term.expression.name for term in order]
     columns = list(dict.fromkeys(["id", *(name.lstrip("-") for name in names)]))
     branches = [
         part.filter(alternative).order_by(*order).values_list(*columns)[:limit]
@@ -139,7 +134,7 @@ def _first_ids(
 
 
 def _page_ids(
-    part: QuerySet[Issue], order: list[OrderBy | str], alternatives: list[Q], limit: int
+    part: QuerySet[Issue], order: list[OrderBy], alternatives: list[Q], limit: int
 ) -> list[int]:
     """The ids of the first `limit` rows, read on their own.
 
@@ -159,7 +154,7 @@ def _page_ids(
 
 def _windowed_ids(
     part: QuerySet[Issue],
-    order: list[OrderBy | str],
+    order: list[OrderBy],
     alternatives: list[Q],
     limit: int,
     *,
@@ -235,7 +230,7 @@ def _windowed_ids(
 
 def _segment_ids(
     part: QuerySet[Issue],
-    order: list[OrderBy | str],
+    order: list[OrderBy],
     alternatives: list[Q],
     limit: int,
     *,

@@ -205,6 +205,7 @@ def _photos_of_kinds(*kinds: str) -> Prefetch:
 TRIAGE_ROWS: Prepared[Issue] = Prepared(
     lambda ids: (
         Issue.objects.filter(pk__in=ids)
+        .order_by()
         .select_related("community__district", "point", "category")
         .prefetch_related(_photos_of_kinds(Photo.Kind.BEFORE))
     )
@@ -215,6 +216,7 @@ TRIAGE_ROWS: Prepared[Issue] = Prepared(
 VERIFY_ROWS: Prepared[Issue] = Prepared(
     lambda ids: (
         Issue.objects.filter(pk__in=ids)
+        .order_by()
         .select_related("community", "point", "category", "assigned_organisation")
         .prefetch_related(_photos_of_kinds(Photo.Kind.BEFORE, Photo.Kind.AFTER))
     )

@@ -60,7 +60,7 @@ DETAIL_RELATED = (
 # The case with everything its page names, compiled once (`civicapp.db.Prepared`): Django
 # compiling the eleven-table join cost more CPU than PostgreSQL took to plan and run it.
 CASE_ROW: Prepared[Issue] = Prepared(
-    lambda pk: Issue.objects.select_related(*DETAIL_RELATED).filter(pk=pk)
+    lambda pk: Issue.objects.select_related(*DETAIL_RELATED).filter(pk=pk).order_by()
 )
 
 

@@ -7,7 +7,7 @@ from django.contrib.auth.models import AnonymousUser
 from django.core.exceptions import PermissionDenied
 
 from districts import policy
-from districts.models import Membership, Role
+from districts.models import District, Membership, Role
 from issues import permissions, services, workflow
 from issues.models import Action, Issue, Status
 from tests.factories import CategoryFactory, UserFactory, issue_in, make_staff
@@ -270,6 +270,23 @@ def test_permission_visible_to_agrees_with_can_view_for_every_persona(world):
         in_sql = set(Issue.objects.visible_to(user).values_list("pk", flat=True))
         in_python = {issue.pk for issue in issues if permissions.can_view(user, issue)}
         assert in_sql == in_python, getattr(user, "username", "anonymous")
+
+
+def test_permission_district_ids_in_scope_are_the_districts_in_scope(world):
+    every = set(District.objects.values_list("pk", flat=True))
+    users = [getattr(world, name) for name in PERSONAS]
+    users += [
+        make_staff("hal", Role.HANDLER, organisation=world.org_y, all_districts=True),
+        make_staff("zoe", Role.SUPERVISOR, all_districts=True),
+        make_staff("lin", Role.LEADER, districts=[world.district_b]),
+        UserFactory(username="root", is_superuser=True),
+        UserFactory(username="nobody"),
+        AnonymousUser(),
+    ]
+    for user in users:
+        ids = policy.district_ids_in_scope(user)
+        as_queryset = set(policy.districts_in_scope(user).values_list("pk", flat=True))
+        assert (every if ids is None else ids) == as_queryset, getattr(user, "username", "-")
 
 
 def test_permission_visibility_matches_the_scope_rules(world):

@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from civicapp.db import AS_WRITTEN
 from districts.models import InspectionPoint, Membership, Organisation, Role
-from issues.filters import DEFAULT_SORT, SORTS
+from issues.filters import OTHER_SORTS
 from issues.models import Notification, Status
 from issues.pickers import PICKER_LIMIT
 from tests.factories import issue_in
@@ -332,8 +332,6 @@ def test_picker_on_the_report_form_files_the_typed_point(client, world):
 
 # ---------- budget: queries of every benchmarked page ----------
 
-OTHER_SORTS = [sort for sort in SORTS if sort != DEFAULT_SORT]
-
 
 def _budget_urls(world) -> dict[str, str]:
     submitted = issue_in(world, status=Status.SUBMITTED, submitted_at=timezone.now())
@@ -361,7 +359,8 @@ def _budget_urls(world) -> dict[str, str]:
 # (persona, page, statements): the session and the user with their membership (one query,
 # `districts.backends.StaffModelBackend`) are two of each; district-scoped roles read their
 # district ids once (the issue queries take them as literals). Measured in the steady state:
-# the lists' point types and categories come from the reference cache (`districts.reference`).
+# the lists' districts, point types and categories come from the reference cache
+# (`districts.reference`).
 # A list, a queue and a home page's short lists read their ids, then those rows with their names
 # (`issues.paging._page_ids`, `civicapp.db.first_rows`).
 BUDGET = [
@@ -370,20 +369,20 @@ BUDGET = [
     ("supervisor_xincheng", "home", 7),  # the three short lists' ids in one query (was 8)
     ("leader_zone", "home", 5),
     ("admin_zone", "home", 5),
-    ("supervisor_xincheng", "list", 7),
-    ("supervisor_xincheng", "list 100", 7),
-    ("handler_xincheng", "list 100", 6),
+    ("supervisor_xincheng", "list", 6),
+    ("supervisor_xincheng", "list 100", 6),
+    ("handler_xincheng", "list 100", 5),
     # Every other sort, over every status: the same two statements (ids, then rows); a page
     # of the deadline sort that reaches the cases without one reads those in two more (their
     # ids, their rows), or one when there are none (the handler's are all dispatched).
     *[
         (who, f"list by {sort}", count + (extra if "deadline" in sort else 0))
-        for who, count, extra in (("supervisor_xincheng", 7, 2), ("handler_xincheng", 6, 1))
+        for who, count, extra in (("supervisor_xincheng", 6, 2), ("handler_xincheng", 5, 1))
         for sort in OTHER_SORTS
     ],
     # The range of the sort column, then one statement per window of it (`issues.paging`):
     # here one covers every case, and it finds none, so no rows are read with their names.
-    ("supervisor_xincheng", "list search", 8),
+    ("supervisor_xincheng", "list search", 7),
     ("supervisor_xincheng", "detail", 10),
     ("supervisor_xincheng", "triage", 9),  # + the returns of the queue (reasons, routing skips)
     ("supervisor_xincheng", "verify queue", 7),
@@ -646,8 +645,9 @@ def test_fast_issue_rows_say_what_the_issue_says(world, language):
 
 
 def test_fast_cache_reference_choices_cost_no_query_and_follow_a_change(client, world):
-    """Point types and categories of the filter form come from the reference cache: the first
-    request reads them, the next ones do not, and a change shows on the next request."""
+    """Districts, point types and categories of the filter form come from the reference cache:
+    the first request reads them, the next ones do not, and a change shows on the next
+    request."""
     from districts import reference
     from tests.factories import CategoryFactory
 
@@ -656,7 +656,7 @@ def test_fast_cache_reference_choices_cost_no_query_and_follow_a_change(client, 
         client.get(LIST_URL)
     with CaptureQueriesContext(connection) as warm:
         client.get(LIST_URL)
-    assert len(cold.captured_queries) == len(warm.captured_queries) + 2
+    assert len(cold.captured_queries) == len(warm.captured_queries) + 3
     assert world.category.pk in [row.id for row in reference.rows("category")]
     world.category.name = "改名后的类别"
     world.category.save(update_fields=["name"])
