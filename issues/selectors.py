@@ -17,7 +17,6 @@ from django.db.models import (
     Case,
     F,
     IntegerField,
-    Prefetch,
     Q,
     QuerySet,
     Value,
@@ -186,16 +185,27 @@ def _urgent_first() -> Case:
 _THUMB_FIELDS = ("id", "issue_id", "kind", "created_at", "taken_at", "gps_latitude")
 
 
-def _photos_of_kinds(*kinds: str) -> Prefetch:
-    """A queue's photos of these kinds, in each case's order (`Photo.Meta.ordering` within an
-    issue), read without the join of the issues that ordering by issue implies and with only
-    the columns a thumbnail shows."""
-    photos = (
-        Photo.objects.filter(kind__in=kinds)
+# A queue's photos of some kinds, in each case's order (`Photo.Meta.ordering` within an issue),
+# read without the join of the issues that ordering by issue implies and with only the columns
+# a thumbnail shows; compiled once, where Django's prefetch compiled it for every page.
+QUEUE_PHOTOS: Prepared[Photo] = Prepared(
+    lambda ids, kinds: (
+        Photo.objects.filter(issue_id__in=ids, kind__in=kinds)
         .only(*_THUMB_FIELDS)
         .order_by("kind", "created_at", "id")
     )
-    return Prefetch("photos", queryset=photos, to_attr="shown_photos")
+)
+
+
+def _with_photos(rows: list[Issue], *kinds: str) -> list[Issue]:
+    """The rows, each with its photos of these kinds as `shown_photos`."""
+    found: dict[int, list[Photo]] = defaultdict(list)
+    if rows:
+        for photo in QUEUE_PHOTOS([row.pk for row in rows], kinds=kinds):
+            found[photo.issue_id].append(photo)
+    for row in rows:
+        row.shown_photos = found.get(row.pk, [])
+    return rows
 
 
 # What a triage row shows and routing reads: the community with its district (route_many
@@ -207,7 +217,6 @@ TRIAGE_ROWS: Prepared[Issue] = Prepared(
         Issue.objects.filter(pk__in=ids)
         .order_by()
         .select_related("community__district", "point", "category")
-        .prefetch_related(_photos_of_kinds(Photo.Kind.BEFORE))
     )
 )
 # What a verification card shows. Not the issue's district nor last_fix_by: the checks need
@@ -218,7 +227,6 @@ VERIFY_ROWS: Prepared[Issue] = Prepared(
         Issue.objects.filter(pk__in=ids)
         .order_by()
         .select_related("community", "point", "category", "assigned_organisation")
-        .prefetch_related(_photos_of_kinds(Photo.Kind.BEFORE, Photo.Kind.AFTER))
     )
 )
 
@@ -236,7 +244,7 @@ def triage_queue(
         limit + 1,
         TRIAGE_ROWS,
     )
-    return rows[:limit], len(rows) > limit
+    return _with_photos(rows[:limit], Photo.Kind.BEFORE), len(rows) > limit
 
 
 def verify_queue(user, *, limit: int = QUEUE_LIMIT) -> tuple[list[Issue], bool]:
@@ -250,7 +258,7 @@ def verify_queue(user, *, limit: int = QUEUE_LIMIT) -> tuple[list[Issue], bool]:
         VERIFY_ROWS,
     )
     more = len(rows) > limit
-    rows = rows[:limit]
+    rows = _with_photos(rows[:limit], Photo.Kind.BEFORE, Photo.Kind.AFTER)
     for issue in rows:
         issue.before_photos = [p for p in issue.shown_photos if p.kind == Photo.Kind.BEFORE]
         issue.after_photos = [p for p in issue.shown_photos if p.kind == Photo.Kind.AFTER]

@@ -16,7 +16,7 @@ from django.urls import reverse
 
 from civicapp.db import Prepared, first_rows, rows_by_id
 from issues.models import LIST_ROWS, Issue, Notification, Photo, Status
-from issues.selectors import VERIFY_ROWS
+from issues.selectors import verify_queue
 from issues.templatetags import shell
 from tests.factories import issue_in
 
@@ -133,8 +133,18 @@ def test_fast_prepared_rows_bring_their_prefetched_rows(world):
             sha256="0" * 64,
             uploaded_by=world.handler_xincheng,
         )
-    (row,) = rows_by_id(VERIFY_ROWS, [case.pk])
-    assert [photo.kind for photo in row.shown_photos] == [Photo.Kind.AFTER, Photo.Kind.BEFORE]
+    prefetching: Prepared[Issue] = Prepared(
+        lambda ids: Issue.objects.filter(pk__in=ids).prefetch_related("photos")
+    )
+    (row,) = rows_by_id(prefetching, [case.pk])
+    assert sorted(photo.kind for photo in row.photos.all()) == [
+        Photo.Kind.AFTER,
+        Photo.Kind.BEFORE,
+    ]
+    # The verification queue's photos, compiled once too, split by kind for the cards.
+    (card,), _more = verify_queue(world.supervisor_xincheng)
+    assert [photo.kind for photo in card.before_photos] == [Photo.Kind.BEFORE]
+    assert [photo.kind for photo in card.after_photos] == [Photo.Kind.AFTER]
 
 
 def test_fast_prepared_refuses_an_id_its_sql_does_not_take(world):
