@@ -1,8 +1,7 @@
-"""Template context every page needs: the bell's unread count, the user's role and abilities."""
+"""Template context every page needs: the user's abilities; and the bell's unread count."""
 
 from __future__ import annotations
 
-import functools
 from typing import Any
 
 from django.http import HttpRequest
@@ -32,20 +31,8 @@ def unread_notification_count(user) -> int:
 
 
 def shell(request: HttpRequest) -> dict:
-    """Unread count and role for the top bar; templates call these, so a page that never shows
-    them runs no query, and a page that shows them twice runs one."""
+    """What the role may do, from the one policy: templates test `can.report`, never a role.
+    (The top bar's role and unread count are read by `issues.templatetags.shell`.)"""
     user = getattr(request, "user", None)
-    if user is None or not user.is_authenticated:
-        return {
-            "unread_notification_count": 0,
-            "user_role": None,
-            "can": policy.capabilities(None),
-            "unread_count_cap": 0,
-        }
-    return {
-        "unread_notification_count": functools.cache(lambda: unread_notification_count(user)),
-        "user_role": functools.cache(lambda: policy.role_of(user)),
-        # What the role may do, from the one policy: templates test `can.report`, never a role.
-        "can": policy.capabilities(user),
-        "unread_count_cap": UNREAD_COUNT_CAP,
-    }
+    signed_in = user is not None and user.is_authenticated
+    return {"can": policy.capabilities(user if signed_in else None)}

@@ -17,6 +17,8 @@ from django.utils.safestring import SafeString
 from django.utils.translation import ngettext
 
 from civicapp.frames import Frame
+from districts import policy
+from issues.context_processors import UNREAD_COUNT_CAP, unread_notification_count
 
 register = template.Library()
 
@@ -48,12 +50,6 @@ TOP = Frame(
     ("user_name", "bell_count", "nav_count", "csrf_input", "next_path"),
     _context_of(TOP_KEY),
 )
-
-
-def _value(context: template.Context, name: str, default: Any = None) -> Any:
-    """A context value that the shell's context processor may give as a function (read once)."""
-    value = context.get(name, default)
-    return value() if callable(value) else value
 
 
 def _user(context: template.Context) -> Any:
@@ -88,46 +84,43 @@ def shell_top(context: template.Context) -> SafeString:
     key = (
         user is not None,
         _abilities(context),
-        _value(context, "user_role") if user is not None else None,
+        policy.role_of(user) if user is not None else None,
         bool(user is not None and user.is_staff),
         _section(request),
     )
-    unread = _value(context, "unread_notification_count", 0) if user is not None else 0
-    cap = context.get("unread_count_cap", 0)
+    unread = unread_notification_count(user) if user is not None else 0
     return TOP.render(
         key,
         {
             "user_name": (user.get_full_name() or user.get_username()) if user else "",
-            "bell_count": _bell_count(unread, cap),
-            "nav_count": _nav_count(unread, cap),
+            "bell_count": _bell_count(unread),
+            "nav_count": _nav_count(unread),
             "csrf_input": _csrf_input(context),
             "next_path": request.get_full_path() if request is not None else "",
         },
     )
 
 
-def _shown_count(unread: int, cap: int) -> str:
-    return "99+" if unread >= cap else str(unread)
+def _shown_count(unread: int) -> str:
+    return "99+" if unread >= UNREAD_COUNT_CAP else str(unread)
 
 
-def _bell_count(unread: int, cap: int) -> SafeString:
+def _bell_count(unread: int) -> SafeString:
     if not unread:
         return SafeString("")
     label = ngettext("%(counter)s unread", "%(counter)s unread", unread) % {"counter": unread}
     return format_html(
         '<span class="bell-count" aria-hidden="true">{}</span>\n'
         '          <span class="visually-hidden">{}</span>',
-        _shown_count(unread, cap),
+        _shown_count(unread),
         label,
     )
 
 
-def _nav_count(unread: int, cap: int) -> SafeString:
+def _nav_count(unread: int) -> SafeString:
     if not unread:
         return SafeString("")
-    return format_html(
-        '<span class="nav-count" aria-hidden="true">{}</span>', _shown_count(unread, cap)
-    )
+    return format_html('<span class="nav-count" aria-hidden="true">{}</span>', _shown_count(unread))
 
 
 def _csrf_input(context: template.Context) -> SafeString:
