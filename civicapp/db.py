@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import itertools
+import re
 import threading
 from collections.abc import Callable, Hashable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, Generic, TypeVar
 
+from django.conf import settings
 from django.core.signals import setting_changed
 from django.db import connection, connections
 from django.db.models import Model, QuerySet
@@ -113,6 +115,12 @@ class _Statement:
         if {place for _index, place in self.slots} != set(markers.values()):
             raise ValueError("a prepared statement's ids must each be a parameter of its SQL")
         self.db = queryset.db
+        prepare = getattr(settings, "DATABASE_SERVER_PREPARE", False)
+        self.on_server = (
+            _OnServer(sql, len(self.params))
+            if prepare and connections[self.db].vendor == "postgresql"
+            else None
+        )
         columns = [column[0] for column in compiler.select[: compiler.col_count]]
         self.converters = list(compiler.get_converters(columns).items())
         # A `values_list()` queryset gives its rows as tuples; any other, model instances.
@@ -137,7 +145,10 @@ class _Statement:
             params[index] = value if element is None else value[element]  # type: ignore[index]
         connection = connections[self.db]
         with connection.cursor() as cursor:
-            cursor.execute(self.sql, params)
+            if self.on_server is None:
+                cursor.execute(self.sql, params)
+            else:
+                self.on_server.execute(connection, cursor, params)
             rows = cursor.fetchall()
         if not self.converters:
             return rows
@@ -167,6 +178,67 @@ class _Statement:
         if self.prefetch:
             prefetch_related_objects(instances, *self.prefetch)
         return instances
+
+
+# Names of the statements prepared on the server: unique in the process, so that a name is
+# never reused on a connection, even for a statement whose first PREPARE failed half way.
+_SERVER_NAMES = itertools.count(1)
+_PLACEHOLDER = re.compile("%[s%]")
+# As `AS_WRITTEN`: for this statement alone, outside a transaction.
+_GENERIC_PLAN = "SET LOCAL plan_cache_mode = force_generic_plan; "
+
+
+class _OnServer:
+    """A `_Statement` prepared on the PostgreSQL server, once per connection.
+
+    The statements of `Prepared` read rows by their ids, whose plan does not depend on the ids;
+    yet PostgreSQL planned each anew on every call, and for the case page's row (twelve tables)
+    or a list's rows that took longer than running it. Prepared on the server (`PREPARE`), a
+    statement is planned once per connection, generic (`plan_cache_mode`), and each call sends
+    `EXECUTE` with its parameters. The first call on a connection sends both in one query
+    string: no round trip more, ever.
+
+    Which statements a connection holds is kept with the connection itself: a new connection
+    (a reconnection, `CONN_MAX_AGE`) prepares them again. A transaction's rollback keeps them
+    (`PREPARE` is not transactional). A connection pooler that hands one server connection to
+    several clients (PgBouncer in transaction mode) would lose them: there,
+    `DATABASE_SERVER_PREPARE=false` sends the SQL whole as before.
+    """
+
+    def __init__(self, sql: str, count: int) -> None:
+        numbers = itertools.count(1)
+        # Django writes a parameter as %s and a literal percent sign as %%; psycopg2 reads the
+        # whole string, so the %% stays for it to turn into one sign.
+        self.body = _PLACEHOLDER.sub(
+            lambda match: f"${next(numbers)}" if match.group() == "%s" else "%%", sql
+        )
+        if next(numbers) != count + 1:
+            raise ValueError("a prepared statement's parameters must all be written %s")
+        self.arguments = f" ({', '.join(['%s'] * count)})" if count else ""
+
+    def execute(self, connection: Any, cursor: Any, params: list[Any]) -> None:
+        held = _held_statements(connection)
+        name = held.get(self)
+        if name is not None:
+            sql = f"EXECUTE {name}{self.arguments}"
+        else:
+            name = f"civicapp_{next(_SERVER_NAMES)}"
+            sql = f"PREPARE {name} AS {self.body}; EXECUTE {name}{self.arguments}"
+        if not connection.in_atomic_block:
+            sql = _GENERIC_PLAN + sql
+        cursor.execute(sql, params)
+        # Only once it ran: after a failed PREPARE the next call prepares under a new name.
+        held[self] = name
+
+
+def _held_statements(connection: Any) -> dict[_OnServer, str]:
+    """The statements prepared on this database connection (the driver's connection: Django
+    opens a new one after closing it) and their names."""
+    raw = connection.connection
+    held = getattr(connection, "_civicapp_prepared", None)
+    if held is None or held[0] is not raw:
+        held = connection._civicapp_prepared = (raw, {})
+    return held[1]
 
 
 class Prepared(Generic[M]):

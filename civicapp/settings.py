@@ -143,6 +143,9 @@ elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     if _cost:
         _options = DATABASES["default"].setdefault("OPTIONS", {})
         _options["options"] = f"{_options.get('options', '')} -c random_page_cost={float(_cost)}"
+# The rows read by id (`civicapp.db.Prepared`) are prepared on the PostgreSQL server, planned
+# once per connection; false for a pooler that shares server connections between clients.
+DATABASE_SERVER_PREPARE = env_bool("DATABASE_SERVER_PREPARE", True)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # Redis: Celery broker and cache when REDIS_URL is set; eager tasks and local memory otherwise.

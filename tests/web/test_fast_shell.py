@@ -10,8 +10,9 @@ import re
 from unittest import mock
 
 import pytest
+from django.db import DatabaseError, connection, transaction
 from django.db.models.sql.compiler import SQLCompiler
-from django.test.utils import override_settings
+from django.test.utils import CaptureQueriesContext, override_settings
 from django.urls import reverse
 
 from civicapp.db import Prepared, first_rows, rows_by_id
@@ -179,3 +180,91 @@ def test_fast_prepared_values_are_tuples_and_other_shapes_are_refused(world):
     )
     with pytest.raises(ValueError, match="values_list"):
         flat(cases[0].pk)
+
+
+on_postgresql = pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="statements are prepared on PostgreSQL only"
+)
+
+
+def _prepared_on_server() -> dict[str, tuple[int, int]]:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT name, generic_plans, custom_plans FROM pg_prepared_statements")
+        return {name: (generic, custom) for name, generic, custom in cursor.fetchall()}
+
+
+@on_postgresql
+@pytest.mark.django_db(transaction=True)
+def test_fast_prepared_statement_is_planned_once_per_connection_on_the_server():
+    from tests.factories import build_world
+
+    world = build_world()
+    case = issue_in(world)
+    statuses: Prepared[Issue] = Prepared(
+        lambda pk: Issue.objects.filter(pk=pk).values_list("pk", "status")
+    )
+    with CaptureQueriesContext(connection) as captured:
+        for _ in range(3):
+            assert statuses(case.pk) == [(case.pk, case.status)]
+    first, *later = [query["sql"] for query in captured.captured_queries]
+    # One query string each: the first prepares and executes, the others only execute.
+    name = re.search(r"PREPARE (civicapp_\d+) AS SELECT", first).group(1)
+    assert first.endswith(f"EXECUTE {name} ({case.pk})")
+    executed = f"SET LOCAL plan_cache_mode = force_generic_plan; EXECUTE {name} ({case.pk})"
+    assert later == [executed] * 2
+    # Planned once, generic; the planner setting did not outlive the statements.
+    assert _prepared_on_server()[name] == (3, 0)
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW plan_cache_mode")
+        assert cursor.fetchone()[0] == "auto"
+    # A new connection prepares it again, under a name of its own.
+    connection.close()
+    with CaptureQueriesContext(connection) as captured:
+        assert statuses(case.pk) == [(case.pk, case.status)]
+    (again,) = [query["sql"] for query in captured.captured_queries]
+    assert "PREPARE civicapp_" in again
+    assert f"PREPARE {name} " not in again
+
+
+@on_postgresql
+@pytest.mark.django_db(transaction=True)
+def test_fast_prepared_statement_outlives_a_rollback_and_a_failed_prepare_is_not_kept():
+    from tests.factories import build_world
+
+    world = build_world()
+    case = issue_in(world)
+    statuses: Prepared[Issue] = Prepared(
+        lambda pk: Issue.objects.filter(pk=pk).values_list("pk", "status")
+    )
+    with pytest.raises(RuntimeError), transaction.atomic():
+        assert statuses(case.pk) == [(case.pk, case.status)]
+        raise RuntimeError
+    with CaptureQueriesContext(connection) as captured:
+        assert statuses(case.pk) == [(case.pk, case.status)]
+    assert "PREPARE" not in captured.captured_queries[0]["sql"]
+
+    # A PREPARE that fails (here: its transaction is already broken) leaves no name behind:
+    # the next call prepares afresh rather than executing a statement the server lacks.
+    other: Prepared[Issue] = Prepared(lambda pk: Issue.objects.filter(pk=pk).values_list("pk"))
+    with transaction.atomic():
+        with pytest.raises(DatabaseError, match="division"), connection.cursor() as cursor:
+            cursor.execute("SELECT 1 / 0")
+        with pytest.raises(DatabaseError, match="aborted"):
+            other(case.pk)
+        transaction.set_rollback(True)
+    with CaptureQueriesContext(connection) as captured:
+        assert other(case.pk) == [(case.pk,)]
+    assert "PREPARE civicapp_" in captured.captured_queries[0]["sql"]
+
+
+@on_postgresql
+@override_settings(DATABASE_SERVER_PREPARE=False)
+def test_fast_prepared_statement_sends_its_sql_when_preparing_is_off(world):
+    case = issue_in(world)
+    statuses: Prepared[Issue] = Prepared(
+        lambda pk: Issue.objects.filter(pk=pk).values_list("pk", "status")
+    )
+    with CaptureQueriesContext(connection) as captured:
+        assert statuses(case.pk) == [(case.pk, case.status)]
+    (sql,) = [query["sql"] for query in captured.captured_queries]
+    assert sql.startswith("SELECT ") and f'"issues_issue"."id" = {case.pk}' in sql
