@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Hashable, Mapping
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from django.core.signals import setting_changed
 from django.template.loader import get_template
@@ -28,10 +28,11 @@ from django.utils.safestring import SafeString, mark_safe
 
 # A character no text of the shell holds (Unicode private use), around a slot's name.
 _MARK = "\ue000"
+T = TypeVar("T")
 _SLOT = re.compile(f"{_MARK}(\\w+){_MARK}")
 MAX_KEYS = 512
 
-_frames: list[Frame] = []
+_frames: list[Frame | Drawn] = []
 
 
 class Frame:
@@ -78,6 +79,33 @@ class Frame:
         pieces = _SLOT.split(get_template(self.template_name).render(context))
         # split() alternates text and slot names: text, name, text, …, text.
         return pieces[0::2], pieces[1::2]
+
+    def forget(self) -> None:
+        self._drawn.clear()
+
+
+class Drawn(Generic[T]):
+    """Fragments written in Python, kept per key in the active language.
+
+    For markup drawn from values read afresh on every request (a reference table's rows from
+    the cache, the report form's category tiles): the key is those values themselves, compared
+    by value, so a changed name or flag is a new key, drawn on the next request, and nothing
+    has to be forgotten when the data changes. The key must hold everything the fragment
+    shows but the language. Forgotten as the frames are (settings, `MAX_KEYS`).
+    """
+
+    def __init__(self) -> None:
+        self._drawn: dict[tuple, T] = {}
+        _frames.append(self)
+
+    def get(self, key: tuple[Hashable, ...], draw: Callable[[], T]) -> T:
+        full_key = (translation.get_language(), *key)
+        drawn = self._drawn.get(full_key)
+        if drawn is None:
+            if len(self._drawn) >= MAX_KEYS:
+                self._drawn.clear()
+            drawn = self._drawn[full_key] = draw()
+        return drawn
 
     def forget(self) -> None:
         self._drawn.clear()

@@ -61,7 +61,13 @@ from issues.models import (
     returned_q,
 )
 from issues.pickers import PickerChoiceField
-from issues.widgets import FastCheckboxSelectMultiple, FastSelect
+from issues.widgets import (
+    DRAWN_OPTIONS,
+    FastCheckboxSelectMultiple,
+    FastSelect,
+    OptionRows,
+    option_rows_of,
+)
 
 User = get_user_model()
 
@@ -169,6 +175,15 @@ class ReferenceChoiceIterator(BaseChoiceIterator):
 
     def __len__(self) -> int:
         return len(self.field.rows()) + (self.field.empty_label is not None)
+
+    def option_rows(self) -> OptionRows:
+        """The options as `FastSelect` draws them, escaped once per language and set of rows
+        (`issues.widgets.DRAWN_OPTIONS`): the rows come from the cache on every request."""
+        field = self.field
+        return DRAWN_OPTIONS.get(
+            (field.reference, field.empty_label, field.rows()),
+            lambda: option_rows_of(self),
+        )
 
     def __bool__(self) -> bool:
         return self.field.empty_label is not None or bool(self.field.rows())

@@ -15,6 +15,7 @@ from django.utils import translation
 from django.utils.safestring import SafeString, mark_safe
 from django_filters.fields import ChoiceIterator as FilterChoiceIterator
 
+from civicapp.frames import Drawn
 from civicapp.renderers import escaped, sorted_attrs, template_attrs
 
 OPTION_HTML = '<div>\n    <label{}><input type="{}" name="{}" value="{}"{}> {}</label></div>'
@@ -36,6 +37,15 @@ def _option_rows(choices: Any) -> OptionRows:
     return rows
 
 
+def option_rows_of(choices: Any) -> OptionRows:
+    """A choice list's options escaped for drawing, drawn now."""
+    return _option_rows(choices)
+
+
+# Options of choices that are read afresh each request, drawn once per set of rows (`Drawn`).
+DRAWN_OPTIONS: Drawn[OptionRows] = Drawn()
+
+
 class OptionRowsMixin:
     """A choice widget's options escaped once per language for a fixed choice list.
 
@@ -52,6 +62,9 @@ class OptionRowsMixin:
 
     def option_rows(self) -> OptionRows:
         choices = self.choices
+        own = getattr(choices, "option_rows", None)
+        if own is not None:
+            return own()  # choices that draw their own options (`DRAWN_OPTIONS`)
         fixed = _fixed(choices)
         if fixed is None:
             return _option_rows(choices)

@@ -19,6 +19,7 @@ from django.utils.safestring import SafeString, mark_safe
 from django.utils.timezone import template_localtime
 from django.utils.translation import gettext, gettext_noop
 
+from civicapp.frames import Drawn
 from issues.models import Photo
 
 register = template.Library()
@@ -114,21 +115,38 @@ def photo_thumb(context: template.Context, photo, number: int) -> SafeString:
     )
 
 
+# The report form's tiles and phrase chips, drawn once per category as it reads (`Drawn`).
+TILES: Drawn[tuple[str, str]] = Drawn()
+PHRASES: Drawn[SafeString] = Drawn()
+
+
 @register.simple_tag
 def category_tile(category, selected: str | None) -> SafeString:
     """One category of the report form as a big radio tile: the form shows every category of
-    the zone, and an include each cost more than the rest of the form."""
+    the zone, and an include each cost more than the rest of the form; drawn once per
+    category as it reads, then only `checked` differs."""
     urgent = category.is_urgent
-    return format_html(
+    key = (category.pk, category.severity, urgent, category.display_name)
+    before, after = TILES.get(key, lambda: _tile(category))
+    checked = " checked" if selected == str(category.pk) else ""
+    return mark_safe(f"{before}{checked}{after}")  # noqa: S308 - _tile escaped the parts
+
+
+def _tile(category) -> tuple[str, str]:
+    urgent = category.is_urgent
+    before = format_html(
         '<label class="tile{}">\n  <input type="radio" name="category" value="{}" '
-        'data-severity="{}"{}>\n  <span class="tile-name">{}</span>\n  {}\n</label>',
+        'data-severity="{}"',
         " tile-urgent" if urgent else "",
         category.pk,
         category.severity,
-        mark_safe(" checked") if selected == str(category.pk) else "",
+    )
+    after = format_html(
+        '>\n  <span class="tile-name">{}</span>\n  {}\n</label>',
         category.display_name,
         format_html('<span class="tile-flag">{}</span>', gettext("urgent")) if urgent else "",
     )
+    return str(before), str(after)
 
 
 @register.simple_tag
@@ -137,6 +155,10 @@ def quick_phrases(category) -> SafeString:
     phrases = category.quick_phrase_list
     if not phrases:
         return mark_safe("")
+    return PHRASES.get((category.pk, tuple(phrases)), lambda: _phrases(category.pk, phrases))
+
+
+def _phrases(pk: int, phrases: list[str]) -> SafeString:
     chips = format_html_join(
         "",
         '<button type="button" class="chip" data-phrase="{}">{}</button>',
@@ -145,7 +167,7 @@ def quick_phrases(category) -> SafeString:
     return format_html(
         '<div class="quick-phrases" data-category="{}" hidden>\n'
         '  <p class="help">{}</p>\n  <div class="chips">\n    {}\n  </div>\n</div>',
-        category.pk,
+        pk,
         gettext("Tap a phrase to add it:"),
         chips,
     )

@@ -7,6 +7,7 @@ Groups: `-k weight` (page size and queries with small and large reference data),
 from __future__ import annotations
 
 import datetime
+import re
 from decimal import Decimal
 from urllib.parse import parse_qsl, urlencode
 
@@ -18,7 +19,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from civicapp.db import AS_WRITTEN
-from districts.models import InspectionPoint, Membership, Organisation, Role
+from districts.models import InspectionPoint, Membership, Organisation, Role, Severity
 from issues.filters import OTHER_SORTS
 from issues.models import Notification, Status
 from issues.pickers import PICKER_LIMIT
@@ -472,6 +473,19 @@ def test_fast_new_category_shows_on_the_next_request(client, world):
     assert "新增类别" in client.get(LIST_URL).content.decode()
 
 
+def test_fast_renamed_district_shows_in_the_drawn_options_on_the_next_request(client, world):
+    """The filter's reference options are drawn once per set of rows (`DRAWN_OPTIONS`): a name
+    changed in the admin is a new set, drawn on the next request, in each language."""
+    client.force_login(world.supervisor_xincheng)
+    old_name = world.district_a.name
+    assert old_name in client.get(LIST_URL).content.decode()
+    world.district_a.name, world.district_a.name_en = "改名街道", "Renamed Street"
+    world.district_a.save()
+    html = client.get(LIST_URL).content.decode()
+    assert "改名街道" in html and f">{old_name}<" not in html
+    assert "Renamed Street" in client.get(LIST_URL, **EN).content.decode()
+
+
 def test_fast_changed_membership_shows_on_the_next_request(client, world):
     issue_b = issue_in(world, where="b")
     client.force_login(world.supervisor_xincheng)
@@ -508,6 +522,25 @@ def test_fast_cache_new_category_shows_on_the_report_form_and_the_list(
     CategoryFactory(code="CACHE_NEW_T", name="缓存新类别")
     assert "缓存新类别" in client.get(REPORT_URL).content.decode()
     assert "缓存新类别" in client.get(LIST_URL).content.decode()
+
+
+def test_fast_report_tiles_drawn_once_show_a_changed_category_on_the_next_request(client, world):
+    """The report form's tiles and phrase chips are drawn once per category as it reads
+    (`issue_badges.TILES`, `PHRASES`): a renamed category, a new phrase, an urgent flag show
+    on the next request."""
+    from tests.factories import CategoryFactory
+
+    category = CategoryFactory(code="TILE_T", name="瓷砖类别", quick_phrases="旧短语")
+    client.force_login(world.inspector_xincheng)
+    html = client.get(REPORT_URL).content.decode()
+    assert "瓷砖类别" in html and "旧短语" in html
+    category.name, category.quick_phrases = "改名类别", "新短语"
+    category.severity = Severity.URGENT
+    category.save()
+    html = client.get(REPORT_URL).content.decode()
+    assert "改名类别" in html and "新短语" in html and "旧短语" not in html
+    urgent = rf'<label class="tile tile-urgent">\s*<input [^>]*value="{category.pk}"'
+    assert re.search(urgent, html)
 
 
 @pytest.mark.parametrize("sessions", ["database", "redis"])
