@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from typing import Any
+from typing import Any, TypeVar
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -22,7 +22,7 @@ from districts.http import add_service_error, safe_next_url
 from districts.routing import RoutingDecision, route
 from issues import calendar, permissions, selectors, services, workflow
 from issues.forms import REPLAYABLE_ACTIONS, IssueActionForm
-from issues.models import Action, ExtensionRequest, Issue, Photo, Status
+from issues.models import Action, ExtensionRequest, Issue, IssueEvent, Photo, Status
 from issues.templatetags import issue_actions
 from issues.views.offline import offline_cacheable
 from issues.workflow import Transition, TransitionError
@@ -62,6 +62,32 @@ DETAIL_RELATED = (
 CASE_ROW: Prepared[Issue] = Prepared(
     lambda pk: Issue.objects.select_related(*DETAIL_RELATED).filter(pk=pk).order_by()
 )
+
+
+M = TypeVar("M", Photo, IssueEvent, ExtensionRequest)
+
+# Its photos, timeline and extension requests, each compiled once as well.
+CASE_PHOTOS: Prepared[Photo] = Prepared(
+    # Photo's own order, within one case (its "issue" part would join the issue table).
+    lambda pk: Photo.objects.filter(issue_id=pk).order_by("kind", "created_at", "id")
+)
+CASE_EVENTS: Prepared[IssueEvent] = Prepared(
+    lambda pk: IssueEvent.objects.filter(issue_id=pk).select_related("actor", "organisation")
+)
+CASE_EXTENSIONS: Prepared[ExtensionRequest] = Prepared(
+    lambda pk: ExtensionRequest.objects.filter(issue_id=pk).select_related(
+        "requested_by", "decided_by"
+    )
+)
+
+
+def _of_case(rows: Prepared[M], issue: Issue) -> list[M]:
+    """A prepared statement's rows of `issue`, each knowing its case, as a related manager's
+    rows do (no query for `row.issue`)."""
+    found = rows(issue.pk)
+    for row in found:
+        row.issue = issue  # type: ignore[attr-defined]
+    return found
 
 
 def get_issue_for_user(user, pk: int) -> Issue:
@@ -142,12 +168,12 @@ def detail_context(
 ) -> dict[str, Any]:
     """Everything the detail page shows, in a fixed number of queries whatever the history."""
     user = request.user
-    photos = list(issue.photos.all())
+    photos = _of_case(CASE_PHOTOS, issue)
     photos_by_event: dict[int, list[Photo]] = defaultdict(list)
     for photo in photos:
         if photo.event_id:
             photos_by_event[photo.event_id].append(photo)
-    events = list(issue.events.select_related("actor", "organisation"))
+    events = _of_case(CASE_EVENTS, issue)
     previous_organisation_id = None
     for event in events:
         event.photo_list = photos_by_event.get(event.pk, [])
@@ -155,7 +181,7 @@ def detail_context(
         event.organisation_changed = event.organisation_id != previous_organisation_id
         previous_organisation_id = event.organisation_id or previous_organisation_id
         event.role_label = event.actor_role_label
-    extensions = list(issue.extension_requests.select_related("requested_by", "decided_by"))
+    extensions = _of_case(CASE_EXTENSIONS, issue)
     pending_extension = next(
         (e for e in extensions if e.status == ExtensionRequest.Status.PENDING), None
     )
