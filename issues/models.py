@@ -855,6 +855,9 @@ class Notification(models.Model):
         verbose_name_plural = _("notifications")
         indexes = [
             models.Index(fields=["user", "-created_at", "-id"], name="notification_user_idx"),
+            # The bell's list pages by id: without it PostgreSQL walked the whole table's
+            # primary key backwards for a user with few notifications among many.
+            models.Index(fields=["user", "-id"], name="notification_user_id_idx"),
             models.Index(
                 fields=["user"],
                 name="notification_unread_idx",

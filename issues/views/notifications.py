@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
-from django.db.models import Exists, OuterRef
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from districts.inputs import parse_id
+from issues import permissions
 from issues.models import Issue, Notification, is_site_path
 
 PAGE_SIZE = 30
@@ -24,15 +24,18 @@ def _own_notifications(request: HttpRequest):
 def notification_list(request: HttpRequest) -> HttpResponse:
     """The user's newest notifications; a link only to issues they can still see."""
     before = parse_id(request.GET.get("before"))
-    notifications = _own_notifications(request).annotate(
-        # One EXISTS per row inside the same query: scope may have changed since the notice.
-        issue_visible=Exists(Issue.objects.visible_to(request.user).filter(pk=OuterRef("issue_id")))
-    )
+    # Each notice's case comes with it, joined by its id, and is judged by the scope rule in
+    # Python (`permissions.can_view`): scope may have changed since the notice. As an EXISTS
+    # in the query PostgreSQL hashed every case of the user's districts (16 738 rows at
+    # 200 000 issues) to judge thirty.
+    notifications = _own_notifications(request).select_related("issue")
     if before is not None:
         notifications = notifications.filter(pk__lt=before)
     rows = list(notifications.order_by("-id")[: PAGE_SIZE + 1])
     has_next = len(rows) > PAGE_SIZE
     rows = rows[:PAGE_SIZE]
+    for row in rows:
+        row.issue_visible = row.issue is not None and permissions.can_view(request.user, row.issue)
     return render(
         request,
         "issues/notifications.html",

@@ -387,7 +387,7 @@ BUDGET = [
     ("supervisor_xincheng", "detail", 10),
     ("supervisor_xincheng", "triage", 9),  # + the returns of the queue (reasons, routing skips)
     ("supervisor_xincheng", "verify queue", 7),
-    ("supervisor_xincheng", "notifications", 5),
+    ("supervisor_xincheng", "notifications", 4),
     ("admin_zone", "matrix", 9),
     ("admin_zone", "matrix community", 9),
     ("inspector_xincheng", "report form", 5),
