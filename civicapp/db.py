@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import itertools
+import os
 import re
+import secrets
 import threading
 from collections.abc import Callable, Hashable, Iterator, Sequence
 from contextlib import contextmanager
@@ -11,7 +13,7 @@ from typing import Any, Generic, TypeVar
 
 from django.conf import settings
 from django.core.signals import setting_changed
-from django.db import connection, connections
+from django.db import DatabaseError, connection, connections
 from django.db.models import Model, QuerySet
 from django.db.models.query import (
     ModelIterable,
@@ -117,7 +119,7 @@ class _Statement:
         self.db = queryset.db
         prepare = getattr(settings, "DATABASE_SERVER_PREPARE", False)
         self.on_server = (
-            _OnServer(sql, len(self.params))
+            _OnServer(sql, len(self.params), ids={index for index, _place in self.slots})
             if prepare and connections[self.db].vendor == "postgresql"
             else None
         )
@@ -180,12 +182,28 @@ class _Statement:
         return instances
 
 
-# Names of the statements prepared on the server: unique in the process, so that a name is
-# never reused on a connection, even for a statement whose first PREPARE failed half way.
-_SERVER_NAMES = itertools.count(1)
+# Names of the statements prepared on the server: unique to the process (a token drawn again
+# in every forked worker, then a counter), so that no two processes, nor two statements of
+# one, ever send the same name: behind a pooler that mixed connections, a name from another
+# process fails ("does not exist") instead of running someone else's statement.
 _PLACEHOLDER = re.compile("%[s%]")
 # As `AS_WRITTEN`: for this statement alone, outside a transaction.
 _GENERIC_PLAN = "SET LOCAL plan_cache_mode = force_generic_plan; "
+# What the server answers when it lacks a statement it had (DISCARD ALL, a pooler), holds one
+# of that name already, or cannot keep a plan after a migration changed a column's type.
+_STALE_STATEMENT = frozenset({"26000", "42P05", "0A000"})
+
+
+def _new_names() -> None:
+    global _server_names, _server_token
+    _server_token = secrets.token_hex(4)
+    _server_names = itertools.count(1)
+
+
+_server_token: str
+_server_names: Iterator[int]
+_new_names()
+os.register_at_fork(after_in_child=_new_names)
 
 
 class _OnServer:
@@ -194,46 +212,73 @@ class _OnServer:
     The statements of `Prepared` read rows by their ids, whose plan does not depend on the ids;
     yet PostgreSQL planned each anew on every call, and for the case page's row (twelve tables)
     or a list's rows that took longer than running it. Prepared on the server (`PREPARE`), a
-    statement is planned once per connection, generic (`plan_cache_mode`), and each call sends
-    `EXECUTE` with its parameters. The first call on a connection sends both in one query
-    string: no round trip more, ever.
+    statement is planned once per connection and each call sends `EXECUTE` with its
+    parameters. Outside a transaction (the pages) its plan is the generic one from the first
+    call (`plan_cache_mode`); inside one, PostgreSQL plans the first five calls on the
+    connection for their values before it settles on one. The first call on a connection sends
+    PREPARE and EXECUTE in one query string: no round trip more, ever.
+
+    The ids are typed `bigint` in the statement (a 32-bit column compares with them as with a
+    literal); the other parameters take the type of what they are compared with, so a
+    prepared statement binds values only where a column says what they are (no `SELECT %s`,
+    no `%s IS NULL`: `Prepared` builds lookups by ids and constants compared with columns).
 
     Which statements a connection holds is kept with the connection itself: a new connection
     (a reconnection, `CONN_MAX_AGE`) prepares them again. A transaction's rollback keeps them
-    (`PREPARE` is not transactional). A connection pooler that hands one server connection to
-    several clients (PgBouncer in transaction mode) would lose them: there,
-    `DATABASE_SERVER_PREPARE=false` sends the SQL whole as before.
+    (`PREPARE` is not transactional). When the server has lost one all the same, the call
+    prepares them afresh (outside a transaction it tries again at once; inside, the error
+    ends the transaction as any other). A pooler that hands one server connection to several
+    clients (PgBouncer in transaction mode) would lose them on every transaction: there,
+    `DATABASE_SERVER_PREPARE=false` sends the SQL whole.
     """
 
-    def __init__(self, sql: str, count: int) -> None:
+    def __init__(self, sql: str, count: int, *, ids: set[int]) -> None:
         numbers = itertools.count(1)
-        # Django writes a parameter as %s and a literal percent sign as %%; psycopg2 reads the
-        # whole string, so the %% stays for it to turn into one sign.
-        self.body = _PLACEHOLDER.sub(
-            lambda match: f"${next(numbers)}" if match.group() == "%s" else "%%", sql
-        )
+
+        def placeholder(match: re.Match) -> str:
+            # Django writes a parameter as %s and a literal percent sign as %%; psycopg2 reads
+            # the whole string, so the %% stays for it to turn into one sign.
+            if match.group() == "%%":
+                return "%%"
+            number = next(numbers)
+            return f"${number}::bigint" if number - 1 in ids else f"${number}"
+
+        self.body = _PLACEHOLDER.sub(placeholder, sql)
         if next(numbers) != count + 1:
             raise ValueError("a prepared statement's parameters must all be written %s")
         self.arguments = f" ({', '.join(['%s'] * count)})" if count else ""
 
     def execute(self, connection: Any, cursor: Any, params: list[Any]) -> None:
+        try:
+            self._execute(connection, cursor, params)
+        except DatabaseError as error:
+            if getattr(error.__cause__, "pgcode", None) not in _STALE_STATEMENT:
+                raise
+            _held_statements(connection).clear()
+            if connection.in_atomic_block:
+                raise
+            self._execute(connection, cursor, params)
+
+    def _execute(self, connection: Any, cursor: Any, params: list[Any]) -> None:
         held = _held_statements(connection)
-        name = held.get(self)
+        # By the statement's text: a statement compiled again (after a setting changed) is
+        # the one the connection holds.
+        name = held.get(self.body)
         if name is not None:
             sql = f"EXECUTE {name}{self.arguments}"
         else:
-            name = f"civicapp_{next(_SERVER_NAMES)}"
+            name = f"civicapp_{_server_token}_{next(_server_names)}"
             sql = f"PREPARE {name} AS {self.body}; EXECUTE {name}{self.arguments}"
         if not connection.in_atomic_block:
             sql = _GENERIC_PLAN + sql
         cursor.execute(sql, params)
         # Only once it ran: after a failed PREPARE the next call prepares under a new name.
-        held[self] = name
+        held[self.body] = name
 
 
-def _held_statements(connection: Any) -> dict[_OnServer, str]:
+def _held_statements(connection: Any) -> dict[str, str]:
     """The statements prepared on this database connection (the driver's connection: Django
-    opens a new one after closing it) and their names."""
+    opens a new one after closing it), by their text, and their names."""
     raw = connection.connection
     held = getattr(connection, "_civicapp_prepared", None)
     if held is None or held[0] is not raw:

@@ -180,9 +180,11 @@ class ReferenceChoiceIterator(BaseChoiceIterator):
         """The options as `FastSelect` draws them, escaped once per language and set of rows
         (`issues.widgets.DRAWN_OPTIONS`): the rows come from the cache on every request."""
         field = self.field
+        rows = field.rows()  # read once: the options drawn are those of the key
+        choices = [("", field.empty_label)] if field.empty_label is not None else []
+        choices += [(row.id, row.display_name) for row in rows]
         return DRAWN_OPTIONS.get(
-            (field.reference, field.empty_label, field.rows()),
-            lambda: option_rows_of(self),
+            (field.reference, field.empty_label, rows), lambda: option_rows_of(choices)
         )
 
     def __bool__(self) -> bool:

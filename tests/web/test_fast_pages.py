@@ -338,8 +338,9 @@ def _budget_urls(world) -> dict[str, str]:
     submitted = issue_in(world, status=Status.SUBMITTED, submitted_at=timezone.now())
     issue_in(world, status=Status.ASSIGNED)
     issue_in(world, status=Status.IN_PROGRESS, deadline=timezone.now())
-    issue_in(world)
-    Notification.objects.create(user=world.supervisor_xincheng, kind="x", title="t")
+    listed = issue_in(world)
+    # A notice of a case: the bell's list judges its scope (the user's districts).
+    Notification.objects.create(user=world.supervisor_xincheng, kind="x", title="t", issue=listed)
     return {
         "home": "/",
         "list": LIST_URL,
@@ -387,7 +388,7 @@ BUDGET = [
     ("supervisor_xincheng", "detail", 10),
     ("supervisor_xincheng", "triage", 9),  # + the returns of the queue (reasons, routing skips)
     ("supervisor_xincheng", "verify queue", 7),
-    ("supervisor_xincheng", "notifications", 4),
+    ("supervisor_xincheng", "notifications", 5),
     ("admin_zone", "matrix", 9),
     ("admin_zone", "matrix community", 9),
     ("inspector_xincheng", "report form", 5),
@@ -726,6 +727,8 @@ def test_fast_filter_form_built_once_still_gives_each_user_their_own_choices(cli
 def test_fast_detail_reads_its_case_with_the_joins_as_written(client):
     """Outside any transaction (as in production) the case page's lookup carries its join order
     in its own query string, and the setting does not outlive it."""
+    # A connection of its own: one that held the statements would only EXECUTE them.
+    connection.close()
     from tests.factories import build_world
 
     world = build_world()
@@ -751,6 +754,8 @@ def test_fast_list_reads_its_ids_then_its_rows_as_written(client):
     """Outside any transaction the list reads its page's ids alone, then those rows joined to
     their names in the written order; the rows and their order are those of the plain query,
     and the filter's short district list is one plain query, not a server-side cursor."""
+    # A connection of its own: one that held the statements would only EXECUTE them.
+    connection.close()
     from tests.factories import build_world
 
     world = build_world()

@@ -7,6 +7,7 @@ statements compiled once (`civicapp.db.Prepared`): fast, and still each user's o
 from __future__ import annotations
 
 import re
+from typing import Any
 from unittest import mock
 
 import pytest
@@ -208,7 +209,7 @@ def test_fast_prepared_statement_is_planned_once_per_connection_on_the_server():
             assert statuses(case.pk) == [(case.pk, case.status)]
     first, *later = [query["sql"] for query in captured.captured_queries]
     # One query string each: the first prepares and executes, the others only execute.
-    name = re.search(r"PREPARE (civicapp_\d+) AS SELECT", first).group(1)
+    name = re.search(r"PREPARE (civicapp_\w+) AS SELECT", first).group(1)
     assert first.endswith(f"EXECUTE {name} ({case.pk})")
     executed = f"SET LOCAL plan_cache_mode = force_generic_plan; EXECUTE {name} ({case.pk})"
     assert later == [executed] * 2
@@ -268,3 +269,46 @@ def test_fast_prepared_statement_sends_its_sql_when_preparing_is_off(world):
         assert statuses(case.pk) == [(case.pk, case.status)]
     (sql,) = [query["sql"] for query in captured.captured_queries]
     assert sql.startswith("SELECT ") and f'"issues_issue"."id" = {case.pk}' in sql
+
+
+@on_postgresql
+@pytest.mark.django_db(transaction=True)
+def test_fast_prepared_statement_lost_by_the_server_is_prepared_again():
+    """DISCARD ALL (a pooler's reset) or DEALLOCATE takes the server's statements: outside a
+    transaction the call prepares afresh at once; inside one the error ends the transaction,
+    and the next call prepares afresh."""
+    from tests.factories import build_world
+
+    world = build_world()
+    case = issue_in(world)
+    statuses: Prepared[Issue] = Prepared(
+        lambda pk: Issue.objects.filter(pk=pk).values_list("pk", "status")
+    )
+    assert statuses(case.pk) == [(case.pk, case.status)]
+    with connection.cursor() as cursor:
+        cursor.execute("DEALLOCATE ALL")
+    assert statuses(case.pk) == [(case.pk, case.status)]
+    with connection.cursor() as cursor:
+        cursor.execute("DEALLOCATE ALL")
+    with pytest.raises(DatabaseError, match="does not exist"), transaction.atomic():
+        statuses(case.pk)
+    assert statuses(case.pk) == [(case.pk, case.status)]
+
+
+@on_postgresql
+def test_fast_prepared_statement_names_its_ids_bigint_and_its_process(world):
+    """An id beyond a 32-bit column matches nothing, as in plain SQL, rather than failing; and
+    the statement's name carries this process's token (two workers never share a name)."""
+    from django.contrib.auth import get_user_model
+
+    from civicapp import db
+
+    users: Prepared[Any] = Prepared(
+        lambda pk: get_user_model().objects.filter(pk=pk).values_list("pk")
+    )
+    user = world.supervisor_xincheng
+    assert users(3_000_000_000) == []
+    assert users(user.pk) == [(user.pk,)]
+    with CaptureQueriesContext(connection) as captured:
+        users(user.pk)
+    assert f"EXECUTE civicapp_{db._server_token}_" in captured.captured_queries[0]["sql"]

@@ -112,8 +112,8 @@ def test_the_list_pages_without_counting(client, world, issue_a, django_assert_n
     for index in range(35):
         notify(world.inspector_xincheng, issue_a, title=f"n{index}")
     client.force_login(world.inspector_xincheng)
-    # Session, user, the page of notifications (scope checked inside it), membership for
-    # that scope check, the bell's unread count.
+    # Session, user, the page of notifications with their cases, the membership's districts
+    # for judging those cases' scope, the bell's unread count.
     with django_assert_num_queries(5):
         response = client.get(LIST_URL, **EN)
     assert len(response.context["notifications"]) == 30
