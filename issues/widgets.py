@@ -26,20 +26,16 @@ OPTION_HTML = '<div>\n    <label{}><input type="{}" name="{}" value="{}"{}> {}</
 OptionRows = list[tuple[str | None, str, Any]]
 
 
-def _option_rows(choices: Any) -> OptionRows:
+def option_rows_of(choices: Any) -> OptionRows:
+    """A choice list's options escaped for drawing."""
     rows: OptionRows = []
     for option_value, label in choices:
         if isinstance(label, (list, tuple)):
-            rows.append((None, escaped(option_value), _option_rows(label)))
+            rows.append((None, escaped(option_value), option_rows_of(label)))
         else:
             shown = "" if option_value is None else str(option_value)
             rows.append((shown, html.escape(shown), escaped(label)))
     return rows
-
-
-def option_rows_of(choices: Any) -> OptionRows:
-    """A choice list's options escaped for drawing, drawn now."""
-    return _option_rows(choices)
 
 
 # Options of choices that are read afresh each request, drawn once per set of rows (`Drawn`).
@@ -67,7 +63,7 @@ class OptionRowsMixin:
             return own()  # choices that draw their own options (`DRAWN_OPTIONS`)
         fixed = _fixed(choices)
         if fixed is None:
-            return _option_rows(choices)
+            return option_rows_of(choices)
         language = translation.get_language()
         drawn = self.option_rows_by_language.get(language)
         if (
@@ -76,7 +72,7 @@ class OptionRowsMixin:
             and all(now is then for now, then in zip(fixed, drawn[1], strict=True))
         ):
             return drawn[2]
-        rows = _option_rows(choices)
+        rows = option_rows_of(choices)
         self.option_rows_by_language[language] = (choices, fixed, rows)
         return rows
 

@@ -194,16 +194,21 @@ def _prepared_on_server() -> dict[str, tuple[int, int]]:
         return {name: (generic, custom) for name, generic, custom in cursor.fetchall()}
 
 
-@on_postgresql
-@pytest.mark.django_db(transaction=True)
-def test_fast_prepared_statement_is_planned_once_per_connection_on_the_server():
+def _a_case_and_its_status_statement() -> tuple[Issue, Prepared[Issue]]:
+    """A case outside any test transaction, and a statement reading its status by id."""
     from tests.factories import build_world
 
-    world = build_world()
-    case = issue_in(world)
+    case = issue_in(build_world())
     statuses: Prepared[Issue] = Prepared(
         lambda pk: Issue.objects.filter(pk=pk).values_list("pk", "status")
     )
+    return case, statuses
+
+
+@on_postgresql
+@pytest.mark.django_db(transaction=True)
+def test_fast_prepared_statement_is_planned_once_per_connection_on_the_server():
+    case, statuses = _a_case_and_its_status_statement()
     with CaptureQueriesContext(connection) as captured:
         for _ in range(3):
             assert statuses(case.pk) == [(case.pk, case.status)]
@@ -230,13 +235,7 @@ def test_fast_prepared_statement_is_planned_once_per_connection_on_the_server():
 @on_postgresql
 @pytest.mark.django_db(transaction=True)
 def test_fast_prepared_statement_outlives_a_rollback_and_a_failed_prepare_is_not_kept():
-    from tests.factories import build_world
-
-    world = build_world()
-    case = issue_in(world)
-    statuses: Prepared[Issue] = Prepared(
-        lambda pk: Issue.objects.filter(pk=pk).values_list("pk", "status")
-    )
+    case, statuses = _a_case_and_its_status_statement()
     with pytest.raises(RuntimeError), transaction.atomic():
         assert statuses(case.pk) == [(case.pk, case.status)]
         raise RuntimeError
@@ -277,13 +276,7 @@ def test_fast_prepared_statement_lost_by_the_server_is_prepared_again():
     """DISCARD ALL (a pooler's reset) or DEALLOCATE takes the server's statements: outside a
     transaction the call prepares afresh at once; inside one the error ends the transaction,
     and the next call prepares afresh."""
-    from tests.factories import build_world
-
-    world = build_world()
-    case = issue_in(world)
-    statuses: Prepared[Issue] = Prepared(
-        lambda pk: Issue.objects.filter(pk=pk).values_list("pk", "status")
-    )
+    case, statuses = _a_case_and_its_status_statement()
     assert statuses(case.pk) == [(case.pk, case.status)]
     with connection.cursor() as cursor:
         cursor.execute("DEALLOCATE ALL")
