@@ -16,7 +16,7 @@ from typing import Any
 
 from django.forms.renderers import DjangoTemplates
 from django.utils.functional import Promise
-from django.utils.html import conditional_escape, format_html
+from django.utils.html import format_html
 from django.utils.safestring import SafeString, mark_safe
 
 
@@ -55,19 +55,19 @@ def template_attrs(attrs: dict[str, Any]) -> str:
         if value is False:
             continue
         if value is True:
-            parts.append(f" {conditional_escape(name)}")
+            parts.append(f" {escaped(name)}")
         else:
-            parts.append(f' {conditional_escape(name)}="{conditional_escape(str(value))}"')
+            parts.append(f' {escaped(name)}="{escaped(str(value))}"')
     return "".join(parts)
 
 
 def _input(context: dict[str, Any]) -> SafeString:
     widget = context["widget"]
     value = widget["value"]
-    shown = "" if value is None else f' value="{conditional_escape(str(value))}"'
+    shown = "" if value is None else f' value="{escaped(str(value))}"'
     return mark_safe(  # noqa: S308 - every part is escaped above or here
-        f'<input type="{conditional_escape(widget["type"])}" '
-        f'name="{conditional_escape(widget["name"])}"{shown}{template_attrs(widget["attrs"])}>'
+        f'<input type="{escaped(widget["type"])}" '
+        f'name="{escaped(widget["name"])}"{shown}{template_attrs(widget["attrs"])}>'
     )
 
 
@@ -78,33 +78,33 @@ def _file_input(context: dict[str, Any]) -> SafeString | None:
     if widget.get("is_initial"):
         return None
     return mark_safe(  # noqa: S308 - every part is escaped
-        f'<input type="{conditional_escape(widget["type"])}" '
-        f'name="{conditional_escape(widget["name"])}"{template_attrs(widget["attrs"])}>'
+        f'<input type="{escaped(widget["type"])}" '
+        f'name="{escaped(widget["name"])}"{template_attrs(widget["attrs"])}>'
     )
 
 
 def _textarea(context: dict[str, Any]) -> SafeString:
     widget = context["widget"]
-    value = conditional_escape(widget["value"]) if widget["value"] else ""
+    value = escaped(widget["value"]) if widget["value"] else ""
     return mark_safe(  # noqa: S308 - every part is escaped
-        f'<textarea name="{conditional_escape(widget["name"])}"{template_attrs(widget["attrs"])}>\n'
+        f'<textarea name="{escaped(widget["name"])}"{template_attrs(widget["attrs"])}>\n'
         f"{value}</textarea>"
     )
 
 
 def _select(context: dict[str, Any]) -> SafeString:
     widget = context["widget"]
-    name = conditional_escape(widget["name"])
+    name = escaped(widget["name"])
     parts = [f'<select name="{name}"{template_attrs(widget["attrs"])}>']
     for group, options, _index in widget["optgroups"]:
         if group:
             parts.append(format_html('<optgroup label="{}">', group))
         for option in options:
             value = "" if option["value"] is None else option["value"]
-            shown = conditional_escape(str(value))
+            shown = escaped(str(value))
             parts.append(
                 f'<option value="{shown}"{template_attrs(option["attrs"])}>'
-                f"{conditional_escape(str(option['label']))}</option>"
+                f"{escaped(str(option['label']))}</option>"
             )
         if group:
             parts.append("</optgroup>")
@@ -117,10 +117,10 @@ def _error_list(context: dict[str, Any]) -> SafeString:
     if not errors:
         return mark_safe("")
     field_id = getattr(errors, "field_id", None)
-    id_attr = f' id="{conditional_escape(field_id)}_error"' if field_id else ""
-    items = "".join(f"<li>{conditional_escape(error)}</li>" for error in errors)
+    id_attr = f' id="{escaped(field_id)}_error"' if field_id else ""
+    items = "".join(f"<li>{escaped(error)}</li>" for error in errors)
     return mark_safe(  # noqa: S308 - every part is escaped
-        f'<ul class="{conditional_escape(context["error_class"])}"{id_attr}>{items}</ul>'
+        f'<ul class="{escaped(context["error_class"])}"{id_attr}>{items}</ul>'
     )
 
 

@@ -79,6 +79,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "districts.middleware.ResolvedUserMiddleware",
     "districts.middleware.LoginDeviceCookieMiddleware",
     "districts.middleware.UserLanguageMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",

@@ -22,13 +22,14 @@ from typing import Any
 from django import template
 from django.forms import BoundField
 from django.template import defaultfilters
-from django.utils.html import conditional_escape, format_html
+from django.utils.html import format_html
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.timezone import localtime
 from django.utils.translation import gettext, gettext_noop
 
 from civicapp.form_fields import REQUIRED_MARK
 from civicapp.form_fields import field as field_row
+from civicapp.renderers import escaped
 from issues.templatetags.issue_badges import page_url, per_page, status_badge
 
 register = template.Library()
@@ -68,17 +69,15 @@ def _photo_messages() -> tuple[str, str, str]:
             ),
         ),
     )
-    attrs = "".join(
-        f'\n     data-msg-{name}="{conditional_escape(text)}"' for name, text in messages
-    )
+    attrs = "".join(f'\n     data-msg-{name}="{escaped(text)}"' for name, text in messages)
     help_text = gettext(
         "Add as many as you need. They are made smaller before sending, to save mobile data; "
         "when and where each was taken is kept."
     )
     return (
         attrs,
-        conditional_escape(gettext("Take or choose photos")),
-        conditional_escape(help_text),
+        escaped(gettext("Take or choose photos")),
+        escaped(help_text),
     )
 
 
@@ -94,8 +93,8 @@ def _photo_widget(context: template.Context, field: BoundField, label: str = "")
         f'<div class="photo-input{" has-error" if field.errors else ""}" data-photo-widget\n'
         f'     data-max-side="1600"{attrs}>\n'
         f'  <label class="btn btn-primary btn-block camera-button" '
-        f'for="{conditional_escape(field.id_for_label)}">\n'
-        f"    {_CAMERA_ICON}\n    {conditional_escape(label) if label else camera}\n  </label>\n"
+        f'for="{escaped(field.id_for_label)}">\n'
+        f"    {_CAMERA_ICON}\n    {escaped(label) if label else camera}\n  </label>\n"
         f"  {field}\n"
         '  <ul class="photo-previews" data-photo-previews></ul>\n'
         "  <div data-photo-meta></div>\n"
@@ -126,7 +125,7 @@ def _photo_row(context: template.Context, field: BoundField) -> str:
     required = REQUIRED_MARK if field.field.required else ""
     return (
         '<div class="form-row">\n'
-        f'  <span class="label">{conditional_escape(field.label)}{required}</span>\n'
+        f'  <span class="label">{escaped(field.label)}{required}</span>\n'
         f"{_photo_widget(context, field)}  {field.errors}\n</div>\n"
     )
 
@@ -159,7 +158,7 @@ def _duplicate_candidates(candidates: list) -> str:
         f'<datalist id="duplicate-candidates">{"".join(options)}</datalist>\n'
         '<div class="form-row duplicate-candidates">\n'
         '  <p class="help">'
-        f"{conditional_escape(gettext(_CANDIDATES_HELP))}"
+        f"{escaped(gettext(_CANDIDATES_HELP))}"
         '</p>\n  <ul class="plain-list">'
         f"{''.join(links)}\n  </ul>\n</div>\n"
     )
@@ -182,14 +181,11 @@ def _form_body(context: template.Context, form: Any, *, danger: bool) -> str:
     csrf = context.get("csrf_token")
     if csrf and csrf != "NOTPROVIDED":
         parts.append(
-            '    <input type="hidden" name="csrfmiddlewaretoken" '
-            f'value="{conditional_escape(csrf)}">\n'
+            f'    <input type="hidden" name="csrfmiddlewaretoken" value="{escaped(csrf)}">\n'
         )
     next_url = context.get("next_url")
     if next_url:
-        parts.append(
-            f'    <input type="hidden" name="next" value="{conditional_escape(next_url)}">\n'
-        )
+        parts.append(f'    <input type="hidden" name="next" value="{escaped(next_url)}">\n')
     parts.append(_form_errors(form))
     parts.append("    ")
     parts.extend(str(field) for field in form.hidden_fields())
@@ -202,7 +198,7 @@ def _form_body(context: template.Context, form: Any, *, danger: bool) -> str:
         parts.append(f"{field_row(field)}\n")
         if field.name == "duplicate_of" and candidates:
             parts.append(_duplicate_candidates(candidates))
-    confirm = conditional_escape(gettext("Confirm: %(label)s") % {"label": form.transition.label})
+    confirm = escaped(gettext("Confirm: %(label)s") % {"label": form.transition.label})
     parts.append(
         '    <div class="form-actions">\n'
         f'      <button type="submit" class="btn {"btn-danger" if danger else "btn-primary"} '
@@ -217,7 +213,7 @@ def action_form(context: template.Context, item: dict[str, Any], issue: Any) -> 
     """One workflow action: a panel with a POST form asking for what the transitions table lists."""
     transition = item["transition"]
     form = item["form"]
-    label = conditional_escape(transition.label)
+    label = escaped(transition.label)
     classes = "action-panel"
     if item["danger"]:
         classes += " action-danger"
@@ -225,7 +221,7 @@ def action_form(context: template.Context, item: dict[str, Any], issue: Any) -> 
         classes += " action-primary"
     form_attrs = ' enctype="multipart/form-data"' if item["multipart"] else ""
     if item["replayable"]:
-        outbox_label = conditional_escape(f"{transition.label} · {issue.case_number}")
+        outbox_label = escaped(f"{transition.label} · {issue.case_number}")
         form_attrs += f' data-outbox="action" data-outbox-label="{outbox_label}"'
     url = page_url(context, "issues:issue_act", issue.pk, transition.action)
     if item.get("shared"):
@@ -238,10 +234,10 @@ def action_form(context: template.Context, item: dict[str, Any], issue: Any) -> 
     else:
         body = _form_body(context, form, danger=item["danger"])
     return mark_safe(  # noqa: S308 - every part is escaped above or by Django
-        f'<details class="{classes}" id="{conditional_escape(item["anchor"])}"'
+        f'<details class="{classes}" id="{escaped(item["anchor"])}"'
         f"{' open' if item['open'] else ''}>\n"
         f'  <summary class="btn btn-block{" btn-primary" if item["primary"] else ""}">'
         f"{label}</summary>\n"
-        f'  <form method="post" action="{conditional_escape(url)}" class="action-form"'
+        f'  <form method="post" action="{escaped(url)}" class="action-form"'
         f"{form_attrs} novalidate>\n{body}  </form>\n</details>\n"
     )

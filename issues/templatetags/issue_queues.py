@@ -16,11 +16,11 @@ from __future__ import annotations
 from typing import Any
 
 from django import template
-from django.utils.html import conditional_escape
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.text import Truncator
 from django.utils.translation import gettext, ngettext
 
+from civicapp.renderers import escaped
 from districts.models import Severity
 from issues.templatetags.issue_actions import action_form
 from issues.templatetags.issue_badges import page_url, per_page, photo_thumb, time_element
@@ -30,7 +30,7 @@ register = template.Library()
 
 def _words() -> dict[str, str]:
     return {
-        name: conditional_escape(text)
+        name: escaped(text)
         for name, text in (
             ("fixed", gettext("fixed")),
             ("before", gettext("before")),
@@ -71,10 +71,10 @@ def verify_card(context: template.Context, issue: Any) -> SafeString:
         text = ngettext("rework ×%(counter)s", "rework ×%(counter)s", issue.rework_count) % {
             "counter": issue.rework_count
         }
-        rework = f'<span class="badge badge-rework">{conditional_escape(text)}</span>'
-    place = str(conditional_escape(issue.community.display_name))
+        rework = f'<span class="badge badge-rework">{escaped(text)}</span>'
+    place = str(escaped(issue.community.display_name))
     if issue.point:
-        place += f" · {conditional_escape(issue.point.name)}"
+        place += f" · {escaped(issue.point.name)}"
     organisation = issue.assigned_organisation
     fixed = ""
     if issue.submitted_at:
@@ -89,13 +89,13 @@ def verify_card(context: template.Context, issue: Any) -> SafeString:
         f'<article class="card verify-card" id="verify-{issue.pk}">\n'
         '    <div class="card-head">\n'
         f'      <h2><a href="{url}"><span class="issue-number">'
-        f"{conditional_escape(issue.case_number)}</span> "
-        f"{conditional_escape(issue.category.display_name)}</a></h2>\n"
+        f"{escaped(issue.case_number)}</span> "
+        f"{escaped(issue.category.display_name)}</a></h2>\n"
         f"      {rework}\n"
         "    </div>\n"
         '    <p class="issue-meta">\n'
         f"      <span>{place}</span>\n"
-        f"      <span>{conditional_escape(organisation.display_name if organisation else '')}"
+        f"      <span>{escaped(organisation.display_name if organisation else '')}"
         f"</span>{fixed}\n"
         "    </p>\n"
         '    <div class="compare">\n'
@@ -113,8 +113,8 @@ def _return_note(event: Any) -> str:
         "organisation": organisation or gettext("An organisation")
     }
     return (
-        f'<p class="return-note small" role="note"><strong>{conditional_escape(text)}</strong> '
-        f"{conditional_escape(event.note)} {time_element(event.created_at, 'muted')}</p>"
+        f'<p class="return-note small" role="note"><strong>{escaped(text)}</strong> '
+        f"{escaped(event.note)} {time_element(event.created_at, 'muted')}</p>"
     )
 
 
@@ -126,7 +126,7 @@ def return_note(event: Any) -> SafeString:
 
 def _triage_words() -> dict[str, Any]:
     words: dict[str, Any] = {
-        name: conditional_escape(text)
+        name: escaped(text)
         for name, text in (
             ("photo", gettext("before photo")),
             ("open", gettext("Open the issue")),
@@ -136,7 +136,7 @@ def _triage_words() -> dict[str, Any]:
             ("nobody", gettext("Routing found nobody: choose an organisation.")),
         )
     }
-    words["severity"] = {value: conditional_escape(str(label)) for value, label in Severity.choices}
+    words["severity"] = {value: escaped(str(label)) for value, label in Severity.choices}
     return words
 
 
@@ -155,22 +155,20 @@ def triage_row(context: template.Context, issue: Any, picker_url: str) -> SafeSt
             f'rel="noopener"><img src="{page_url(context, "issues:photo_thumb", first.pk)}" '
             f'alt="{words["photo"]}" width="96" height="72" loading="lazy"></a>'
         )
-    place = str(conditional_escape(issue.community.display_name))
+    place = str(escaped(issue.community.display_name))
     if issue.point:
-        place += f" · {conditional_escape(issue.point.name)}"
+        place += f" · {escaped(issue.point.name)}"
     description = ""
     if issue.description:
         short = Truncator(issue.description).chars(120)
-        description = (
-            f'\n            <p class="small triage-description">{conditional_escape(short)}</p>'
-        )
+        description = f'\n            <p class="small triage-description">{escaped(short)}</p>'
     returned = f"\n            {_return_note(issue.returns[0])}" if issue.returns else ""
     if issue.routing.organisation:
         fallback = f" ({words['fallback']})" if issue.routing.is_fallback else ""
         help_text = f"{words['suggested']}{fallback}"
     else:
         help_text = words["nobody"]
-    severity_class = conditional_escape(issue.severity)
+    severity_class = escaped(issue.severity)
     severity = words["severity"].get(issue.severity, severity_class)
     return mark_safe(  # noqa: S308 - every part is escaped above or by the helpers
         '<li class="issue-item triage-row">\n'
@@ -178,8 +176,8 @@ def triage_row(context: template.Context, issue: Any, picker_url: str) -> SafeSt
         f'          <input type="checkbox" name="issue" value="{pk}" id="select-{pk}" '
         'class="triage-check">\n'
         f'          <label for="select-{pk}"><span class="issue-number">'
-        f'{conditional_escape(issue.case_number)}</span> <span class="issue-title">'
-        f"{conditional_escape(issue.category.display_name)}</span></label>\n"
+        f'{escaped(issue.case_number)}</span> <span class="issue-title">'
+        f"{escaped(issue.category.display_name)}</span></label>\n"
         "        </div>\n"
         f'        <div class="triage-body">{photo}\n'
         '          <div class="triage-text">\n'
@@ -197,8 +195,8 @@ def triage_row(context: template.Context, issue: Any, picker_url: str) -> SafeSt
         f'          <label for="organisation-{pk}">{words["to"]}</label>\n'
         f'          <input type="search" name="organisation-{pk}" id="organisation-{pk}" '
         'class="picker" list="organisation-options" '
-        f'data-picker-url="{conditional_escape(picker_url)}" autocomplete="off" '
-        f'spellcheck="false" value="{conditional_escape(issue.organisation_label)}">\n'
+        f'data-picker-url="{escaped(picker_url)}" autocomplete="off" '
+        f'spellcheck="false" value="{escaped(issue.organisation_label)}">\n'
         f'          <p class="help">{help_text}</p>\n'
         "        </div>\n"
         "      </li>\n"

@@ -576,6 +576,17 @@ def test_fast_cache_disabled_account_is_out_on_the_next_request(client, world):
     assert "/login" in response["Location"]
 
 
+def test_fast_request_user_is_the_user_itself_and_logging_out_replaces_it(client, world):
+    # Pages ask the policy about the user hundreds of times: not through Django's lazy proxy.
+    client.force_login(world.supervisor_xincheng)
+    user = client.get(LIST_URL).wsgi_request.user
+    assert type(user) is get_user_model()
+    assert user.pk == world.supervisor_xincheng.pk
+    response = client.post(reverse("logout"), follow=True)
+    assert not response.wsgi_request.user.is_authenticated
+    assert type(client.get(reverse("login")).wsgi_request.user).__name__ == "AnonymousUser"
+
+
 def test_fast_cache_read_all_notifications_clears_the_bell_on_the_next_request(client, world):
     for number in range(3):
         Notification.objects.create(user=world.supervisor_xincheng, kind="x", title=f"t{number}")
