@@ -13,8 +13,14 @@ from django.utils import translation
 
 from districts.forms import AssignmentForm
 from districts.matrix import build_matrix
-from districts.models import OwnerKind, Responsibility
-from tests.factories import CategoryFactory, OrganisationFactory, ResponsibilityFactory
+from districts.models import Category, OwnerKind, Responsibility
+from tests.factories import (
+    CategoryFactory,
+    DistrictFactory,
+    InspectionPointFactory,
+    OrganisationFactory,
+    ResponsibilityFactory,
+)
 
 # `templates/districts/includes/matrix_cell.html` as it was before `{% matrix_cell %}`.
 INCLUDE = (pathlib.Path(__file__).parent / "reference" / "matrix_cell.html").read_text()
@@ -113,3 +119,53 @@ def test_fast_matrix_cell_writes_the_markup_of_the_include(world, language):
         )
     assert "&lt;主任&gt; &amp; &quot;co&quot;" in page
     assert 'href="tel:139&#x27;0000"' in page
+
+
+# The page's rows as the template loops they were before the row tags.
+ROWS = (pathlib.Path(__file__).parent / "reference" / "matrix_rows.html").read_text()
+ROW_TAGS = (
+    "{% load matrix_cells %}\n<tbody>\n        {% matrix_community_rows matrix %}\n</tbody>\n"
+    "{% if matrix.community %}<tbody>\n      {% matrix_point_rows matrix.community %}\n"
+    "</tbody>{% endif %}\n<tbody>\n      {% matrix_sector_rows matrix %}\n</tbody>\n"
+)
+
+
+@pytest.mark.parametrize("language", ["zh-hans", "en"])
+def test_fast_matrix_rows_write_the_markup_of_the_template_loops(world, language):
+    _cells(world)  # owners, a sector category and names to escape
+    InspectionPointFactory(
+        community=world.community_a,
+        point_type=world.point_a.point_type,
+        code="point-b & <c>",
+        name="停用 <点>",
+        is_active=False,
+    )
+    CategoryFactory(
+        name="违建",
+        name_en="Illegal building",
+        owner_kind=OwnerKind.SECTOR,
+        sector_hint="城管 & <x>",
+    )
+    empty = DistrictFactory(zone=world.zone, code="empty", name="空 & <街道>")
+    matrices = {
+        "communities, points and sectors": build_matrix(
+            world.district_a, TODAY, community_id=world.community_a.pk
+        ),
+        "a page after the last point": build_matrix(
+            world.district_a, TODAY, community_id=world.community_a.pk, points_after="zzz"
+        ),
+        "no community chosen": build_matrix(world.district_a, TODAY),
+        "no communities": build_matrix(empty, TODAY),
+    }
+    Category.objects.filter(owner_kind=OwnerKind.SECTOR).update(is_active=False)
+    matrices["no sectors"] = build_matrix(world.district_b, TODAY, community_id=0)
+    with translation.override(language):
+        for name, matrix in matrices.items():
+            values = {"matrix": matrix, "district": matrix.district, "csrf_token": "a-token"}
+            expected = Template(ROWS).render(Context(values))
+            assert Template(ROW_TAGS).render(Context(values)) == expected, name
+    assert 'aria-current="true"' in Template(ROW_TAGS).render(
+        Context(
+            {"matrix": matrices["communities, points and sectors"], "district": world.district_a}
+        )
+    )
