@@ -10,7 +10,6 @@ from __future__ import annotations
 import datetime
 from collections import defaultdict
 from dataclasses import dataclass, field
-from urllib.parse import urlencode
 
 from django.db.models import Count, Q
 from django.utils.translation import gettext as _
@@ -64,15 +63,16 @@ class Slot:
 
     @property
     def query(self) -> str:
-        params: dict[str, str | int] = {"kind": self.kind}
+        # A kind, ids and a scope: words and digits with nothing to quote. `urlencode` quoted
+        # each of them anyway, half the cost of a cell on the matrix page (a hundred a page).
+        query = f"kind={self.kind}"
         if self.point:
-            params["point"] = self.point.pk
+            query += f"&point={self.point.pk}"
         elif self.community:
-            params["community"] = self.community.pk
+            query += f"&community={self.community.pk}"
         if self.category:
-            params["category"] = self.category.pk
-            params["scope"] = "district" if self.district else "zone"
-        return urlencode(params)
+            query += f"&category={self.category.pk}&scope={'district' if self.district else 'zone'}"
+        return query
 
     @property
     def place_label(self) -> str:

@@ -159,7 +159,7 @@ def matrix_cell(request: HttpRequest, pk: int) -> HttpResponse:
                 cell = build_cell(district, slot, timezone.localdate())
                 return render(
                     request,
-                    "districts/includes/matrix_cell.html",
+                    "districts/cell_fragment.html",
                     {"cell": cell, "district": district, "saved_message": message},
                 )
             messages.success(request, message)
@@ -168,7 +168,7 @@ def matrix_cell(request: HttpRequest, pk: int) -> HttpResponse:
     if is_htmx(request):
         return render(
             request,
-            "districts/includes/matrix_cell.html",
+            "districts/cell_fragment.html",
             {"cell": cell, "district": district, "form": form},
         )
     return render(
