@@ -70,8 +70,11 @@ def _named(text: str, db: str) -> list[Q]:
     (each kind capped; three on SQLite, which cannot LIMIT inside a UNION), then one condition
     per kind found, on ids the issue indexes serve."""
     kind = CharField()
+    # The small tables are scanned; folding the case of 5 000 point names cost two thirds of
+    # the scan (0.8 of 1.3 ms), and a text with no cased letter (Chinese) matches the same.
+    lookup = "name__contains" if text.upper() == text.lower() else "name__icontains"
     parts = [
-        model.objects.filter(name__icontains=text)
+        model.objects.filter(**{lookup: text})
         .order_by()
         .annotate(match_kind=Value(label, output_field=kind))
         .values_list("match_kind", "pk")[:NAME_MATCH_LIMIT]

@@ -95,3 +95,15 @@ def test_fieldwalk_search_runs_one_name_lookup_and_one_list_query(
     lookups = 1 if connection.features.supports_slicing_ordering_in_compound else 3
     with django_assert_num_queries(lookups + 1):
         list(Issue.objects.search("早夜市"))
+
+
+def test_fast_search_folds_case_only_for_names_with_cased_letters(issues, world):
+    # Names are scanned with case folding only when the text has a letter with case.
+    world.point_a.name = "Plaza 广场 Gate"
+    world.point_a.save(update_fields=["name"])
+    issues["cover"].point = world.point_a
+    issues["cover"].save(update_fields=["point"])
+    for text in ("plaza", "PLAZA", "广场", "a 广场 g"):
+        found = set(Issue.objects.search(text).values_list("pk", flat=True))
+        assert found == _plainly(text), text
+        assert issues["cover"].pk in found, text
