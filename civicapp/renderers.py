@@ -6,6 +6,9 @@ or two; on the list page the filter form's thirty fields cost more than its rows
 templates (`django/forms/widgets/input.html`, `attrs.html`, `select.html`, `textarea.html`,
 `clearable_file_input.html` without a current file, `errors/list/ul.html`); any other template
 is rendered as usual.
+
+The helpers every fragment written in Python shares live here too: `escaped`, `per_page` (what
+a page's rows repeat, made once a render) and `csrf_input`.
 """
 
 from __future__ import annotations
@@ -29,6 +32,29 @@ def escaped(text: Any) -> str:
     if hasattr(text, "__html__"):
         return text.__html__()
     return html.escape(str(text))
+
+
+_PER_PAGE = "civicapp.renderers.per_page"
+
+
+def per_page(context: Any, key: Any, make: Callable[[], Any]) -> Any:
+    """`make()` once per page render (`context` is the template's): what a tag repeated on every
+    row of a queue or cell of a matrix needs the same of each time (URLs' shapes, labels,
+    messages; a page renders in one language)."""
+    store = context.render_context.get(_PER_PAGE)
+    if store is None:
+        store = context.render_context[_PER_PAGE] = {}
+    if key not in store:
+        store[key] = make()
+    return store[key]
+
+
+def csrf_input(context: Any) -> str:
+    """`{% csrf_token %}`: the hidden input with the page's token, or nothing without one."""
+    csrf = context.get("csrf_token")
+    if not csrf or csrf == "NOTPROVIDED":  # Django's marker for a page without one
+        return ""
+    return f'<input type="hidden" name="csrfmiddlewaretoken" value="{escaped(csrf)}">'
 
 
 def sorted_attrs(attrs: dict[str, Any]) -> str:

@@ -12,8 +12,8 @@ page repeats (the URLs' shapes, the labels, the form's fixed parts) is made once
 here too: as template loops with `{% translate %}` in each row, they cost three times the cells.
 
 The context gives `district` (whose URLs the cells post to) and the CSRF token. The matrix page
-draws its cells without a form; the cell page and the htmx swap pass the form (bound, with its
-errors, after a POST), `saved_message` and `open_form`.
+draws its cells without a form; the cell page passes the form and `open_form`; the htmx swap
+passes the form (bound, with its errors, after a POST) or, after a save, `saved_message`.
 """
 
 from __future__ import annotations
@@ -29,10 +29,9 @@ from django.utils import timezone
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext, ngettext
 
-from civicapp.renderers import escaped
+from civicapp.renderers import csrf_input, escaped, per_page
 from districts.matrix import Cell, CommunityRow, Matrix
 from districts.models import District
-from issues.templatetags.issue_badges import per_page
 
 register = template.Library()
 
@@ -44,7 +43,7 @@ class _Words:
     history_base: str
     cell_base: str
     picker_url: str
-    csrf: str
+    csrf_input: str
     today: str
     since: str
     until: str
@@ -73,17 +72,11 @@ class _Words:
 
 def _words(context: template.Context, district: District) -> _Words:
     district_pk = district.pk
-    csrf = context.get("csrf_token")
-    csrf_input = (
-        f'<input type="hidden" name="csrfmiddlewaretoken" value="{escaped(csrf)}">'
-        if csrf and csrf != "NOTPROVIDED"
-        else ""
-    )
     return _Words(
         history_base=escaped(reverse("districts:cell_history", args=[district_pk])),
         cell_base=escaped(reverse("districts:matrix_cell", args=[district_pk])),
         picker_url=escaped(reverse("issues:picker", args=["organisation"])),
-        csrf=csrf_input,
+        csrf_input=csrf_input(context),
         today=timezone.localdate().isoformat(),  # as `{% now 'Y-m-d' %}`
         # `{% blocktranslate %}` leaves its text as translated and escapes only the values.
         since=gettext("since %(date)s"),
@@ -191,7 +184,7 @@ def _form(words: _Words, anchor: str, query: str, form: Any) -> str:
     return (
         f'    <form method="post" action="{url}" hx-post="{url}" hx-target="#{anchor}" '
         'hx-swap="outerHTML">\n'
-        f"      {words.csrf}\n"
+        f"      {words.csrf_input}\n"
         f"      {non_field}\n"
         f'      <label for="{anchor}-org">{words.organisation}</label>\n'
         f'      <input id="{anchor}-org" name="organisation" type="search" class="picker" '

@@ -29,8 +29,8 @@ from django.utils.translation import gettext, gettext_noop
 
 from civicapp.form_fields import REQUIRED_MARK
 from civicapp.form_fields import field as field_row
-from civicapp.renderers import escaped
-from issues.templatetags.issue_badges import page_url, per_page, status_badge
+from civicapp.renderers import csrf_input, escaped, per_page
+from issues.templatetags.issue_badges import page_url, status_badge
 
 register = template.Library()
 
@@ -178,11 +178,9 @@ def _form_errors(form: Any) -> str:
 def _form_body(context: template.Context, form: Any, *, danger: bool) -> str:
     """Inside the <form>: CSRF, the way back, the form's errors, its fields, its button."""
     parts = []
-    csrf = context.get("csrf_token")
-    if csrf and csrf != "NOTPROVIDED":
-        parts.append(
-            f'    <input type="hidden" name="csrfmiddlewaretoken" value="{escaped(csrf)}">\n'
-        )
+    csrf = csrf_input(context)
+    if csrf:
+        parts.append(f"    {csrf}\n")
     next_url = context.get("next_url")
     if next_url:
         parts.append(f'    <input type="hidden" name="next" value="{escaped(next_url)}">\n')

@@ -9,7 +9,6 @@ the timeline's).
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from django import template
@@ -20,25 +19,13 @@ from django.utils.timezone import template_localtime
 from django.utils.translation import gettext, gettext_noop
 
 from civicapp.frames import Drawn
-from civicapp.renderers import escaped
+from civicapp.renderers import escaped, per_page
 from issues.models import Photo
 
 register = template.Library()
 
 # Never an id: marks where the id goes in a URL reversed once a page (`page_url`).
 _ID_STANDIN = 2**62
-_PER_PAGE = "issue_badges.per_page"
-
-
-def per_page(context: template.Context, key: Any, make: Callable[[], Any]) -> Any:
-    """`make()` once per page render: what a tag repeated on every row of a queue needs the
-    same of each time (URLs' shapes, labels, messages; a page renders in one language)."""
-    store = context.render_context.get(_PER_PAGE)
-    if store is None:
-        store = context.render_context[_PER_PAGE] = {}
-    if key not in store:
-        store[key] = make()
-    return store[key]
 
 
 def page_url(context: template.Context, name: str, pk: int, *rest: Any) -> str:

@@ -20,10 +20,10 @@ from django.utils.safestring import SafeString, mark_safe
 from django.utils.text import Truncator
 from django.utils.translation import gettext, ngettext
 
-from civicapp.renderers import escaped
+from civicapp.renderers import escaped, per_page
 from districts.models import Severity
 from issues.templatetags.issue_actions import action_form
-from issues.templatetags.issue_badges import page_url, per_page, photo_thumb, time_element
+from issues.templatetags.issue_badges import page_url, photo_thumb, time_element
 
 register = template.Library()
 
