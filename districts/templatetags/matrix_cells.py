@@ -261,6 +261,13 @@ def matrix_cell(
     )
 
 
+def _rows(rows: list[str], empty: str, after: str) -> SafeString:
+    """A table's rows, or its one row saying it has none (`{% empty %}`), as the loop wrote it."""
+    if not rows:
+        rows = [f'\n        <tr><td colspan="3" class="empty">{empty}</td></tr>{after}']
+    return mark_safe("".join(rows))  # noqa: S308 - every value is escaped by the callers
+
+
 @register.simple_tag(takes_context=True)
 def matrix_community_rows(context: template.Context, matrix: Matrix) -> SafeString:
     """The district's communities, each with its territorial and paired cells and a link to
@@ -296,12 +303,7 @@ def matrix_community_rows(context: template.Context, matrix: Matrix) -> SafeStri
             "          </td>\n"
             "        </tr>\n        "
         )
-    if not parts:
-        parts.append(
-            '\n        <tr><td colspan="3" class="empty">'
-            f"{words.no_communities}</td></tr>\n        "
-        )
-    return mark_safe("".join(parts))  # noqa: S308 - every value is escaped above
+    return _rows(parts, words.no_communities, "\n        ")
 
 
 @register.simple_tag(takes_context=True)
@@ -321,11 +323,7 @@ def matrix_point_rows(context: template.Context, row: CommunityRow) -> SafeStrin
             f'          <td data-label="{words.paired}">{_cell(words, point_row.paired)}</td>\n'
             "        </tr>\n      "
         )
-    if not parts:
-        parts.append(
-            f'\n        <tr><td colspan="3" class="empty">{words.no_points}</td></tr>\n      '
-        )
-    return mark_safe("".join(parts))  # noqa: S308 - every value is escaped above
+    return _rows(parts, words.no_points, "\n      ")
 
 
 @register.simple_tag(takes_context=True)
@@ -345,8 +343,4 @@ def matrix_sector_rows(context: template.Context, matrix: Matrix) -> SafeString:
             f'          <td data-label="{words.in_district}">{_cell(words, row.district)}</td>\n'
             "        </tr>\n      "
         )
-    if not parts:
-        parts.append(
-            f'\n        <tr><td colspan="3" class="empty">{words.no_sectors}</td></tr>\n      '
-        )
-    return mark_safe("".join(parts))  # noqa: S308 - every value is escaped above
+    return _rows(parts, words.no_sectors, "\n      ")
