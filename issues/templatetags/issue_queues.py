@@ -72,7 +72,7 @@ def verify_card(context: template.Context, issue: Any) -> SafeString:
             "counter": issue.rework_count
         }
         rework = f'<span class="badge badge-rework">{escaped(text)}</span>'
-    place = str(escaped(issue.community.display_name))
+    place = escaped(issue.community.display_name)
     if issue.point:
         place += f" · {escaped(issue.point.name)}"
     organisation = issue.assigned_organisation
@@ -155,7 +155,7 @@ def triage_row(context: template.Context, issue: Any, picker_url: str) -> SafeSt
             f'rel="noopener"><img src="{page_url(context, "issues:photo_thumb", first.pk)}" '
             f'alt="{words["photo"]}" width="96" height="72" loading="lazy"></a>'
         )
-    place = str(escaped(issue.community.display_name))
+    place = escaped(issue.community.display_name)
     if issue.point:
         place += f" · {escaped(issue.point.name)}"
     description = ""
