@@ -204,7 +204,9 @@ def _seed(world, count: int) -> None:
     states = [Status.REPORTED, Status.ASSIGNED, Status.IN_PROGRESS, Status.CLOSED, Status.PARKED]
     issues = []
     for index in range(count):
-        reported = now - datetime.timedelta(hours=1 + (index * 7) % (35 * 24))
+        # Four days apart (every day of the five weeks at 10,000 cases), so even ten cases put
+        # a deadline in last week, whatever the weekday: the ranking always has units to name.
+        reported = now - datetime.timedelta(days=(index * 4) % 35, hours=1 + (index * 7) % 24)
         status = states[index % len(states)]
         fields = {"status": status, "reported_at": reported, "case_number": f"Q-{index:06d}"}
         if status != Status.REPORTED:
