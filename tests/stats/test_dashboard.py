@@ -101,7 +101,7 @@ def test_dashboard_filters_by_district_and_big_class(client, world, cases):
 def test_dashboard_period_presets_and_previous_period_change(client, world):
     client.force_login(world.leader_zone)
     today = timezone.localdate()
-    issue_in(world)  # reported now: this week
+    issue_in(world, reported_at=timezone.now())  # this week, even in its first three hours
     response = client.get(URL, {"period": "this_week"})
     period = response.context["period"]
     assert period.start.weekday() == 0
